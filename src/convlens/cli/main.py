@@ -1,0 +1,71 @@
+"""Entry point of the ``convlens`` command: parse, dispatch, turn user errors into one line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Sub-command modules, in the order --help lists them. Each defines add_parser() and run().
+COMMANDS: tuple[str, ...] = (
+    "summary",
+    "train",
+    "evaluate",
+    "predict",
+    "compare",
+    "filter",
+    "journey",
+    "filters",
+    "explain",
+    "data",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convlens",
+        description="Build, train, compare and look inside convolutional image classifiers.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"convlens.cli.cmd_{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"convlens.cli.cmd_{name}":
+                continue  # a command still being built; the others stay usable
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    from convlens.errors import ConvlensError
+
+    try:
+        return int(args.run(args) or 0)
+    except ConvlensError as err:
+        print(f"convlens {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"convlens {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("convlens")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The product's own errors: one line each, saying what is wrong, where, and how to fix it.
+
+Everything a user can get wrong (a corrupt file, a malformed spec, an impossible option)
+raises a subclass of :class:`ConvlensError`. The CLI prints its message on one line and
+exits non-zero; anything else escaping is a bug in convlens and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ConvlensError(Exception):
+    """A problem the user can fix. ``str(err)`` is the whole, single-line message."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        # One line, always: newlines in a message would break the CLI's contract.
+        super().__init__(" ".join(str(message).split()))
+
+
+class DataError(ConvlensError):
+    """A dataset that cannot be found, read or trusted."""
+
+
+class SpecError(ConvlensError):
+    """A model spec that cannot be parsed or built."""
+
+
+class ImageError(ConvlensError):
+    """An image file that cannot be decoded or prepared."""
+
+
+class RunError(ConvlensError):
+    """A run folder that is missing, incomplete or inconsistent."""
+
+
+class OptionError(ConvlensError):
+    """An option whose value makes no sense (negative epochs, NaN learning rate, ...)."""
+
+
+class TrainingDiverged(ConvlensError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
