@@ -1,0 +1,43 @@
+"""convlens compare dnn cnn: the lesson's experiment, side by side (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+
+from convlens.cli.options import add_data_options, add_runs_option, add_train_options
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="train several models on the same data and compare them",
+        description="Train each model on the same data and seed, print a side-by-side "
+        "table and write compare.csv/json/png beside the run folders.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="presets, spec files or layer lists (e.g. dnn cnn)")
+    parser.add_argument("--name", help="comparison folder name (default compare-DATE-TIME)")
+    add_runs_option(parser)
+    add_train_options(parser)
+    add_data_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from convlens.cli.options import data_config, train_config
+    from convlens.compare import compare
+    from convlens.train.progress import SilentReporter, TqdmReporter
+
+    def reporter_for(label: str):
+        return SilentReporter() if args.quiet else TqdmReporter(label=label)
+
+    comparison = compare(
+        args.models, data=data_config(args), config=train_config(args),
+        runs_dir=args.runs, name=args.name, reporter_for=reporter_for,
+        on_note=lambda text: print(text, file=sys.stderr),
+    )
+    print(comparison.format())
+    print(f"\nwrote {comparison.path}/compare.png, compare.csv and one run folder per model")
+    return 0

@@ -1,0 +1,43 @@
+"""convlens evaluate RUN: test accuracy, per-class accuracy and the confusion matrix."""
+
+from __future__ import annotations
+
+import argparse
+
+from convlens.cli.options import add_runs_option
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate a trained run on its test set",
+        description="Evaluate a run's final weights on the test split of its data (fp32).",
+    )
+    parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
+    parser.add_argument("--data-dir", metavar="DIR", help="read the data from here instead")
+    add_runs_option(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from convlens.evaluate import evaluate_network
+    from convlens.runs import Run
+    from convlens.train.config import DataConfig
+
+    run_ = Run.open(args.run_ref, args.runs)
+    network = run_.load_network()
+    data = DataConfig.from_dict(run_.config["data"])
+    if args.data_dir:
+        data = dataclasses.replace(data, data_dir=args.data_dir)
+    dataset = data.load()
+    evaluation = evaluate_network(network, dataset.test_images, dataset.test_labels,
+                                  dataset.class_names)
+    if args.json:
+        print(json.dumps(evaluation.to_dict(), indent=2))
+    else:
+        print(f"{run_.path} on {dataset.name} ({dataset.source})")
+        print(evaluation.format())
+    return 0

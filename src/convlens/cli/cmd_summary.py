@@ -1,0 +1,45 @@
+"""convlens summary MODEL: the Keras-style table, and with --explain the why of each shape."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "summary", help="print a model's layers, output shapes and parameter counts",
+        description="Print the Keras-style summary of a preset, a spec file or a layer list.",
+    )
+    parser.add_argument("model", help="preset (dnn, cnn, ...), spec file, or 'conv(32,3,relu), ...'")
+    parser.add_argument("--explain", action="store_true",
+                        help="say why every output shape is what it is")
+    parser.add_argument("--input", metavar="HxWxC", default=None,
+                        help="input shape (default: the spec's, else 28x28x1)")
+    parser.add_argument("--classes", type=int, default=None, help="number of classes to expect")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--list", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from convlens.errors import OptionError
+    from convlens.models.network import build_network
+    from convlens.models.registry import resolve_model
+    from convlens.models.summary import summarize
+
+    spec = resolve_model(args.model)
+    shape = spec.input_shape or (1, 28, 28)
+    if args.input:
+        try:
+            h, w, *c = (int(v) for v in args.input.lower().split("x"))
+        except ValueError:
+            raise OptionError(f"--input '{args.input}' is not HxW or HxWxC, e.g. 28x28x1") from None
+        shape = (c[0] if c else 1, h, w)
+    summary = summarize(build_network(spec, shape, args.classes))
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(summary.format(explain=args.explain))
+    return 0

@@ -1,0 +1,60 @@
+"""convlens train MODEL: train into a run folder; --resume RUN continues an interrupted one."""
+
+from __future__ import annotations
+
+import argparse
+
+from convlens.cli.options import add_data_options, add_runs_option, add_train_options
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model and write a run folder",
+        description="Train a preset, spec file or layer list on a dataset. Every epoch is "
+        "checkpointed; Ctrl-C stops cleanly and --resume continues.",
+    )
+    parser.add_argument("model", nargs="?",
+                        help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list")
+    parser.add_argument("--resume", metavar="RUN", help="continue this run folder")
+    parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
+    add_runs_option(parser)
+    add_train_options(parser)
+    add_data_options(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from convlens.cli.options import data_config, train_config
+    from convlens.errors import OptionError
+    from convlens.models.registry import PRESETS
+    from convlens.train.progress import SilentReporter, TqdmReporter
+    from convlens.train.session import resume, train
+
+    reporter = SilentReporter() if args.quiet else TqdmReporter()
+    if args.resume:
+        if args.model:
+            raise OptionError("give either a MODEL to train or --resume RUN, not both")
+        run_ = resume(args.resume, runs_dir=args.runs, epochs=args.epochs,
+                      data_dir=args.data_dir, reporter=reporter)
+    else:
+        if not args.model:
+            raise OptionError("name a model to train, e.g. convlens train cnn (or --resume RUN)")
+        recipe = PRESETS[args.model].recipe if args.model in PRESETS else {}
+        run_ = train(
+            args.model, data=data_config(args), config=train_config(args, recipe),
+            runs_dir=args.runs, name=args.name, reporter=reporter,
+        )
+    _print_result(run_)
+    return 0
+
+
+def _print_result(run_) -> None:
+    if not run_.file("metrics.json").exists():
+        return
+    metrics = run_.metrics()
+    print(
+        f"{run_.path}: test accuracy {metrics['test_accuracy']:.2%}, train accuracy "
+        f"{metrics['train_accuracy']:.2%}, {metrics['epochs_done']} epochs, "
+        f"{metrics['seconds_per_epoch']:.1f} s/epoch"
+    )

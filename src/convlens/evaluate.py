@@ -1,0 +1,77 @@
+"""Evaluate a trained network on a labelled set: accuracy, loss, per class, confusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from convlens.models.network import Network
+from convlens.train.config import TrainConfig
+from convlens.train.engine import evaluate_tensors
+from convlens.train.runtime import Runtime, resolve_runtime
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    loss: float
+    count: int
+    class_names: tuple[str, ...]
+    confusion: np.ndarray  # (K, K) int: rows true, columns predicted
+    predictions: np.ndarray  # (N,) int
+
+    @property
+    def per_class_accuracy(self) -> dict[str, float]:
+        totals = self.confusion.sum(axis=1)
+        return {
+            name: float(self.confusion[i, i] / totals[i]) if totals[i] else float("nan")
+            for i, name in enumerate(self.class_names)
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "test_accuracy": self.accuracy,
+            "test_loss": self.loss,
+            "test_count": self.count,
+            "per_class_accuracy": self.per_class_accuracy,
+            "class_names": list(self.class_names),
+            "confusion": self.confusion.tolist(),
+        }
+
+    def format(self) -> str:
+        width = max(len(n) for n in self.class_names)
+        lines = [f"test accuracy {self.accuracy:.2%} (loss {self.loss:.4f}, {self.count:,} images)"]
+        for name, acc in self.per_class_accuracy.items():
+            bar = "#" * round(acc * 30) if acc == acc else ""
+            lines.append(f"  {name:<{width}}  {acc:7.2%}  {bar}")
+        return "\n".join(lines)
+
+
+def to_float_images(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 in 0..1, as the network expects (the lesson's /255)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+
+
+def evaluate_network(
+    network: Network,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    *,
+    runtime: Runtime | None = None,
+    tta_flip: bool = False,
+) -> Evaluation:
+    """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``."""
+    runtime = runtime or resolve_runtime(TrainConfig(precision="fp32", channels_last=False))
+    network = network.to(runtime.device)
+    x = to_float_images(images).to(runtime.device)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(runtime.device)
+    loss, accuracy, predicted = evaluate_tensors(network, x, y, runtime, tta_flip=tta_flip)
+    k = len(class_names)
+    predicted_np = predicted.cpu().numpy()
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(labels), predicted_np), 1)
+    return Evaluation(accuracy, loss, len(labels), tuple(class_names), confusion, predicted_np)

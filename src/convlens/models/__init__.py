@@ -1,0 +1,37 @@
+"""Models as data: layer specs, model specs, presets, the builder, trace and summary."""
+
+from convlens.models.layers import (
+    AvgPool,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    LayerSpec,
+    MaxPool,
+    Residual,
+)
+from convlens.models.registry import PRESETS, Preset, get_preset, preset_names, resolve_model
+from convlens.models.spec import ModelSpec, load_spec_file, parse_spec
+
+__all__ = [
+    "PRESETS",
+    "AvgPool",
+    "BatchNorm",
+    "Conv",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool",
+    "LayerSpec",
+    "MaxPool",
+    "ModelSpec",
+    "Preset",
+    "Residual",
+    "get_preset",
+    "load_spec_file",
+    "parse_spec",
+    "preset_names",
+    "resolve_model",
+]

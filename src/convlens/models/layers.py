@@ -1,0 +1,492 @@
+"""The lesson's layer vocabulary as data: conv, maxpool, flatten, dense, and a few modern extras.
+
+A layer spec is a small frozen dataclass. It knows three things about itself:
+
+* ``output_shape(in_shape)``: shape arithmetic, with a one-line error when the layer cannot
+  apply (a 5x5 filter on a 3x3 map, a dense layer on an unflattened image);
+* ``build(in_shape)``: the ``torch.nn`` module that computes it (torch is imported lazily);
+* ``explain(in_shape)``: the sentence a teacher would say about its output shape.
+
+Shapes are PyTorch-ordered: ``(C, H, W)`` for images and ``(F,)`` for vectors. People see
+them Keras-ordered, ``(None, H, W, C)``, in the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from convlens.errors import SpecError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Shape = tuple[int, ...]
+
+# Activations a layer may name. "softmax" is only meaningful on the last dense layer,
+# where the network folds it into the loss (see network.py).
+ACTIVATIONS: tuple[str, ...] = (
+    "relu",
+    "softmax",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "elu",
+    "leaky_relu",
+    "linear",
+)
+
+
+def _check_activation(name: str | None, where: str) -> str | None:
+    if name is None or name in ("none", "linear"):
+        return None
+    if name not in ACTIVATIONS:
+        raise SpecError(
+            f"{where}: unknown activation '{name}'; use one of {', '.join(ACTIVATIONS)}"
+        )
+    return name
+
+
+def _positive_int(value: Any, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{where}: {what} must be a positive integer, got {value!r}")
+    return value
+
+
+def activation_module(name: str | None) -> nn.Module:
+    from torch import nn
+
+    modules: dict[str | None, type[nn.Module]] = {
+        None: nn.Identity,
+        "relu": nn.ReLU,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "gelu": nn.GELU,
+        "silu": nn.SiLU,
+        "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU,
+        "softmax": nn.Identity,  # folded into the loss; trace() applies it
+    }
+    return modules[name]()
+
+
+def _require_image(in_shape: Shape, where: str) -> tuple[int, int, int]:
+    if len(in_shape) != 3:
+        raise SpecError(
+            f"{where}: needs an image input (H, W, C) but gets a vector of {in_shape[0]}; "
+            "put image layers before 'flatten'"
+        )
+    c, h, w = in_shape
+    return c, h, w
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Base of every layer spec. Subclasses set ``kind`` and the Keras names."""
+
+    kind: ClassVar[str] = ""
+    keras_type: ClassVar[str] = ""
+    keras_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    name: str | None = dataclasses.field(default=None, kw_only=True)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        raise NotImplementedError
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        raise NotImplementedError
+
+    def explain(self, in_shape: Shape) -> str:
+        raise NotImplementedError
+
+    def flops(self, in_shape: Shape) -> int:
+        """Floating-point operations per image for the forward pass (2 per multiply-add)."""
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file form: ``{"conv": {"filters": 64, ...}}`` with defaults left out."""
+        args = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        }
+        return {self.kind: args} if args else {self.kind: {}}
+
+    def to_text(self) -> str:
+        """The compact text form, e.g. ``conv(64, 3, relu)``."""
+        args = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"{self.kind}({', '.join(args)})" if args else self.kind
+
+
+@dataclass(frozen=True)
+class Conv(LayerSpec):
+    """Conv2D: ``filters`` kernels of ``kernel x kernel`` slide over the image."""
+
+    kind: ClassVar[str] = "conv"
+    keras_type: ClassVar[str] = "Conv2D"
+    keras_name: ClassVar[str] = "conv2d"
+    aliases: ClassVar[tuple[str, ...]] = ("conv2d",)
+
+    filters: int
+    kernel: int = 3
+    stride: int = 1
+    padding: str | int = "valid"
+    activation: str | None = None  # Keras' default: linear; the lesson always says relu
+    bias: bool = True
+
+    def _pad(self) -> int:
+        if self.padding == "valid":
+            return 0
+        if self.padding == "same":
+            return self.kernel // 2
+        return int(self.padding)
+
+    def validate(self, where: str) -> None:
+        _positive_int(self.filters, "filters", where)
+        _positive_int(self.kernel, "kernel", where)
+        _positive_int(self.stride, "stride", where)
+        if self.padding not in ("valid", "same") and not (
+            isinstance(self.padding, int) and not isinstance(self.padding, bool)
+            and self.padding >= 0
+        ):
+            raise SpecError(
+                f"{where}: padding must be 'valid', 'same' or a non-negative integer, "
+                f"got {self.padding!r}"
+            )
+        if self.padding == "same" and self.kernel % 2 == 0:
+            raise SpecError(f"{where}: padding 'same' needs an odd kernel, got {self.kernel}")
+        _check_activation(self.activation, where)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        c, h, w = _require_image(in_shape, self.kind)
+        pad = self._pad()
+        if h + 2 * pad < self.kernel or w + 2 * pad < self.kernel:
+            raise SpecError(
+                f"conv: a {self.kernel}x{self.kernel} kernel does not fit a {h}x{w} input; "
+                "use a smaller kernel, padding 'same', or fewer pooling layers before it"
+            )
+        out_h = (h + 2 * pad - self.kernel) // self.stride + 1
+        out_w = (w + 2 * pad - self.kernel) // self.stride + 1
+        return (self.filters, out_h, out_w)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        conv = nn.Conv2d(
+            in_shape[0], self.filters, self.kernel, self.stride, self._pad(), bias=self.bias
+        )
+        return nn.Sequential(conv, activation_module(self.activation))
+
+    def flops(self, in_shape: Shape) -> int:
+        f, h, w = self.output_shape(in_shape)
+        return 2 * f * h * w * in_shape[0] * self.kernel * self.kernel
+
+    def explain(self, in_shape: Shape) -> str:
+        _, h, w = in_shape
+        f, out_h, _ = self.output_shape(in_shape)
+        k, pad, s = self.kernel, self._pad(), self.stride
+        if pad == 0 and s == 1:
+            lost = (k - 1) // 2
+            why = (
+                f"a {k}x{k} filter needs a full neighbourhood, so a {lost}-pixel margin is lost "
+                f"on each side: {h} - {k} + 1 = {out_h}"
+            )
+        else:
+            why = f"floor(({h} + 2x{pad} - {k}) / {s}) + 1 = {out_h}"
+        params = in_shape[0] * k * k * f + (f if self.bias else 0)
+        return (
+            f"{why}; {f} filters give {f} channels; params = {k}x{k}x{in_shape[0]}x{f} "
+            f"weights + {f if self.bias else 0} biases = {params:,}"
+        )
+
+
+@dataclass(frozen=True)
+class MaxPool(LayerSpec):
+    """MaxPooling2D: keep the largest value of each ``size x size`` window."""
+
+    kind: ClassVar[str] = "maxpool"
+    keras_type: ClassVar[str] = "MaxPooling2D"
+    keras_name: ClassVar[str] = "max_pooling2d"
+    aliases: ClassVar[tuple[str, ...]] = ("pool", "maxpooling2d", "max_pooling2d")
+
+    size: int = 2
+    stride: int | None = None
+
+    def validate(self, where: str) -> None:
+        _positive_int(self.size, "size", where)
+        if self.stride is not None:
+            _positive_int(self.stride, "stride", where)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        c, h, w = _require_image(in_shape, self.kind)
+        stride = self.stride or self.size
+        if h < self.size or w < self.size:
+            raise SpecError(
+                f"maxpool: a {self.size}x{self.size} window does not fit a {h}x{w} input; "
+                "remove a pooling layer or use a smaller size"
+            )
+        return (c, (h - self.size) // stride + 1, (w - self.size) // stride + 1)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.MaxPool2d(self.size, self.stride or self.size)
+
+    def flops(self, in_shape: Shape) -> int:
+        c, h, w = self.output_shape(in_shape)
+        return c * h * w * (self.size * self.size - 1)  # comparisons
+
+    def explain(self, in_shape: Shape) -> str:
+        _, h, _ = in_shape
+        _, out_h, _ = self.output_shape(in_shape)
+        stride = self.stride or self.size
+        if stride == self.size:
+            rounding = " (rounding down)" if h % self.size else ""
+            return (
+                f"{self.size}x{self.size} pooling keeps the largest of each "
+                f"{self.size * self.size} pixels: {h} / {self.size} = {out_h}{rounding}; "
+                "no weights to learn"
+            )
+        return f"floor(({h} - {self.size}) / {stride}) + 1 = {out_h}; no weights to learn"
+
+
+@dataclass(frozen=True)
+class AvgPool(MaxPool):
+    """AveragePooling2D: the mean of each window."""
+
+    kind: ClassVar[str] = "avgpool"
+    keras_type: ClassVar[str] = "AveragePooling2D"
+    keras_name: ClassVar[str] = "average_pooling2d"
+    aliases: ClassVar[tuple[str, ...]] = ("averagepooling2d", "average_pooling2d")
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.AvgPool2d(self.size, self.stride or self.size)
+
+    def explain(self, in_shape: Shape) -> str:
+        return super().explain(in_shape).replace("keeps the largest of", "averages")
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(LayerSpec):
+    """GlobalAveragePooling2D: one number per channel, the mean of its map."""
+
+    kind: ClassVar[str] = "gap"
+    keras_type: ClassVar[str] = "GlobalAveragePooling2D"
+    keras_name: ClassVar[str] = "global_average_pooling2d"
+    aliases: ClassVar[tuple[str, ...]] = ("globalavgpool", "globalaveragepooling2d")
+
+    def validate(self, where: str) -> None:
+        pass
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        c, _, _ = _require_image(in_shape, self.kind)
+        return (c,)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def explain(self, in_shape: Shape) -> str:
+        c, h, w = in_shape
+        return f"the mean of each {h}x{w} map: one number for each of the {c} channels"
+
+
+@dataclass(frozen=True)
+class Flatten(LayerSpec):
+    """Flatten: lay the feature maps out as one long vector (its size is computed)."""
+
+    kind: ClassVar[str] = "flatten"
+    keras_type: ClassVar[str] = "Flatten"
+    keras_name: ClassVar[str] = "flatten"
+
+    def validate(self, where: str) -> None:
+        pass
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return (math.prod(in_shape),)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.Flatten()
+
+    def explain(self, in_shape: Shape) -> str:
+        if len(in_shape) == 1:
+            return "already a vector"
+        c, h, w = in_shape
+        return f"{h} x {w} x {c} = {h * w * c:,} numbers in one vector; no weights to learn"
+
+
+@dataclass(frozen=True)
+class Dense(LayerSpec):
+    """Dense: every output unit sees every input number."""
+
+    kind: ClassVar[str] = "dense"
+    keras_type: ClassVar[str] = "Dense"
+    keras_name: ClassVar[str] = "dense"
+    aliases: ClassVar[tuple[str, ...]] = ("linear", "fc")
+
+    units: int
+    activation: str | None = None
+
+    def validate(self, where: str) -> None:
+        _positive_int(self.units, "units", where)
+        _check_activation(self.activation, where)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != 1:
+            c, h, w = in_shape
+            raise SpecError(
+                f"dense: gets a {h}x{w}x{c} image but needs a vector; "
+                "put 'flatten' (or 'gap') before the first dense layer"
+            )
+        return (self.units,)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.Sequential(nn.Linear(in_shape[0], self.units), activation_module(self.activation))
+
+    def flops(self, in_shape: Shape) -> int:
+        return 2 * in_shape[0] * self.units
+
+    def explain(self, in_shape: Shape) -> str:
+        n = in_shape[0]
+        return (
+            f"{self.units} units, each sees all {n:,} inputs: params = {n:,}x{self.units} "
+            f"weights + {self.units} biases = {n * self.units + self.units:,}"
+        )
+
+
+@dataclass(frozen=True)
+class Dropout(LayerSpec):
+    """Dropout: during training, zero a random fraction ``rate`` of the values."""
+
+    kind: ClassVar[str] = "dropout"
+    keras_type: ClassVar[str] = "Dropout"
+    keras_name: ClassVar[str] = "dropout"
+
+    rate: float = 0.5
+
+    def validate(self, where: str) -> None:
+        if not isinstance(self.rate, int | float) or not 0.0 <= float(self.rate) < 1.0:
+            raise SpecError(f"{where}: rate must be in [0, 1), got {self.rate!r}")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.Dropout(float(self.rate))
+
+    def explain(self, in_shape: Shape) -> str:
+        return f"same shape; zeroes {float(self.rate):.0%} of values while training only"
+
+
+@dataclass(frozen=True)
+class BatchNorm(LayerSpec):
+    """BatchNormalization: normalise each channel over the batch, then scale and shift."""
+
+    kind: ClassVar[str] = "batchnorm"
+    keras_type: ClassVar[str] = "BatchNormalization"
+    keras_name: ClassVar[str] = "batch_normalization"
+    aliases: ClassVar[tuple[str, ...]] = ("bn", "batchnormalization", "batch_normalization")
+
+    activation: str | None = None
+
+    def validate(self, where: str) -> None:
+        _check_activation(self.activation, where)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        norm = nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
+        # Keras' momentum 0.99 is PyTorch's 0.01 (they weight the new batch differently).
+        norm.momentum = 0.01
+        norm.eps = 1e-3
+        return nn.Sequential(norm, activation_module(self.activation))
+
+    def explain(self, in_shape: Shape) -> str:
+        c = in_shape[0]
+        return (
+            f"same shape; per channel a learned scale and shift ({2 * c} trainable) and a "
+            f"running mean and variance ({2 * c} non-trainable)"
+        )
+
+
+@dataclass(frozen=True)
+class Residual(LayerSpec):
+    """A residual block: two 3x3 'same' convs with batchnorm, added to a shortcut.
+
+    Not in the lesson; the ``fast`` preset uses it. With ``filters`` different from the
+    input channels, or ``stride`` > 1, the shortcut is a 1x1 conv with batchnorm.
+    """
+
+    kind: ClassVar[str] = "residual"
+    keras_type: ClassVar[str] = "Residual"
+    keras_name: ClassVar[str] = "residual"
+
+    filters: int = 64
+    stride: int = 1
+
+    def validate(self, where: str) -> None:
+        _positive_int(self.filters, "filters", where)
+        _positive_int(self.stride, "stride", where)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _, h, w = _require_image(in_shape, self.kind)
+        return (self.filters, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from convlens.models.blocks import ResidualBlock
+
+        return ResidualBlock(in_shape[0], self.filters, self.stride)
+
+    def flops(self, in_shape: Shape) -> int:
+        f, h, w = self.output_shape(in_shape)
+        convs = 2 * f * h * w * 9 * (in_shape[0] + f)
+        shortcut = 2 * f * h * w * in_shape[0] if (f != in_shape[0] or self.stride > 1) else 0
+        return convs + shortcut
+
+    def explain(self, in_shape: Shape) -> str:
+        f, h, w = self.output_shape(in_shape)
+        how = "halves the size (stride 2)" if self.stride > 1 else "keeps the size ('same' padding)"
+        return f"two 3x3 convs plus a shortcut; {how}: {h}x{w}x{f}"
+
+
+LAYER_TYPES: tuple[type[LayerSpec], ...] = (
+    Conv,
+    MaxPool,
+    AvgPool,
+    GlobalAvgPool,
+    Flatten,
+    Dense,
+    Dropout,
+    BatchNorm,
+    Residual,
+)
+
+
+def layer_type(word: str) -> type[LayerSpec]:
+    """The layer class a word names: its kind, its Keras type, or an alias (any case)."""
+    key = word.strip().lower()
+    for cls in LAYER_TYPES:
+        if key in (cls.kind, cls.keras_type.lower(), *cls.aliases):
+            return cls
+    kinds = ", ".join(cls.kind for cls in LAYER_TYPES)
+    raise SpecError(f"unknown layer '{word}'; the layers are: {kinds}")

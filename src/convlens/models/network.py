@@ -1,0 +1,146 @@
+"""Build a torch network from a spec, and ``trace()``: the one way to look inside it.
+
+``Network`` is a sequence of named blocks, one per layer spec, each computing the layer
+*and its activation*, so the output of a block is what Keras would call the layer's
+output. ``trace(x)`` returns every block's output by name; the summary, the journey of
+an image, saliency and the web page all read from it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from convlens.errors import SpecError
+from convlens.models.layers import Conv, Dense, LayerSpec, Shape
+from convlens.models.spec import ModelSpec
+
+
+class Network(nn.Module):
+    """A Sequential model built from a :class:`ModelSpec`.
+
+    Input: float images in 0..1, shaped (N, C, H, W). ``forward`` returns logits (N, K):
+    a final ``dense(K, softmax)`` leaves its softmax to the loss, which is the same
+    model in exact arithmetic and more stable in floating point. ``trace`` and
+    ``predict_proba`` apply it.
+    """
+
+    def __init__(self, spec: ModelSpec, input_shape: Shape, num_classes: int | None = None):
+        super().__init__()
+        self.spec = spec
+        self.input_shape: Shape = tuple(input_shape)
+        self.names = spec.layer_names()
+        self.shapes = spec.shapes(self.input_shape)
+        final = spec.layers[-1]
+        if len(self.shapes[-1]) != 1 or not isinstance(final, Dense):
+            raise SpecError(
+                f"model '{spec.name}' must end with a dense layer giving one score per class, "
+                f"e.g. dense({num_classes or 10}, softmax)"
+            )
+        if num_classes is not None and self.shapes[-1][0] != num_classes:
+            raise SpecError(
+                f"model '{spec.name}' ends with {self.shapes[-1][0]} outputs but the data has "
+                f"{num_classes} classes; make the last layer dense({num_classes}, softmax)"
+            )
+        if final.activation not in (None, "softmax"):
+            raise SpecError(
+                f"model '{spec.name}': the last dense layer must use softmax (or no "
+                f"activation), not {final.activation}"
+            )
+        self.num_classes = self.shapes[-1][0]
+        blocks = OrderedDict()
+        shape = self.input_shape
+        for name, layer, out_shape in zip(self.names, spec.layers, self.shapes, strict=True):
+            blocks[name] = layer.build(shape)
+            shape = out_shape
+        self.blocks = nn.ModuleDict(blocks)
+        keras_init_(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks.values():
+            x = block(x)
+        return x  # (N, K) logits
+
+    def trace(
+        self, x: torch.Tensor, layers: Iterable[str] | None = None
+    ) -> OrderedDict[str, torch.Tensor]:
+        """Every layer's output for a batch ``x`` (N, C, H, W), by layer name, in order.
+
+        The last layer's entry holds probabilities (softmax applied). With ``layers``,
+        only those are kept (the forward pass still runs to the last one needed). Runs
+        with autograd as the caller set it: wrap in ``torch.no_grad()`` to look, leave
+        it on for saliency.
+        """
+        wanted = None if layers is None else list(layers)
+        if wanted is not None:
+            unknown = [name for name in wanted if name not in self.blocks]
+            if unknown:
+                raise SpecError(
+                    f"no layer named '{unknown[0]}' in model '{self.spec.name}'; "
+                    f"its layers are: {', '.join(self.names)}"
+                )
+        last_needed = len(self.names) if wanted is None else max(
+            self.names.index(name) for name in wanted
+        ) + 1
+        outputs: OrderedDict[str, torch.Tensor] = OrderedDict()
+        for index, (name, block) in enumerate(self.blocks.items()):
+            if index >= last_needed:
+                break
+            x = block(x)
+            value = x.softmax(dim=-1) if index == len(self.names) - 1 else x
+            if wanted is None or name in wanted:
+                outputs[name] = value
+        return outputs
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (N, K) for images (N, C, H, W) in 0..1."""
+        return self(x).float().softmax(dim=-1)
+
+    def layer_specs(self) -> OrderedDict[str, LayerSpec]:
+        return OrderedDict(zip(self.names, self.spec.layers, strict=True))
+
+    def conv_layer_names(self) -> list[str]:
+        return [n for n, layer in self.layer_specs().items() if isinstance(layer, Conv)]
+
+
+def build_network(spec: ModelSpec, input_shape: Shape | None = None, num_classes: int | None = None
+                  ) -> Network:
+    """Build a network for images of ``input_shape`` (C, H, W); the spec's own if not given."""
+    shape = input_shape or spec.input_shape
+    if shape is None:
+        raise SpecError(
+            f"model '{spec.name}' has no input shape; give one with 'input: [28, 28, 1]' "
+            "or train it on data"
+        )
+    return Network(spec, shape, num_classes)
+
+
+def keras_init_(module: nn.Module) -> None:
+    """Keras' default initialisation: Glorot-uniform kernels, zero biases.
+
+    PyTorch's default (Kaiming-uniform with a=sqrt(5), uniform biases) trains a little
+    differently; the lesson's figures come from Keras, so we start where it starts.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(sub.weight)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+
+
+def count_params(module: nn.Module) -> tuple[int, int]:
+    """(trainable, non-trainable) as Keras counts them: batchnorm's running statistics
+    are non-trainable parameters there, buffers here."""
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+    frozen += sum(
+        b.numel()
+        for name, b in module.named_buffers()
+        if name.endswith(("running_mean", "running_var"))
+    )
+    return trainable, frozen
+

@@ -1,0 +1,108 @@
+"""Named presets: models as data, looked up by name (``create_spec("cnn")``).
+
+A preset is a spec plus, optionally, the training recipe that goes with it (the ``fast``
+preset trains differently from the lesson). Presets register themselves with
+``@register``; tests iterate over ``PRESETS`` so every preset is built, run forward and
+backward, and summarised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convlens.errors import SpecError
+from convlens.models.spec import SPEC_SUFFIXES, ModelSpec, load_spec_file, parse_spec
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    spec: ModelSpec
+    recipe: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register(
+    name: str, description: str, recipe: dict[str, Any] | None = None
+) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    """Register a function returning the preset's layers in text form."""
+
+    def decorate(layers_fn: Callable[[], str]) -> Callable[[], str]:
+        spec = parse_spec(layers_fn(), name=name)
+        PRESETS[name] = Preset(name, description, spec, dict(recipe or {}))
+        return layers_fn
+
+    return decorate
+
+
+@register("dnn", "The lesson's baseline: Flatten, Dense 128 relu, Dense 10 (101,770 params).")
+def _dnn() -> str:
+    return "flatten, dense(128, relu), dense(10, softmax)"
+
+
+@register(
+    "cnn",
+    "The lesson's CNN: two Conv2D 64 3x3 + MaxPool 2x2 blocks, Dense 128, Dense 10 "
+    "(243,786 params).",
+)
+def _cnn() -> str:
+    return (
+        "conv(64, 3, relu), maxpool(2), conv(64, 3, relu), maxpool(2), "
+        "flatten, dense(128, relu), dense(10, softmax)"
+    )
+
+
+@register(
+    "cnn-small",
+    "The lesson's MNIST-digits exercise: one Conv2D 32 3x3, MaxPool, Dense 128, Dense 10.",
+)
+def _cnn_small() -> str:
+    return "conv(32, 3, relu), maxpool(2), flatten, dense(128, relu), dense(10, softmax)"
+
+
+@register(
+    "cnn-bn",
+    "The lesson's CNN with 'same' padding, batchnorm and dropout: a stronger plain CNN.",
+)
+def _cnn_bn() -> str:
+    return (
+        "conv(32, 3, same, activation=none), batchnorm(relu), maxpool(2), "
+        "conv(64, 3, same, activation=none), batchnorm(relu), maxpool(2), "
+        "flatten, dropout(0.3), dense(128, relu), dense(10, softmax)"
+    )
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise SpecError(
+            f"unknown preset '{name}'; the presets are: {', '.join(PRESETS)}"
+        ) from None
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """A preset name, a spec file path, or a text form, to a :class:`ModelSpec`."""
+    model = model.strip()
+    if model in PRESETS:
+        return PRESETS[model].spec
+    path = Path(model)
+    if path.suffix.lower() in SPEC_SUFFIXES:
+        return load_spec_file(path)
+    if "(" in model or "," in model:
+        return parse_spec(model)
+    raise SpecError(
+        f"unknown model '{model}': not a preset ({', '.join(PRESETS)}), a spec file "
+        f"({'/'.join(SPEC_SUFFIXES)}) or a layer list like 'conv(32, 3, relu), maxpool(2), "
+        "flatten, dense(10, softmax)'"
+    )

@@ -1,0 +1,284 @@
+"""A model spec: an ordered list of layer specs, plus parsing from text and files.
+
+Two forms describe the same thing:
+
+* text, for the command line::
+
+      conv(64, 3, relu), maxpool(2), conv(64, 3, relu), maxpool(2),
+      flatten, dense(128, relu), dense(10, softmax)
+
+  Positional arguments fill a layer's fields in order, except that a word naming an
+  activation sets ``activation`` and ``same``/``valid`` set ``padding``. ``key=value`` sets
+  any field. Layer words are the kinds (``conv``), the Keras types (``Conv2D``) or aliases.
+
+* a file (YAML, JSON or TOML), for bigger models::
+
+      name: my-cnn
+      input: [28, 28, 1]          # (H, W, C), optional: taken from the data otherwise
+      layers:
+        - conv: {filters: 64, kernel: 3, activation: relu}
+        - maxpool: {size: 2}
+        - flatten
+        - dense: {units: 10, activation: softmax}
+
+  A layer item may also be a text item such as ``- conv(64, 3, relu)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convlens.errors import SpecError
+from convlens.models.layers import ACTIVATIONS, LayerSpec, Shape, layer_type
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An ordered tuple of layers. ``input_shape`` is (C, H, W), or None to take the data's."""
+
+    layers: tuple[LayerSpec, ...]
+    name: str = "custom"
+    input_shape: Shape | None = None
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise SpecError(f"model '{self.name}' has no layers; add at least one dense layer")
+        for index, layer in enumerate(self.layers):
+            layer.validate(f"layer {index + 1} ({layer.kind})")
+
+    def layer_names(self) -> list[str]:
+        """Keras-style unique names: conv2d, max_pooling2d, conv2d_1, ..., dense, dense_1."""
+        counts: dict[str, int] = {}
+        names: list[str] = []
+        for layer in self.layers:
+            if layer.name:
+                name = layer.name
+            else:
+                n = counts.get(layer.keras_name, 0)
+                counts[layer.keras_name] = n + 1
+                name = layer.keras_name if n == 0 else f"{layer.keras_name}_{n}"
+            if name in names:
+                raise SpecError(f"two layers are named '{name}'; layer names must be unique")
+            names.append(name)
+        return names
+
+    def shapes(self, input_shape: Shape) -> list[Shape]:
+        """The output shape of every layer, in order, for an input of ``input_shape``."""
+        shapes = []
+        shape = tuple(input_shape)
+        for index, layer in enumerate(self.layers):
+            try:
+                shape = layer.output_shape(shape)
+            except SpecError as err:
+                raise SpecError(f"layer {index + 1} of '{self.name}': {err}") from None
+            shapes.append(shape)
+        return shapes
+
+    def with_layers(self, layers: Iterable[LayerSpec], name: str | None = None) -> ModelSpec:
+        return dataclasses.replace(self, layers=tuple(layers), name=name or self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.input_shape is not None:
+            c, h, w = self.input_shape
+            out["input"] = [h, w, c]
+        out["layers"] = [layer.to_dict() for layer in self.layers]
+        return out
+
+    def to_text(self) -> str:
+        return ", ".join(layer.to_text() for layer in self.layers)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "spec") -> ModelSpec:
+        if not isinstance(data, dict) or "layers" not in data:
+            raise SpecError(f"{source}: expected a mapping with a 'layers' list")
+        raw_layers = data["layers"]
+        if isinstance(raw_layers, str):
+            layers = parse_layers(raw_layers, source=source)
+        elif isinstance(raw_layers, list):
+            layers = tuple(
+                _layer_from_item(item, f"{source}, layer {i + 1}")
+                for i, item in enumerate(raw_layers)
+            )
+        else:
+            raise SpecError(f"{source}: 'layers' must be a list or a text form")
+        input_shape = None
+        if data.get("input") is not None:
+            raw = data["input"]
+            if (
+                not isinstance(raw, list | tuple)
+                or len(raw) not in (2, 3)
+                or not all(isinstance(v, int) and v > 0 for v in raw)
+            ):
+                raise SpecError(f"{source}: 'input' must be [H, W] or [H, W, C], got {raw!r}")
+            h, w, c = (*raw, 1) if len(raw) == 2 else raw
+            input_shape = (c, h, w)
+        name = str(data.get("name") or "custom")
+        return cls(layers=layers, name=name, input_shape=input_shape)
+
+
+def parse_layers(text: str, *, source: str = "spec") -> tuple[LayerSpec, ...]:
+    """Parse the compact text form into layer specs."""
+    items = [item.strip() for item in _split_top_level(text, source) if item.strip()]
+    if not items:
+        raise SpecError(f"{source}: no layers in '{text}'")
+    return tuple(_layer_from_text(item, f"{source}, layer {i + 1}") for i, item in enumerate(items))
+
+
+def parse_spec(text: str, name: str = "custom") -> ModelSpec:
+    return ModelSpec(layers=parse_layers(text, source="model text"), name=name)
+
+
+def load_spec_file(path: str | Path) -> ModelSpec:
+    """Read a YAML, JSON or TOML spec file."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read spec file {path}: {err}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(raw)
+        elif path.suffix == ".toml":
+            data = tomllib.loads(raw)
+        else:
+            import yaml
+
+            data = yaml.safe_load(raw)
+    except Exception as err:  # each parser has its own error type; all mean "malformed"
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SpecError(f"spec file {path} is not valid {path.suffix[1:].upper()}: {first_line}")
+    spec = ModelSpec.from_dict(data, source=str(path))
+    if spec.name == "custom":
+        spec = dataclasses.replace(spec, name=path.stem)
+    return spec
+
+
+def _split_top_level(text: str, source: str) -> list[str]:
+    """Split on commas (or newlines, ';' and '>') that are not inside parentheses."""
+    items, depth, current = [], 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise SpecError(f"{source}: unbalanced ')' in '{text}'")
+        if depth == 0 and char in ",;\n>":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if depth != 0:
+        raise SpecError(f"{source}: unclosed '(' in '{text}'")
+    items.append("".join(current))
+    return items
+
+
+_EXAMPLES = {"conv": "conv(64, 3, relu)", "dense": "dense(128, relu)"}
+
+_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def _layer_from_text(item: str, where: str) -> LayerSpec:
+    match = _ITEM.match(item)
+    if not match:
+        raise SpecError(
+            f"{where}: cannot read '{item}'; write layers like conv(64, 3, relu) or flatten"
+        )
+    word, arg_text = match.group(1), match.group(2)
+    cls = layer_type(word)
+    positional: list[Any] = []
+    keywords: dict[str, Any] = {}
+    for raw_arg in (arg_text or "").split(","):
+        raw_arg = raw_arg.strip()
+        if not raw_arg:
+            continue
+        if "=" in raw_arg:
+            key, value = (part.strip() for part in raw_arg.split("=", 1))
+            keywords[key] = _scalar(value)
+        else:
+            positional.append(_scalar(raw_arg))
+    return _make_layer(cls, positional, keywords, where)
+
+
+def _layer_from_item(item: Any, where: str) -> LayerSpec:
+    if isinstance(item, str):
+        return _layer_from_text(item, where)
+    if isinstance(item, dict) and len(item) == 1:
+        (word, args), = item.items()
+        cls = layer_type(str(word))
+        if args is None:
+            return _make_layer(cls, [], {}, where)
+        if isinstance(args, dict):
+            return _make_layer(cls, [], dict(args), where)
+        if isinstance(args, list):
+            return _make_layer(cls, list(args), {}, where)
+        return _make_layer(cls, [args], {}, where)
+    raise SpecError(
+        f"{where}: expected a layer such as 'flatten' or {{conv: {{filters: 32}}}}, got {item!r}"
+    )
+
+
+def _make_layer(
+    cls: type[LayerSpec], positional: Sequence[Any], keywords: dict[str, Any], where: str
+) -> LayerSpec:
+    fields = [f.name for f in dataclasses.fields(cls) if f.name != "name"]
+    ordered = [f for f in fields if f not in ("activation", "padding")]
+    args: dict[str, Any] = {}
+    slot = iter(ordered)
+    for value in positional:
+        if isinstance(value, str) and value in (*ACTIVATIONS, "none") and "activation" in fields:
+            args["activation"] = None if value in ("none", "linear") else value
+            continue
+        if isinstance(value, str) and value in ("same", "valid") and "padding" in fields:
+            args["padding"] = value
+            continue
+        field = next(slot, None)
+        if field is None:
+            raise SpecError(f"{where}: too many arguments for {cls.kind}: {list(positional)}")
+        args[field] = value
+    for key, value in keywords.items():
+        if key not in fields and key != "name":
+            raise SpecError(
+                f"{where}: {cls.kind} has no option '{key}'; its options are {', '.join(fields)}"
+            )
+        if key == "activation" and value in ("none", "linear"):
+            value = None
+        args[key] = value
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in args]
+    if missing:
+        raise SpecError(f"{where}: {cls.kind} needs {', '.join(missing)}, e.g. {_EXAMPLES[cls.kind]}")
+    return cls(**args)
+
+
+def _scalar(text: str) -> Any:
+    """'64' -> 64, '0.5' -> 0.5, 'true' -> True, 'relu' -> 'relu'."""
+    text = text.strip().strip("'\"")
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return lowered

@@ -1,0 +1,42 @@
+"""Training curves: loss and accuracy per epoch, train against test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from convlens.plots.style import TEST_COLOR, TRAIN_COLOR, new_figure
+
+
+def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
+    """Two panels (loss, accuracy) from metrics rows; the best test epoch is marked."""
+    figure = new_figure(9.0, 3.6)
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    epochs = [int(row["epoch"]) for row in history]
+    for ax, key, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
+        ax.plot(
+            epochs, [r[f"train_{key}"] for r in history], "o-", color=TRAIN_COLOR, label="train"
+        )
+        ax.plot(epochs, [r[f"test_{key}"] for r in history], "s-", color=TEST_COLOR, label="test")
+        ax.set_xlabel("epoch")
+        ax.set_title(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    if history:
+        best = max(history, key=lambda r: r["test_accuracy"])
+        acc_ax.annotate(
+            f"best test {best['test_accuracy']:.2%}\n(epoch {int(best['epoch'])})",
+            (best["epoch"], best["test_accuracy"]),
+            textcoords="offset points",
+            xytext=(0, -34),
+            ha="center",
+            fontsize=8,
+            arrowprops={"arrowstyle": "->", "color": "0.4"},
+        )
+    acc_ax.legend(loc="lower right")
+    if title:
+        figure.suptitle(title)
+    return figure

@@ -1,0 +1,78 @@
+"""Predict classes for images: arrays from a dataset, or a user's own photos.
+
+A photo is prepared to look like the training data first (see
+:func:`convlens.data.images.prepare_image`): grey or colour as the run was trained,
+resized keeping its aspect ratio to the run's input size, and inverted when its
+background is light, since Fashion-MNIST garments are light on black.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convlens.evaluate import to_float_images
+from convlens.models.network import Network
+from convlens.runs import Run
+
+
+@dataclass(frozen=True)
+class Prediction:
+    source: str  # the file, or "test[23]"
+    image: np.ndarray  # (C, H, W) uint8, what the network saw
+    probabilities: np.ndarray  # (K,) float
+    class_names: tuple[str, ...]
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities)[:k]
+        return [(self.class_names[i], float(self.probabilities[i])) for i in order]
+
+    @property
+    def label(self) -> str:
+        return self.top(1)[0][0]
+
+    def format(self, k: int = 3) -> str:
+        ranked = ", ".join(f"{name} {p:.1%}" for name, p in self.top(k))
+        return f"{self.source}: {ranked}"
+
+
+def predict_arrays(network: Network, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Probabilities (N, K) for uint8 images (N, C, H, W), in fp32 on the CPU."""
+    network = network.to("cpu").eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = to_float_images(images[start : start + batch_size])
+            out.append(network.predict_proba(x).numpy())
+    return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
+
+
+def prepare_for(run_or_network: Run | Network, path: str | os.PathLike[str],
+                invert: bool | None = None) -> np.ndarray:
+    """A user's image file as the network's input: (C, H, W) uint8."""
+    from convlens.data.images import prepare_image
+
+    c, h, w = (
+        run_or_network.input_shape if isinstance(run_or_network, Run)
+        else run_or_network.input_shape
+    )
+    return prepare_image(path, size=(h, w), channels=c, invert=invert)
+
+
+def predict_files(
+    run: Run, paths: Sequence[str | os.PathLike[str]], *, invert: bool | None = None,
+    network: Network | None = None,
+) -> list[Prediction]:
+    """Prepare and classify each image file with the run's final weights."""
+    network = network or run.load_network()
+    images = np.stack([prepare_for(network, p, invert) for p in paths])
+    probabilities = predict_arrays(network, images)
+    names = tuple(run.class_names)
+    return [
+        Prediction(str(p), img, prob, names)
+        for p, img, prob in zip(paths, images, probabilities, strict=True)
+    ]

@@ -1,0 +1,145 @@
+"""The training recipe as one typed config; its defaults are the lesson's (Keras') defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from convlens.errors import OptionError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "onecycle")
+KEEP = ("last", "best")
+
+
+@dataclass
+class TrainConfig:
+    """How to train. Every field is saved into the run's ``config.json``."""
+
+    epochs: int = 5
+    batch_size: int = 32  # Keras' default for model.fit
+    lr: float = 1e-3  # Adam's default in Keras
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # or "onecycle": warm up, then anneal to ~0
+    label_smoothing: float = 0.0
+    augment: bool = False  # random 2-pixel shifts and horizontal flips (fast preset)
+    tta_flip: bool = False  # average predictions over the image and its mirror at test time
+    seed: int = 0
+    precision: str = "auto"  # auto: bf16 where the hardware runs it fast, else fp32
+    channels_last: bool | None = None  # None: on whenever precision is bf16
+    device: str = "auto"  # auto: cuda if present, else cpu
+    threads: int | None = None  # torch intra-op threads; None keeps torch's choice
+    stop_at_accuracy: float | None = None  # the lesson's callback, on train accuracy (0..1)
+    keep: str = "last"  # which epoch's weights model.safetensors holds: last or best
+    train_subset: int | None = None  # use only this many training images (seeded)
+    test_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _require(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        _require(
+            isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
+            "batch size", self.batch_size, "1..65536",
+        )
+        _require(_finite(self.lr) and 0 < self.lr <= 10, "learning rate", self.lr, "(0, 10]")
+        _require(
+            _finite(self.weight_decay) and 0 <= self.weight_decay < 1,
+            "weight decay", self.weight_decay, "[0, 1)",
+        )
+        _require(
+            _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+            "label smoothing", self.label_smoothing, "[0, 1)",
+        )
+        _choice(self.optimizer, OPTIMIZERS, "optimizer")
+        _choice(self.schedule, SCHEDULES, "schedule")
+        _choice(self.precision, PRECISIONS, "precision")
+        _choice(self.keep, KEEP, "keep")
+        if self.stop_at_accuracy is not None:
+            value = self.stop_at_accuracy
+            if _finite(value) and 1 < value <= 100:
+                self.stop_at_accuracy = value / 100  # "91" means 91%
+            _require(
+                _finite(self.stop_at_accuracy) and 0 < self.stop_at_accuracy <= 1,
+                "stop-at-accuracy", value, "(0, 1] or a percentage (0, 100]",
+            )
+        for what in ("train_subset", "test_subset"):
+            value = getattr(self, what)
+            if value is not None:
+                _require(
+                    isinstance(value, int) and value >= 1, what.replace("_", " "), value, ">= 1"
+                )
+        if self.threads is not None:
+            _require(isinstance(self.threads, int) and self.threads >= 1, "threads",
+                     self.threads, ">= 1")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise OptionError(f"device '{self.device}' is not valid; use auto, cpu, cuda or cuda:N")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise OptionError(
+                f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(ok: bool, what: str, value: Any, valid: str) -> None:
+    if not ok:
+        raise OptionError(f"{what} {value!r} is not valid; it must be {valid}")
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise OptionError(f"{what} '{value}' is not valid; choose one of {', '.join(choices)}")
+
+
+@dataclass
+class DataConfig:
+    """What to train on; saved in the run so evaluate/resume read the same data."""
+
+    dataset: str = "fashion-mnist"  # fashion-mnist, mnist, idx:DIR, folder:DIR
+    data_dir: str | None = None  # a folder holding the files (else env, cache, system)
+    image_size: tuple[int, int] | None = None  # (H, W) for folder data; None keeps it
+    channels: int | None = None  # 1 (grayscale) or 3 (colour); None keeps it
+    download: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("image_size") is not None:
+            values["image_size"] = tuple(values["image_size"])
+        return cls(**values)
+
+    def load(self, progress: bool = True):  # -> convlens.data.Dataset
+        from convlens.data import load_dataset
+
+        return load_dataset(
+            self.dataset,
+            data_dir=self.data_dir,
+            image_size=self.image_size,
+            channels=self.channels,
+            download=self.download,
+            progress=progress,
+        )

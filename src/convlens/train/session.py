@@ -1,0 +1,309 @@
+"""A training run from start to finish: data, network, epochs, checkpoints, final files.
+
+``train()`` starts a run folder and fills it; ``resume()`` continues one from its last
+completed epoch. Both go through ``_fit``, which owns the order of writes that makes a
+run recoverable: after every epoch, checkpoint first, then metrics, then state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from convlens import fileio, runs
+from convlens.errors import RunError, TrainingDiverged
+from convlens.evaluate import evaluate_network, to_float_images
+from convlens.models.network import Network, build_network
+from convlens.models.registry import PRESETS, resolve_model
+from convlens.models.spec import ModelSpec
+from convlens.models.summary import summarize
+from convlens.runs import Run
+from convlens.train.checkpoint import (
+    TrainingState,
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+)
+from convlens.train.config import DataConfig, TrainConfig
+from convlens.train.engine import evaluate_tensors, make_optimizer, train_epoch
+from convlens.train.progress import Reporter, SilentReporter
+from convlens.train.runtime import Runtime, resolve_runtime
+
+
+def train(
+    model: str | ModelSpec,
+    *,
+    data: DataConfig | None = None,
+    config: TrainConfig | None = None,
+    runs_dir: str | Path | None = None,
+    name: str | None = None,
+    reporter: Reporter | None = None,
+    dataset: Any = None,
+) -> Run:
+    """Train ``model`` (preset name, spec file, layer text or ModelSpec) into a new run.
+
+    ``dataset`` may pass an already loaded :class:`convlens.data.Dataset` (compare and
+    sweeps load it once for many runs); otherwise ``data`` says what to load.
+    """
+    data = data or DataConfig()
+    config = config or TrainConfig()
+    reporter = reporter or SilentReporter()
+    spec = resolve_model(model) if isinstance(model, str) else model
+    if dataset is None:
+        dataset = data.load(progress=not isinstance(reporter, SilentReporter))
+        if dataset.notice:
+            reporter.note(dataset.notice)
+    dataset = _subset(dataset, config)
+    # Build once before creating the folder: a spec that cannot fit the data fails here.
+    build_network(spec, dataset.input_shape, dataset.num_classes)
+    run_config = {
+        "name": name,
+        "model": spec.to_dict(),
+        "preset": spec.name if spec.name in PRESETS else None,
+        "data": data.to_dict(),
+        "dataset": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "is_sample": dataset.is_sample,
+            "train_count": int(len(dataset.train_labels)),
+            "test_count": int(len(dataset.test_labels)),
+        },
+        "train": config.to_dict(),
+        "class_names": list(dataset.class_names),
+        "input_shape": list(dataset.input_shape),
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "convlens_version": _version(),
+    }
+    run_name = name or runs.new_run_name(spec.name)
+    run_config["name"] = run_name
+    run = Run.create(runs_dir or runs.default_runs_dir(), run_name, run_config)
+    return _fit(run, spec, dataset, config, reporter, resume=False)
+
+
+def resume(
+    ref: str | Path,
+    *,
+    runs_dir: str | Path | None = None,
+    epochs: int | None = None,
+    data_dir: str | None = None,
+    reporter: Reporter | None = None,
+) -> Run:
+    """Continue a run from its last completed epoch up to its planned (or new) epochs."""
+    reporter = reporter or SilentReporter()
+    run = Run.open(ref, runs_dir)
+    saved = run.config
+    config = TrainConfig.from_dict(saved["train"])
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+        config.validate()
+    data = DataConfig.from_dict(saved["data"])
+    if data_dir is not None:
+        data = replace(data, data_dir=data_dir)
+    state = run.state()
+    if not run.file(runs.CHECKPOINT).exists():
+        raise RunError(
+            f"{run.path} has no completed epoch to resume from; start it again with "
+            "convlens train"
+        )
+    done = int(state.get("epochs_done", 0))
+    if state.get("status") in ("complete", "stopped") and done >= config.epochs:
+        reporter.note(f"{run.path} already finished {done} epochs; nothing to do")
+        return run
+    dataset = data.load(progress=not isinstance(reporter, SilentReporter))
+    dataset = _subset(dataset, config)
+    if list(dataset.class_names) != run.class_names or list(dataset.input_shape) != list(
+        saved["input_shape"]
+    ):
+        raise RunError(
+            f"the data found now ({dataset.name} from {dataset.source}) differs from the data "
+            f"{run.path} was trained on; point --data-dir at the original files"
+        )
+    if config.epochs != saved["train"]["epochs"]:
+        fileio.write_json(run.file(runs.CONFIG), {**saved, "train": config.to_dict()})
+    return _fit(run, run.spec(), dataset, config, reporter, resume=True)
+
+
+def _fit(
+    run: Run,
+    spec: ModelSpec,
+    dataset: Any,
+    config: TrainConfig,
+    reporter: Reporter,
+    *,
+    resume: bool,
+) -> Run:
+    runtime = resolve_runtime(config)
+    torch.manual_seed(config.seed)  # the initial weights
+    network = build_network(spec, dataset.input_shape, dataset.num_classes)
+    summary = summarize(network)
+    network = _place(network, runtime)
+    optimizer = make_optimizer(network.parameters(), config)
+    if resume:
+        state = load_checkpoint(run.file(runs.CHECKPOINT), network, optimizer)
+        reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
+    else:
+        state = TrainingState(epoch=0)
+        fileio.write_json(run.file(runs.SPEC), spec.to_dict())
+        fileio.write_text(run.file(runs.SUMMARY), summary.format(explain=True) + "\n")
+    fileio.write_json(run.file(runs.ENV), environment(runtime, config, dataset))
+
+    x_train = to_float_images(dataset.train_images).to(runtime.device)  # (N, C, H, W)
+    y_train = torch.from_numpy(dataset.train_labels).to(runtime.device)
+    x_test = to_float_images(dataset.test_images).to(runtime.device)
+    y_test = torch.from_numpy(dataset.test_labels).to(runtime.device)
+
+    run.write_state("running", state.epoch)
+    stopped = ""
+    try:
+        for epoch in range(state.epoch + 1, config.epochs + 1):
+            steps = -(-x_train.shape[0] // config.batch_size)
+            reporter.epoch_start(epoch, config.epochs, steps)
+            result = train_epoch(
+                network, optimizer, x_train, y_train, config, runtime,
+                epoch=epoch, on_step=reporter.step,
+            )
+            test_loss, test_acc, _ = evaluate_tensors(
+                network, x_test, y_test, runtime, tta_flip=config.tta_flip
+            )
+            row = {
+                "epoch": epoch,
+                "train_loss": result.loss,
+                "train_accuracy": result.accuracy,
+                "test_loss": test_loss,
+                "test_accuracy": test_acc,
+                "seconds": result.seconds,
+                "images_per_second": x_train.shape[0] / result.seconds,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            state.history.append(row)
+            state.epoch = epoch
+            if config.keep == "best" and (
+                state.best_epoch is None
+                or test_acc > state.history[state.best_epoch - 1]["test_accuracy"]
+            ):
+                state.best_epoch = epoch
+                state.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            save_checkpoint(run.file(runs.CHECKPOINT), network, optimizer, state)
+            run.write_history(state.history)
+            run.write_state("running", epoch)
+            reporter.epoch_end(row)
+            target = config.stop_at_accuracy
+            if target is not None and result.accuracy >= target and epoch < config.epochs:
+                stopped = (
+                    f"reached {result.accuracy:.2%} train accuracy (target {target:.2%}) "
+                    f"after epoch {epoch}; stopping early"
+                )
+                reporter.note(stopped)
+                break
+    except KeyboardInterrupt:
+        message = (
+            f"interrupted after {state.epoch} of {config.epochs} epochs; "
+            f"resume with: convlens train --resume {run.path}"
+        )
+        run.write_state("interrupted", state.epoch, message)
+        reporter.note(message)
+        raise
+    except TrainingDiverged as err:
+        run.write_state("diverged", state.epoch, str(err))
+        raise
+    _finish(run, network, state, dataset, config, stopped)
+    return run
+
+
+def _finish(
+    run: Run, network: Network, state: TrainingState, dataset: Any, config: TrainConfig,
+    stopped: str,
+) -> None:
+    """Final weights, an fp32 evaluation, figures and the state, in that order."""
+    from convlens.plots.confusion import confusion_figure
+    from convlens.plots.curves import curves_figure
+
+    if config.keep == "best" and state.best_state is not None:
+        network.load_state_dict(state.best_state)
+    network = network.to("cpu", memory_format=torch.contiguous_format).float()
+    save_weights(network, run.file(runs.WEIGHTS), network.spec.to_dict())
+    evaluation = evaluate_network(
+        network, dataset.test_images, dataset.test_labels, dataset.class_names,
+        tta_flip=config.tta_flip,
+    )
+    history = state.history
+    final = history[-1]
+    best = max(history, key=lambda r: r["test_accuracy"])
+    metrics = {
+        **evaluation.to_dict(),
+        "weights_epoch": state.best_epoch if config.keep == "best" else final["epoch"],
+        "epochs_done": state.epoch,
+        "train_accuracy": final["train_accuracy"],
+        "train_loss": final["train_loss"],
+        "best_test_accuracy": best["test_accuracy"],
+        "best_epoch": int(best["epoch"]),
+        "overfit_gap": final["train_accuracy"] - final["test_accuracy"],
+        "seconds_per_epoch": float(np.median([r["seconds"] for r in history])),
+        "train_seconds": float(sum(r["seconds"] for r in history)),
+        "stopped_early": stopped or None,
+    }
+    fileio.write_json(run.file(runs.METRICS_JSON), metrics)
+    title = f"{network.spec.name} ({run.name})"
+    fileio.write_figure(run.file(runs.CURVES), curves_figure(history, title))
+    fileio.write_figure(
+        run.file(runs.CONFUSION),
+        confusion_figure(evaluation.confusion, dataset.class_names, network.spec.name),
+    )
+    run.write_state("stopped" if stopped else "complete", state.epoch, stopped)
+
+
+def _place(network: Network, runtime: Runtime) -> Network:
+    network = network.to(runtime.device)
+    if runtime.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    return network
+
+
+def _subset(dataset: Any, config: TrainConfig) -> Any:
+    if config.train_subset is None and config.test_subset is None:
+        return dataset
+    return dataset.subset(train=config.train_subset, test=config.test_subset, seed=config.seed)
+
+
+def environment(runtime: Runtime, config: TrainConfig, dataset: Any) -> dict[str, Any]:
+    import matplotlib
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "convlens": _version(),
+        **runtime.describe(),
+        "seed": config.seed,
+        "dataset_source": dataset.source,
+        "dataset_is_sample": dataset.is_sample,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("convlens")
+    except PackageNotFoundError:
+        return "unknown"
