@@ -34,6 +34,8 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         ) from err
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes 0600 files; give the final file the usual umask-based mode.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -48,6 +50,12 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

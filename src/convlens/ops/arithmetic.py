@@ -1,0 +1,174 @@
+"""One output pixel of a convolution, worked out by hand: the lesson's arithmetic, printed.
+
+Coordinates are those of the *output* of a valid convolution (no padding, stride 1):
+output pixel ``[row, col]`` comes from the input window whose top-left corner is
+``[row, col]``; for a 3x3 kernel that window is centred on input pixel ``[row + 1, col + 1]``.
+So a 28x28 image and a 3x3 kernel accept rows and columns 0..25.
+
+The sum is added up in the same order as :func:`convlens.ops.conv.conv2d` adds it (cell by
+cell, row-major), so ``explain_pixel(img, k, r, c).total == conv2d(img, k)[r, c]``
+exactly, not just approximately.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from convlens.errors import ImageError, OptionError
+from convlens.ops.conv import _as_array, _finite, clamp_to_uint8
+from convlens.ops.kernels import KernelError
+
+__all__ = ["PixelArithmetic", "explain_pixel", "format_number"]
+
+
+@dataclass(frozen=True, eq=False)
+class PixelArithmetic:
+    """Everything that goes into output pixel ``[row, col]``; arrays are (kh, kw) float64."""
+
+    row: int
+    col: int
+    neighbourhood: np.ndarray  # (kh, kw) input pixels under the kernel
+    weights: np.ndarray  # (kh, kw) the kernel
+    products: np.ndarray  # (kh, kw) neighbourhood * weights, cell by cell
+    total: float  # sum of the products == conv2d(image, kernel)[row, col]
+    weight: float  # the lesson's weight factor
+    weighted: float  # total * weight == conv2d(image, kernel, weight=weight)[row, col]
+    clamped: int  # weighted, rounded and clamped to 0..255: the gray level shown
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        """The input pixel under the kernel's centre: ``(row + kh // 2, col + kw // 2)``."""
+        kh, kw = self.weights.shape
+        return self.row + kh // 2, self.col + kw // 2
+
+    def format(self) -> str:
+        """A multi-line worked example: the grids, every product, the sum, the clamp."""
+        kh, kw = self.weights.shape
+        cr, cc = self.centre
+        blocks = [
+            ("neighbourhood", self.neighbourhood),
+            ("kernel", self.weights, True),
+            ("products", self.products),
+        ]
+        grids = _side_by_side(blocks, ["x", "="])
+        lines = [
+            f"Output pixel [{self.row}, {self.col}] of a {kh}x{kw} convolution:",
+            f"the {kh}x{kw} neighbourhood centred on input pixel [{cr}, {cc}], "
+            "times the kernel cell by cell, then summed.",
+            "",
+            *grids,
+            "",
+        ]
+        pixels = [format_number(v) for v in self.neighbourhood.ravel()]
+        weights = [format_number(v, fraction=True) for v in self.weights.ravel()]
+        products = [format_number(v) for v in self.products.ravel()]
+        wp, ww, wq = (max(len(s) for s in col) for col in (pixels, weights, products))
+        for index, (p, w, q) in enumerate(zip(pixels, weights, products, strict=True)):
+            r, c = divmod(index, kw)
+            lines.append(f"  [{r},{c}]  {p:>{wp}} x {w:>{ww}} = {q:>{wq}}")
+        steps = [
+            (f"sum of the {kh * kw} products", format_number(self.total)),
+            (f"x weight {format_number(self.weight)}", format_number(self.weighted)),
+            ("clamped to 0..255", f"{self.clamped}   (the gray level shown)"),
+        ]
+        width = max(len(label) for label, _ in steps)
+        lines += ["", *(f"  {label:<{width}} = {value}" for label, value in steps)]
+        return "\n".join(lines)
+
+
+def explain_pixel(
+    image: Any, kernel: Any, row: int, col: int, *, weight: float = 1.0
+) -> PixelArithmetic:
+    """Work out output pixel ``[row, col]`` of ``conv2d(image, kernel, weight=weight)``.
+
+    ``image`` is (H, W), ``kernel`` (kh, kw); ``row`` in 0..H-kh and ``col`` in 0..W-kw
+    (negative indices are refused rather than counted from the end).
+    """
+    x = _as_array(image, "image", ImageError)
+    k = _as_array(kernel, "kernel", KernelError)
+    if x.ndim != 2 or k.ndim != 2:
+        raise ImageError(
+            f"explain_pixel takes an (H, W) image and a (kh, kw) kernel; "
+            f"got {x.shape} and {k.shape}"
+        )
+    weight = _finite(weight, "weight")
+    (h, w), (kh, kw) = x.shape, k.shape
+    if kh > h or kw > w:
+        raise KernelError(f"kernel {kh}x{kw} is larger than the image {h}x{w}")
+    oh, ow = h - kh + 1, w - kw + 1
+    try:
+        row, col = operator.index(row), operator.index(col)
+    except TypeError:
+        raise OptionError(
+            f"pixel row and column must be whole numbers, got {row!r}, {col!r}"
+        ) from None
+    if not (0 <= row < oh and 0 <= col < ow):
+        raise OptionError(
+            f"pixel [{row}, {col}] is outside the {oh}x{ow} output of a {kh}x{kw} kernel on a "
+            f"{h}x{w} image; row goes from 0 to {oh - 1} and column from 0 to {ow - 1}"
+        )
+    window = x[row : row + kh, col : col + kw].copy()  # (kh, kw)
+    products = window * k  # (kh, kw)
+    total = 0.0
+    for value in products.ravel():  # row-major, the order conv2d adds the cells in
+        total += float(value)
+    weighted = float(np.float64(total) * weight)
+    for array in (window, products):
+        array.setflags(write=False)
+    weights = k.copy()
+    weights.setflags(write=False)
+    return PixelArithmetic(
+        row=row,
+        col=col,
+        neighbourhood=window,
+        weights=weights,
+        products=products,
+        total=total,
+        weight=weight,
+        weighted=weighted,
+        clamped=int(clamp_to_uint8(weighted)),
+    )
+
+
+def format_number(value: float, *, fraction: bool = False) -> str:
+    """Numbers as people write them: whole numbers without '.0', others to 6 significant
+    digits; with ``fraction=True`` a simple fraction such as 1/9 is written as one."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if fraction:
+        exact = Fraction(value).limit_denominator(256)
+        if abs(float(exact) - value) < 1e-12:
+            return f"{exact.numerator}/{exact.denominator}"
+    return f"{value:.6g}"
+
+
+def _grid(values: np.ndarray, fraction: bool = False) -> list[str]:
+    cells = [[format_number(v, fraction=fraction) for v in row] for row in values]
+    width = max(len(s) for row in cells for s in row)
+    return ["  ".join(s.rjust(width) for s in row) for row in cells]
+
+
+def _side_by_side(blocks: list[tuple[Any, ...]], operators: list[str]) -> list[str]:
+    """Titled grids next to each other, with an operator between them on the middle row.
+
+    Each block is ``(title, values)`` or ``(title, values, fraction)``."""
+    columns = []
+    for title, values, *fraction in blocks:
+        rows = _grid(values, *fraction)
+        width = max(len(title), *(len(r) for r in rows))
+        columns.append([title.ljust(width), *(r.rjust(width) for r in rows)])
+    middle = 1 + (len(columns[0]) - 1) // 2
+    lines = []
+    for index in range(len(columns[0])):
+        parts = [columns[0][index]]
+        for op, column in zip(operators, columns[1:], strict=True):
+            parts.append(f" {op} " if index == middle else "   ")
+            parts.append(column[index])
+        lines.append("  " + "  ".join(parts).rstrip())
+    return lines
