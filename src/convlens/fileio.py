@@ -35,7 +35,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     tmp = Path(tmp_name)
     try:
         # mkstemp makes 0600 files; give the final file the usual umask-based mode.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
@@ -52,10 +52,14 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do that once, at import, before any threads.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -245,6 +245,10 @@ def _make_layer(
         if isinstance(value, str) and value in ("same", "valid") and "padding" in fields:
             args["padding"] = value
             continue
+        if isinstance(value, str) and "activation" in fields:
+            raise SpecError(
+                f"{where}: unknown activation '{value}'; use one of {', '.join(ACTIVATIONS)}"
+            )
         field = next(slot, None)
         if field is None:
             raise SpecError(f"{where}: too many arguments for {cls.kind}: {list(positional)}")

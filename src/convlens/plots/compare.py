@@ -19,10 +19,21 @@ def compare_figure(
     colors = [f"C{i}" for i in range(len(rows))]
     for row, history, color in zip(rows, histories, colors, strict=True):
         epochs = [int(r["epoch"]) for r in history]
-        curve_ax.plot(epochs, [r["test_accuracy"] for r in history], "o-", color=color,
-                      label=f"{row['model']} test")
-        curve_ax.plot(epochs, [r["train_accuracy"] for r in history], "--", color=color,
-                      alpha=0.6, label=f"{row['model']} train")
+        curve_ax.plot(
+            epochs,
+            [r["test_accuracy"] for r in history],
+            "o-",
+            color=color,
+            label=f"{row['model']} test",
+        )
+        curve_ax.plot(
+            epochs,
+            [r["train_accuracy"] for r in history],
+            "--",
+            color=color,
+            alpha=0.6,
+            label=f"{row['model']} train",
+        )
     curve_ax.set_title("Accuracy per epoch (dashed: train)")
     curve_ax.set_xlabel("epoch")
     curve_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -38,7 +49,10 @@ def compare_figure(
             f"{row['test_accuracy']:.2%}\n{row['params']:,} params\n"
             f"{row['seconds_per_epoch']:.1f} s/epoch",
             (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            textcoords="offset points", xytext=(0, -48), ha="center", fontsize=8,
+            textcoords="offset points",
+            xytext=(0, -48),
+            ha="center",
+            fontsize=8,
             color="white",
         )
     low = min(accuracies)
