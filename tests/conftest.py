@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated environment, a tiny learnable dataset, the real files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convlens.data import Dataset
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """No test reads the user's data, cache or runs folder by accident."""
+    monkeypatch.delenv("CONVLENS_DATA", raising=False)
+    monkeypatch.delenv("CONVLENS_RUNS", raising=False)
+    monkeypatch.setenv("CONVLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+def make_pattern_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28):
+    """(N, 1, size, size) uint8: class 0 vertical bars, 1 horizontal bars, 2 a bright box."""
+    images = rng.integers(0, 40, size=(len(labels), 1, size, size), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        offset = int(rng.integers(2, 8))
+        if label == 0:
+            images[i, 0, :, offset::6] = 220
+        elif label == 1:
+            images[i, 0, offset::6, :] = 220
+        else:
+            images[i, 0, offset : offset + 12, offset : offset + 12] = 200
+    return images
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset() -> Dataset:
+    """Three easy classes a CNN learns in a couple of epochs: 150 train, 60 test images."""
+    rng = np.random.default_rng(0)
+    train_labels = np.tile(np.arange(3), 50).astype(np.int64)
+    test_labels = np.tile(np.arange(3), 20).astype(np.int64)
+    return Dataset(
+        name="patterns",
+        class_names=("vertical", "horizontal", "box"),
+        train_images=make_pattern_images(train_labels, rng),
+        train_labels=train_labels,
+        test_images=make_pattern_images(test_labels, rng),
+        test_labels=test_labels,
+        source="synthetic patterns (tests/conftest.py)",
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Dataset) -> Path:
+    """The tiny dataset as the four canonical IDX files, for end-to-end CLI tests."""
+    from convlens.data.idx import write_idx
+
+    folder = tmp_path_factory.mktemp("idx")
+    write_idx(folder / "train-images-idx3-ubyte.gz", tiny_dataset.train_images[:, 0])
+    write_idx(folder / "train-labels-idx1-ubyte.gz", tiny_dataset.train_labels.astype(np.uint8))
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", tiny_dataset.test_images[:, 0])
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", tiny_dataset.test_labels.astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The official Fashion-MNIST files, if $CONVLENS_TEST_DATA names them (make test does)."""
+    folder = os.environ.get("CONVLENS_TEST_DATA")
+    if not folder or not Path(folder).is_dir():
+        pytest.skip("set CONVLENS_TEST_DATA to a folder with the Fashion-MNIST files")
+    return Path(folder)

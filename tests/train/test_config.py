@@ -1,0 +1,51 @@
+"""Options that make no sense are refused up front, with the valid range."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from convlens.errors import OptionError
+from convlens.train.config import TrainConfig
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 0}, "epochs 0 is not valid; it must be >= 1"),
+        ({"epochs": -3}, "epochs -3"),
+        ({"batch_size": 0}, "batch size 0"),
+        ({"lr": math.nan}, "learning rate nan"),
+        ({"lr": -0.1}, "learning rate -0.1"),
+        ({"lr": math.inf}, "learning rate inf"),
+        ({"stop_at_accuracy": 150}, "stop-at-accuracy 150"),
+        ({"stop_at_accuracy": 0}, "stop-at-accuracy 0"),
+        ({"precision": "fp8"}, "precision 'fp8' is not valid; choose one of auto, fp32, bf16"),
+        ({"optimizer": "lbfgs"}, "optimizer 'lbfgs'"),
+        ({"train_subset": 0}, "train subset 0"),
+        ({"device": "tpu"}, "device 'tpu'"),
+        ({"label_smoothing": 1.0}, "label smoothing 1.0"),
+    ],
+)
+def test_impossible_options_are_refused(changes, message) -> None:
+    with pytest.raises(OptionError) as err:
+        TrainConfig(**changes)
+    assert message in str(err.value)
+
+
+def test_percent_accuracy_targets_are_read_as_percent() -> None:
+    assert TrainConfig(stop_at_accuracy=91).stop_at_accuracy == pytest.approx(0.91)
+    assert TrainConfig(stop_at_accuracy=0.95).stop_at_accuracy == pytest.approx(0.95)
+
+
+def test_defaults_are_the_lessons_recipe() -> None:
+    config = TrainConfig()
+    assert (config.epochs, config.batch_size, config.lr, config.optimizer) == (5, 32, 1e-3, "adam")
+
+
+def test_round_trip_and_unknown_keys() -> None:
+    config = TrainConfig(epochs=3, keep="best")
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(OptionError, match="unknown training option"):
+        TrainConfig.from_dict({"epochz": 3})
