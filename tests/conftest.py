@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,14 +11,33 @@ import pytest
 
 from convlens.data import Dataset
 
+#: A port nothing listens on: connecting is refused at once.
+DEAD_MIRROR = "http://127.0.0.1:9/"
+
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
-    """No test reads the user's data, cache or runs folder by accident."""
+def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test touches the user's data, cache, runs, the system copy or the network.
+
+    Every test gets no $CONVLENS_DATA or $CONVLENS_RUNS, an empty cache of its own
+    (``root/cache``), a system folder that does not exist (``root/system/NAME``) and
+    mirrors that refuse connections at once, with short timeouts.
+    """
+    from convlens.data import catalog, download
+
+    root = tmp_path_factory.mktemp("isolated")
     monkeypatch.delenv("CONVLENS_DATA", raising=False)
     monkeypatch.delenv("CONVLENS_RUNS", raising=False)
-    monkeypatch.setenv("CONVLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("CONVLENS_CACHE", str(root / "cache"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    for name, info in list(catalog.KNOWN.items()):
+        monkeypatch.setitem(
+            catalog.KNOWN,
+            name,
+            dataclasses.replace(info, system_dir=root / "system" / name, mirrors=(DEAD_MIRROR,)),
+        )
+    monkeypatch.setattr(download, "TIMEOUT", 2.0)
+    return root
 
 
 def make_pattern_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28):

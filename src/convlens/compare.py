@@ -92,15 +92,20 @@ def compare(
     for label, spec in zip(labels, specs, strict=True):
         reporter = reporter_for(label) if reporter_for else SilentReporter()
         run = train(
-            spec, data=data, config=config, runs_dir=folder, name=label,
-            reporter=reporter, dataset=dataset,
+            spec,
+            data=data,
+            config=config,
+            runs_dir=folder,
+            name=label,
+            reporter=reporter,
+            dataset=dataset,
         )
         rows.append(_row(label, run))
     comparison = Comparison(folder, tuple(rows))
     fileio.write_csv(folder / "compare.csv", list(rows))
     fileio.write_json(folder / "compare.json", {"models": list(models), "rows": list(rows)})
-    fileio.write_figure(folder / "compare.png", compare_figure(rows, [Run(folder / l).history()
-                                                                      for l in labels]))
+    histories = [Run(folder / label).history() for label in labels]
+    fileio.write_figure(folder / "compare.png", compare_figure(rows, histories))
     return comparison
 
 

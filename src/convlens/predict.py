@@ -51,20 +51,21 @@ def predict_arrays(network: Network, images: np.ndarray, batch_size: int = 500) 
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 
 
-def prepare_for(run_or_network: Run | Network, path: str | os.PathLike[str],
-                invert: bool | None = None) -> np.ndarray:
+def prepare_for(
+    run_or_network: Run | Network, path: str | os.PathLike[str], invert: bool | None = None
+) -> np.ndarray:
     """A user's image file as the network's input: (C, H, W) uint8."""
     from convlens.data.images import prepare_image
 
-    c, h, w = (
-        run_or_network.input_shape if isinstance(run_or_network, Run)
-        else run_or_network.input_shape
-    )
+    c, h, w = run_or_network.input_shape  # a Run and a Network both know it
     return prepare_image(path, size=(h, w), channels=c, invert=invert)
 
 
 def predict_files(
-    run: Run, paths: Sequence[str | os.PathLike[str]], *, invert: bool | None = None,
+    run: Run,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    invert: bool | None = None,
     network: Network | None = None,
 ) -> list[Prediction]:
     """Prepare and classify each image file with the run's final weights."""

@@ -1,9 +1,8 @@
 """Shared fixtures for the data layer's tests: isolation from the machine, fake datasets.
 
-Every test here runs with no $CONVLENS_DATA, an empty cache of its own, a system folder
-that does not exist and a mirror that refuses connections: nothing a test does depends on
-or touches the real network, /usr/share or the user's cache. The real-data test reads
-$CONVLENS_DATA as it was when pytest collected it.
+Isolation (no $CONVLENS_DATA, a fresh cache, no system copy, dead mirrors) comes from the
+autouse ``isolated`` fixture in tests/conftest.py. The real-data test takes the
+``real_data_dir`` fixture ($CONVLENS_TEST_DATA).
 
 Test modules get the helpers below through the ``helpers`` fixture rather than
 ``from conftest import ...``, which breaks as soon as another test folder has a conftest.
@@ -21,28 +20,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from convlens.data import catalog, download
+from convlens.data import catalog
 from convlens.data.catalog import IDX_STEMS, KnownDataset, KnownFile
 from convlens.data.idx import encode_idx
 
-#: A port nothing listens on: connecting is refused at once.
+#: A port nothing listens on (the autouse ``isolated`` fixture points every mirror here).
 DEAD_MIRROR = "http://127.0.0.1:9/"
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No env data dir, a fresh cache, no system copy, a dead mirror, short timeouts."""
-    root = tmp_path_factory.mktemp("isolated")
-    monkeypatch.delenv("CONVLENS_DATA", raising=False)
-    monkeypatch.setenv("CONVLENS_CACHE", str(root / "cache"))
-    for name, info in list(catalog.KNOWN.items()):
-        monkeypatch.setitem(
-            catalog.KNOWN,
-            name,
-            dataclasses.replace(info, system_dir=root / "system" / name, mirrors=(DEAD_MIRROR,)),
-        )
-    monkeypatch.setattr(download, "TIMEOUT", 2.0)
-    return root
 
 
 def fake_arrays(n_train: int = 30, n_test: int = 10, seed: int = 0) -> list[np.ndarray]:

@@ -2,7 +2,7 @@
 
 The catalog's digests are swapped for those of tiny fake files (``fake_fashion``), so the
 whole search and verification logic runs in milliseconds on made-up data; one test reads
-the real files when $CONVLENS_DATA points at them.
+the real files when $CONVLENS_TEST_DATA points at them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -28,8 +27,6 @@ from convlens.data.idx import write_idx
 from convlens.data.sources import parse_spec, places
 from convlens.errors import DataError
 
-#: $CONVLENS_DATA as given to pytest (the isolation fixture hides it from the tests).
-REAL_DATA = os.environ.get("CONVLENS_DATA")
 DEAD_MIRROR = "http://127.0.0.1:9/"  # as in conftest: nothing listens there
 
 
@@ -355,9 +352,8 @@ def run_cli(*argv: str) -> int:
 # --- the real files -----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not REAL_DATA, reason="set CONVLENS_DATA to the real Fashion-MNIST files")
-def test_real_fashion_mnist(monkeypatch) -> None:
-    monkeypatch.setenv("CONVLENS_DATA", REAL_DATA)
+def test_real_fashion_mnist(monkeypatch, real_data_dir) -> None:
+    monkeypatch.setenv("CONVLENS_DATA", str(real_data_dir))
     ds = load_dataset("fashion-mnist", download=False, sample=False)
     assert ds.train_images.shape == (60000, 1, 28, 28)
     assert ds.test_images.shape == (10000, 1, 28, 28)

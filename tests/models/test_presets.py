@@ -55,7 +55,13 @@ def test_cnn_shapes_and_names_follow_the_lesson() -> None:
         "(None, 10)",
     ]
     assert [row.name for row in summary.rows] == [
-        "conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1",
+        "conv2d",
+        "max_pooling2d",
+        "conv2d_1",
+        "max_pooling2d_1",
+        "flatten",
+        "dense",
+        "dense_1",
     ]
 
 

@@ -26,8 +26,10 @@ def test_text_form_reads_like_the_lesson() -> None:
 
 
 def test_keras_names_keywords_and_separators() -> None:
-    spec = parse_spec("Conv2D(filters=16, kernel=5, padding=same, activation=relu) > "
-                      "MaxPooling2D(2); Flatten\nDense(10, softmax)")
+    spec = parse_spec(
+        "Conv2D(filters=16, kernel=5, padding=same, activation=relu) > "
+        "MaxPooling2D(2); Flatten\nDense(10, softmax)"
+    )
     assert spec.layers[0] == Conv(filters=16, kernel=5, padding="same", activation="relu")
     assert [layer.kind for layer in spec.layers] == ["conv", "maxpool", "flatten", "dense"]
 
@@ -45,12 +47,21 @@ def test_yaml_json_and_toml_files(tmp_path) -> None:
         "  - conv: {filters: 8, kernel: 3, activation: relu}\n"
         "  - maxpool\n  - flatten\n  - dense(10, softmax)\n"
     )
-    (tmp_path / "m.json").write_text(json.dumps(
-        {"layers": [{"conv": {"filters": 8, "activation": "relu"}}, {"maxpool": {}},
-                    "flatten", {"dense": {"units": 10, "activation": "softmax"}}]}
-    ))
-    (tmp_path / "m.toml").write_text('layers = "conv(8, 3, relu), maxpool(2), flatten, '
-                                     'dense(10, softmax)"\n')
+    (tmp_path / "m.json").write_text(
+        json.dumps(
+            {
+                "layers": [
+                    {"conv": {"filters": 8, "activation": "relu"}},
+                    {"maxpool": {}},
+                    "flatten",
+                    {"dense": {"units": 10, "activation": "softmax"}},
+                ]
+            }
+        )
+    )
+    (tmp_path / "m.toml").write_text(
+        'layers = "conv(8, 3, relu), maxpool(2), flatten, dense(10, softmax)"\n'
+    )
     specs = [load_spec_file(tmp_path / f"m.{ext}") for ext in ("yaml", "json", "toml")]
     assert specs[0].name == "mine" and specs[0].input_shape == (1, 28, 28)
     assert specs[1].name == "m"
@@ -85,8 +96,10 @@ def test_malformed_text_gets_one_clear_line(text: str, message: str) -> None:
     [
         ("conv(8, 3), dense(10)", "put 'flatten'"),
         ("conv(8, 29), flatten, dense(10)", "does not fit a 28x28 input"),
-        ("maxpool(2), maxpool(2), maxpool(2), maxpool(2), maxpool(2), flatten, dense(10)",
-         "does not fit"),
+        (
+            "maxpool(2), maxpool(2), maxpool(2), maxpool(2), maxpool(2), flatten, dense(10)",
+            "does not fit",
+        ),
         ("flatten, dense(128, relu)", "but the data has 10 classes"),
         ("flatten, dense(10, relu)", "must use softmax"),
         ("conv(8, 3, relu), flatten", "must end with a dense layer"),
@@ -101,7 +114,7 @@ def test_specs_that_cannot_fit_the_data_are_refused(text: str, message: str) -> 
 def test_bad_files_name_the_file(tmp_path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("layers: [conv: {filters: 8\n")
-    with pytest.raises(SpecError, match="broken.yaml is not valid YAML"):
+    with pytest.raises(SpecError, match=r"broken\.yaml is not valid YAML"):
         load_spec_file(broken)
     with pytest.raises(SpecError, match="does not exist"):
         load_spec_file(tmp_path / "missing.json")

@@ -50,7 +50,7 @@ def test_pooling_output_is_the_max_of_the_conv_output(cnn) -> None:
 
 
 def test_unknown_layer_lists_the_layers(cnn) -> None:
-    with pytest.raises(SpecError, match="no layer named 'conv9'.*conv2d, max_pooling2d"):
+    with pytest.raises(SpecError, match=r"no layer named 'conv9'.*conv2d, max_pooling2d"):
         cnn.trace(torch.rand(1, 1, 28, 28), layers=["conv9"])
 
 

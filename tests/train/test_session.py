@@ -25,9 +25,19 @@ def fp32(**changes) -> TrainConfig:
 
 def test_a_run_folder_holds_everything(tiny_dataset, tmp_path) -> None:
     run = train(SMALL, config=fp32(epochs=3), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
-    for name in (runs.CONFIG, runs.SPEC, runs.WEIGHTS, runs.CHECKPOINT, runs.METRICS_CSV,
-                 runs.METRICS_JSON, runs.SUMMARY, runs.ENV, runs.STATE, runs.CURVES,
-                 runs.CONFUSION):
+    for name in (
+        runs.CONFIG,
+        runs.SPEC,
+        runs.WEIGHTS,
+        runs.CHECKPOINT,
+        runs.METRICS_CSV,
+        runs.METRICS_JSON,
+        runs.SUMMARY,
+        runs.ENV,
+        runs.STATE,
+        runs.CURVES,
+        runs.CONFUSION,
+    ):
         assert run.file(name).is_file(), name
     assert run.state()["status"] == "complete"
     history = run.history()
@@ -65,14 +75,18 @@ class InterruptAt(SilentReporter):
             raise KeyboardInterrupt
 
 
-def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path,
-                                                       monkeypatch) -> None:
+def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, monkeypatch) -> None:
     config = fp32(epochs=4)
-    straight = train(SMALL, config=config, runs_dir=tmp_path, name="straight",
-                     dataset=tiny_dataset)
+    straight = train(SMALL, config=config, runs_dir=tmp_path, name="straight", dataset=tiny_dataset)
     with pytest.raises(KeyboardInterrupt):
-        train(SMALL, config=config, runs_dir=tmp_path, name="cut", dataset=tiny_dataset,
-              reporter=InterruptAt(3))
+        train(
+            SMALL,
+            config=config,
+            runs_dir=tmp_path,
+            name="cut",
+            dataset=tiny_dataset,
+            reporter=InterruptAt(3),
+        )
     cut = Run(tmp_path / "cut")
     state = cut.state()
     assert state["status"] == "interrupted" and state["epochs_done"] == 2
@@ -89,8 +103,9 @@ def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path,
         assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
 
 
-def test_resume_can_extend_and_refuses_what_cannot_resume(tiny_dataset, tmp_path,
-                                                          monkeypatch) -> None:
+def test_resume_can_extend_and_refuses_what_cannot_resume(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setattr("convlens.train.config.DataConfig.load", lambda self, **_: tiny_dataset)
     run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
     assert resume(run.path).history() == run.history()  # complete: nothing to do
@@ -101,8 +116,13 @@ def test_resume_can_extend_and_refuses_what_cannot_resume(tiny_dataset, tmp_path
 
 
 def test_stop_at_accuracy_is_the_lessons_callback(tiny_dataset, tmp_path) -> None:
-    run = train(SMALL, config=fp32(epochs=30, stop_at_accuracy=0.9), runs_dir=tmp_path,
-                name="r", dataset=tiny_dataset)
+    run = train(
+        SMALL,
+        config=fp32(epochs=30, stop_at_accuracy=0.9),
+        runs_dir=tmp_path,
+        name="r",
+        dataset=tiny_dataset,
+    )
     history = run.history()
     assert len(history) < 30
     assert history[-1]["train_accuracy"] >= 0.9
@@ -112,8 +132,9 @@ def test_stop_at_accuracy_is_the_lessons_callback(tiny_dataset, tmp_path) -> Non
 
 
 def test_keep_best_saves_the_best_test_epoch(tiny_dataset, tmp_path) -> None:
-    run = train(SMALL, config=fp32(epochs=4, keep="best"), runs_dir=tmp_path, name="r",
-                dataset=tiny_dataset)
+    run = train(
+        SMALL, config=fp32(epochs=4, keep="best"), runs_dir=tmp_path, name="r", dataset=tiny_dataset
+    )
     metrics = run.metrics()
     assert metrics["weights_epoch"] == metrics["best_epoch"]
     assert metrics["test_accuracy"] == pytest.approx(metrics["best_test_accuracy"])
@@ -143,8 +164,14 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_epoch(
 
     monkeypatch.setattr(engine, "F", types.SimpleNamespace(cross_entropy=cross_entropy, pad=F.pad))
     with pytest.raises(TrainingDiverged, match="lower the learning rate"):
-        train(SMALL, config=fp32(epochs=3), runs_dir=tmp_path, name="r", dataset=tiny_dataset,
-              reporter=PoisonAfterFirstEpoch())
+        train(
+            SMALL,
+            config=fp32(epochs=3),
+            runs_dir=tmp_path,
+            name="r",
+            dataset=tiny_dataset,
+            reporter=PoisonAfterFirstEpoch(),
+        )
     run = Run(tmp_path / "r")
     assert run.state()["status"] == "diverged" and run.state()["epochs_done"] == 1
     assert len(run.history()) == 1 and np.isfinite(run.history()[0]["train_loss"])
@@ -158,8 +185,13 @@ def test_a_used_run_name_is_not_overwritten(tiny_dataset, tmp_path) -> None:
 
 def test_mismatched_weights_are_refused(tiny_dataset, tmp_path) -> None:
     run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
-    other = train("flatten, dense(3, softmax)", config=fp32(epochs=1), runs_dir=tmp_path,
-                  name="o", dataset=tiny_dataset)
+    other = train(
+        "flatten, dense(3, softmax)",
+        config=fp32(epochs=1),
+        runs_dir=tmp_path,
+        name="o",
+        dataset=tiny_dataset,
+    )
     run.file(runs.WEIGHTS).write_bytes(other.file(runs.WEIGHTS).read_bytes())
     with pytest.raises(RunError, match="do not fit the model"):
         run.load_network()
@@ -172,8 +204,7 @@ def test_bf16_trains_as_well_as_fp32_on_the_tiny_set(tiny_dataset, tmp_path) -> 
     results = {}
     for precision in ("fp32", "bf16"):
         config = TrainConfig(precision=precision, batch_size=16, epochs=3)
-        run = train(SMALL, config=config, runs_dir=tmp_path, name=precision,
-                    dataset=tiny_dataset)
+        run = train(SMALL, config=config, runs_dir=tmp_path, name=precision, dataset=tiny_dataset)
         results[precision] = run.metrics()["test_accuracy"]
     assert abs(results["fp32"] - results["bf16"]) <= 0.05
     assert torch.get_num_threads() >= 1

@@ -56,15 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"convlens {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `convlens ... | head` closed the pipe: not an error; silence the final flush.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from convlens import __version__
 
-    try:
-        return version("convlens")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 if __name__ == "__main__":

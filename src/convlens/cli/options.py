@@ -13,20 +13,31 @@ from typing import Any
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--data", metavar="DATASET", dest="dataset",
+        "--data",
+        metavar="DATASET",
+        dest="dataset",
         help="fashion-mnist (default), mnist, idx:DIR or folder:DIR",
     )
     group.add_argument(
-        "--data-dir", metavar="DIR",
+        "--data-dir",
+        metavar="DIR",
         help="folder with the dataset's files (else $CONVLENS_DATA, the cache, "
         "/usr/share/datasets, a download)",
     )
-    group.add_argument("--image-size", metavar="HxW", type=_size,
-                       help="resize folder images to this size (default 28x28)")
-    group.add_argument("--channels", type=int, choices=(1, 3),
-                       help="1 for grayscale (default), 3 for colour")
-    group.add_argument("--no-download", action="store_true",
-                       help="never download; use local files or the embedded sample")
+    group.add_argument(
+        "--image-size",
+        metavar="HxW",
+        type=_size,
+        help="resize images to this size (folder data default: 28x28)",
+    )
+    group.add_argument(
+        "--channels", type=int, choices=(1, 3), help="1 for grayscale (default), 3 for colour"
+    )
+    group.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download; use local files or the embedded sample",
+    )
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -37,23 +48,36 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
     group.add_argument("--seed", type=int, help="random seed (default 0)")
     group.add_argument(
-        "--stop-at-accuracy", type=float, metavar="A",
+        "--stop-at-accuracy",
+        type=float,
+        metavar="A",
         help="stop after the first epoch whose train accuracy reaches A (0.91 or 91)",
     )
-    group.add_argument("--keep", choices=("last", "best"),
-                       help="save the last epoch's weights (default) or the best test epoch's")
-    group.add_argument("--precision", choices=("auto", "fp32", "bf16"),
-                       help="auto (default): bf16 where the hardware is fast at it")
+    group.add_argument(
+        "--keep",
+        choices=("last", "best"),
+        help="save the last epoch's weights (default) or the best test epoch's",
+    )
+    group.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        help="auto (default): bf16 where the hardware is fast at it",
+    )
     group.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     group.add_argument("--threads", type=int, help="CPU threads for torch")
-    group.add_argument("--train-subset", type=int, metavar="N",
-                       help="train on N images only (seeded, per class); for quick looks")
+    group.add_argument(
+        "--train-subset",
+        type=int,
+        metavar="N",
+        help="train on N images only (seeded, per class); for quick looks",
+    )
     group.add_argument("--test-subset", type=int, metavar="N", help="evaluate on N images only")
 
 
 def add_runs_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", metavar="DIR",
-                        help="folder of run folders (default $CONVLENS_RUNS or ./runs)")
+    parser.add_argument(
+        "--runs", metavar="DIR", help="folder of run folders (default $CONVLENS_RUNS or ./runs)"
+    )
 
 
 def data_config(args: argparse.Namespace):
@@ -74,8 +98,18 @@ def data_config(args: argparse.Namespace):
 
 
 _TRAIN_FIELDS = (
-    "epochs", "batch_size", "lr", "optimizer", "seed", "stop_at_accuracy", "keep",
-    "precision", "device", "threads", "train_subset", "test_subset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "seed",
+    "stop_at_accuracy",
+    "keep",
+    "precision",
+    "device",
+    "threads",
+    "train_subset",
+    "test_subset",
 )
 
 

@@ -154,7 +154,8 @@ class Conv(LayerSpec):
         _positive_int(self.kernel, "kernel", where)
         _positive_int(self.stride, "stride", where)
         if self.padding not in ("valid", "same") and not (
-            isinstance(self.padding, int) and not isinstance(self.padding, bool)
+            isinstance(self.padding, int)
+            and not isinstance(self.padding, bool)
             and self.padding >= 0
         ):
             raise SpecError(
@@ -166,7 +167,7 @@ class Conv(LayerSpec):
         _check_activation(self.activation, where)
 
     def output_shape(self, in_shape: Shape) -> Shape:
-        c, h, w = _require_image(in_shape, self.kind)
+        _, h, w = _require_image(in_shape, self.kind)
         pad = self._pad()
         if h + 2 * pad < self.kernel or w + 2 * pad < self.kernel:
             raise SpecError(
@@ -190,7 +191,7 @@ class Conv(LayerSpec):
         return 2 * f * h * w * in_shape[0] * self.kernel * self.kernel
 
     def explain(self, in_shape: Shape) -> str:
-        _, h, w = in_shape
+        _, h, _ = in_shape
         f, out_h, _ = self.output_shape(in_shape)
         k, pad, s = self.kernel, self._pad(), self.stride
         if pad == 0 and s == 1:

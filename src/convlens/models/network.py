@@ -65,11 +65,13 @@ class Network(nn.Module):
         return x  # (N, K) logits
 
     def trace(
-        self, x: torch.Tensor, layers: Iterable[str] | None = None
+        self, x: torch.Tensor, layers: Iterable[str] | None = None, *, logits: bool = False
     ) -> OrderedDict[str, torch.Tensor]:
         """Every layer's output for a batch ``x`` (N, C, H, W), by layer name, in order.
 
-        The last layer's entry holds probabilities (softmax applied). With ``layers``,
+        The last layer's entry holds probabilities (softmax applied), or the raw class
+        scores with ``logits=True`` (Grad-CAM differentiates those: a saturated softmax
+        has almost no gradient). With ``layers``,
         only those are kept (the forward pass still runs to the last one needed). Runs
         with autograd as the caller set it: wrap in ``torch.no_grad()`` to look, leave
         it on for saliency.
@@ -82,15 +84,18 @@ class Network(nn.Module):
                     f"no layer named '{unknown[0]}' in model '{self.spec.name}'; "
                     f"its layers are: {', '.join(self.names)}"
                 )
-        last_needed = len(self.names) if wanted is None else max(
-            self.names.index(name) for name in wanted
-        ) + 1
+        last_needed = (
+            len(self.names)
+            if wanted is None
+            else max(self.names.index(name) for name in wanted) + 1
+        )
         outputs: OrderedDict[str, torch.Tensor] = OrderedDict()
         for index, (name, block) in enumerate(self.blocks.items()):
             if index >= last_needed:
                 break
             x = block(x)
-            value = x.softmax(dim=-1) if index == len(self.names) - 1 else x
+            last = index == len(self.names) - 1
+            value = x.softmax(dim=-1) if last and not logits else x
             if wanted is None or name in wanted:
                 outputs[name] = value
         return outputs
@@ -107,8 +112,9 @@ class Network(nn.Module):
         return [n for n, layer in self.layer_specs().items() if isinstance(layer, Conv)]
 
 
-def build_network(spec: ModelSpec, input_shape: Shape | None = None, num_classes: int | None = None
-                  ) -> Network:
+def build_network(
+    spec: ModelSpec, input_shape: Shape | None = None, num_classes: int | None = None
+) -> Network:
     """Build a network for images of ``input_shape`` (C, H, W); the spec's own if not given."""
     shape = input_shape or spec.input_shape
     if shape is None:
@@ -143,4 +149,3 @@ def count_params(module: nn.Module) -> tuple[int, int]:
         if name.endswith(("running_mean", "running_var"))
     )
     return trainable, frozen
-

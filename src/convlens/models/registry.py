@@ -86,9 +86,7 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise SpecError(
-            f"unknown preset '{name}'; the presets are: {', '.join(PRESETS)}"
-        ) from None
+        raise SpecError(f"unknown preset '{name}'; the presets are: {', '.join(PRESETS)}") from None
 
 
 def resolve_model(model: str) -> ModelSpec:

@@ -158,7 +158,9 @@ def load_spec_file(path: str | Path) -> ModelSpec:
             data = yaml.safe_load(raw)
     except Exception as err:  # each parser has its own error type; all mean "malformed"
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SpecError(f"spec file {path} is not valid {path.suffix[1:].upper()}: {first_line}")
+        raise SpecError(
+            f"spec file {path} is not valid {path.suffix[1:].upper()}: {first_line}"
+        ) from None
     spec = ModelSpec.from_dict(data, source=str(path))
     if spec.name == "custom":
         spec = dataclasses.replace(spec, name=path.stem)
@@ -217,7 +219,7 @@ def _layer_from_item(item: Any, where: str) -> LayerSpec:
     if isinstance(item, str):
         return _layer_from_text(item, where)
     if isinstance(item, dict) and len(item) == 1:
-        (word, args), = item.items()
+        ((word, args),) = item.items()
         cls = layer_type(str(word))
         if args is None:
             return _make_layer(cls, [], {}, where)
@@ -268,7 +270,9 @@ def _make_layer(
     ]
     missing = [name for name in required if name not in args]
     if missing:
-        raise SpecError(f"{where}: {cls.kind} needs {', '.join(missing)}, e.g. {_EXAMPLES[cls.kind]}")
+        raise SpecError(
+            f"{where}: {cls.kind} needs {', '.join(missing)}, e.g. {_EXAMPLES[cls.kind]}"
+        )
     return cls(**args)
 
 

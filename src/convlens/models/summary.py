@@ -102,8 +102,7 @@ _WIDTHS = (29, 26, 10)
 def format_summary(summary: ModelSummary, explain: bool = False) -> str:
     cells = [(f"{r.name} ({r.keras_type})", r.keras_shape, f"{r.params:,}") for r in summary.rows]
     widths = tuple(
-        max(minimum, *(len(cell[i]) + 2 for cell in cells))
-        for i, minimum in enumerate(_WIDTHS)
+        max(minimum, *(len(cell[i]) + 2 for cell in cells)) for i, minimum in enumerate(_WIDTHS)
     )
     width = sum(widths)
     lines = [f'Model: "{summary.model_name}"', "_" * width]

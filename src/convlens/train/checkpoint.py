@@ -40,7 +40,9 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
     except FileNotFoundError:
         raise RunError(f"{path} does not exist") from None
     except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} is not a readable safetensors file ({err}); it is damaged") from None
+        raise RunError(
+            f"{path} is not a readable safetensors file ({err}); it is damaged"
+        ) from None
     return tensors, metadata
 
 
@@ -56,10 +58,12 @@ def _load_state(network: torch.nn.Module, tensors: dict[str, torch.Tensor], path
     wrong = sorted(k for k in expected if k in tensors and tensors[k].shape != expected[k].shape)
     if missing or extra or wrong:
         what = (
-            f"missing {missing[0]}" if missing
-            else f"unexpected {extra[0]}" if extra
+            f"missing {missing[0]}"
+            if missing
+            else f"unexpected {extra[0]}"
+            if extra
             else f"{wrong[0]} has shape {tuple(tensors[wrong[0]].shape)}, "
-                 f"the model needs {tuple(expected[wrong[0]].shape)}"
+            f"the model needs {tuple(expected[wrong[0]].shape)}"
         )
         raise RunError(
             f"weights in {path} do not fit the model ({what}); the spec and weights come "
@@ -111,7 +115,7 @@ def load_checkpoint(
     tensors, metadata = read_tensors(path)
     if metadata.get("format") != "convlens-checkpoint-1":
         raise RunError(f"{path} is not a convlens checkpoint")
-    model = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    model = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     _load_state(network, model, path)
     slots: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -121,7 +125,7 @@ def load_checkpoint(
     try:
         param_groups = json.loads(metadata["param_groups"])
         optimizer.load_state_dict({"state": slots, "param_groups": param_groups})
-        best = {k[len("best/"):]: v for k, v in tensors.items() if k.startswith("best/")}
+        best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
         return TrainingState(
             epoch=int(metadata["epoch"]),
             history=json.loads(metadata["history"]),

@@ -45,16 +45,22 @@ class TrainConfig:
         _require(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, ">= 1")
         _require(
             isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
-            "batch size", self.batch_size, "1..65536",
+            "batch size",
+            self.batch_size,
+            "1..65536",
         )
         _require(_finite(self.lr) and 0 < self.lr <= 10, "learning rate", self.lr, "(0, 10]")
         _require(
             _finite(self.weight_decay) and 0 <= self.weight_decay < 1,
-            "weight decay", self.weight_decay, "[0, 1)",
+            "weight decay",
+            self.weight_decay,
+            "[0, 1)",
         )
         _require(
             _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-            "label smoothing", self.label_smoothing, "[0, 1)",
+            "label smoothing",
+            self.label_smoothing,
+            "[0, 1)",
         )
         _choice(self.optimizer, OPTIMIZERS, "optimizer")
         _choice(self.schedule, SCHEDULES, "schedule")
@@ -66,7 +72,9 @@ class TrainConfig:
                 self.stop_at_accuracy = value / 100  # "91" means 91%
             _require(
                 _finite(self.stop_at_accuracy) and 0 < self.stop_at_accuracy <= 1,
-                "stop-at-accuracy", value, "(0, 1] or a percentage (0, 100]",
+                "stop-at-accuracy",
+                value,
+                "(0, 1] or a percentage (0, 100]",
             )
         for what in ("train_subset", "test_subset"):
             value = getattr(self, what)
@@ -75,8 +83,9 @@ class TrainConfig:
                     isinstance(value, int) and value >= 1, what.replace("_", " "), value, ">= 1"
                 )
         if self.threads is not None:
-            _require(isinstance(self.threads, int) and self.threads >= 1, "threads",
-                     self.threads, ">= 1")
+            _require(
+                isinstance(self.threads, int) and self.threads >= 1, "threads", self.threads, ">= 1"
+            )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise OptionError(f"device '{self.device}' is not valid; use auto, cpu, cuda or cuda:N")
 
@@ -89,7 +98,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise OptionError(
-                f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"unknown training option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
             )
         return cls(**data)
 

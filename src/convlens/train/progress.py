@@ -47,8 +47,12 @@ class TqdmReporter:
 
         prefix = f"{self.label} " if self.label else ""
         self._bar = tqdm(
-            total=steps, desc=f"{prefix}epoch {epoch}/{epochs}", unit="step",
-            file=self.stream, leave=False, dynamic_ncols=True,
+            total=steps,
+            desc=f"{prefix}epoch {epoch}/{epochs}",
+            unit="step",
+            file=self.stream,
+            leave=False,
+            dynamic_ncols=True,
         )
         self._done = 0
 

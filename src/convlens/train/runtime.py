@@ -72,7 +72,9 @@ def _device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
+        raise OptionError(
+            "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu"
+        )
     return device
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convlens import fileio, runs
+from convlens import __version__, fileio, runs
 from convlens.errors import RunError, TrainingDiverged
 from convlens.evaluate import evaluate_network, to_float_images
 from convlens.models.network import Network, build_network
@@ -72,14 +72,14 @@ def train(
             "name": dataset.name,
             "source": dataset.source,
             "is_sample": dataset.is_sample,
-            "train_count": int(len(dataset.train_labels)),
-            "test_count": int(len(dataset.test_labels)),
+            "train_count": len(dataset.train_labels),
+            "test_count": len(dataset.test_labels),
         },
         "train": config.to_dict(),
         "class_names": list(dataset.class_names),
         "input_shape": list(dataset.input_shape),
         "created": dt.datetime.now().isoformat(timespec="seconds"),
-        "convlens_version": _version(),
+        "convlens_version": __version__,
     }
     run_name = name or runs.new_run_name(spec.name)
     run_config["name"] = run_name
@@ -109,8 +109,7 @@ def resume(
     state = run.state()
     if not run.file(runs.CHECKPOINT).exists():
         raise RunError(
-            f"{run.path} has no completed epoch to resume from; start it again with "
-            "convlens train"
+            f"{run.path} has no completed epoch to resume from; start it again with convlens train"
         )
     done = int(state.get("epochs_done", 0))
     if state.get("status") in ("complete", "stopped") and done >= config.epochs:
@@ -166,8 +165,14 @@ def _fit(
             steps = -(-x_train.shape[0] // config.batch_size)
             reporter.epoch_start(epoch, config.epochs, steps)
             result = train_epoch(
-                network, optimizer, x_train, y_train, config, runtime,
-                epoch=epoch, on_step=reporter.step,
+                network,
+                optimizer,
+                x_train,
+                y_train,
+                config,
+                runtime,
+                epoch=epoch,
+                on_step=reporter.step,
             )
             test_loss, test_acc, _ = evaluate_tensors(
                 network, x_test, y_test, runtime, tta_flip=config.tta_flip
@@ -218,7 +223,11 @@ def _fit(
 
 
 def _finish(
-    run: Run, network: Network, state: TrainingState, dataset: Any, config: TrainConfig,
+    run: Run,
+    network: Network,
+    state: TrainingState,
+    dataset: Any,
+    config: TrainConfig,
     stopped: str,
 ) -> None:
     """Final weights, an fp32 evaluation, figures and the state, in that order."""
@@ -230,7 +239,10 @@ def _finish(
     network = network.to("cpu", memory_format=torch.contiguous_format).float()
     save_weights(network, run.file(runs.WEIGHTS), network.spec.to_dict())
     evaluation = evaluate_network(
-        network, dataset.test_images, dataset.test_labels, dataset.class_names,
+        network,
+        dataset.test_images,
+        dataset.test_labels,
+        dataset.class_names,
         tta_flip=config.tta_flip,
     )
     history = state.history
@@ -282,7 +294,7 @@ def environment(runtime: Runtime, config: TrainConfig, dataset: Any) -> dict[str
         "torch": torch.__version__,
         "numpy": np.__version__,
         "matplotlib": matplotlib.__version__,
-        "convlens": _version(),
+        "convlens": __version__,
         **runtime.describe(),
         "seed": config.seed,
         "dataset_source": dataset.source,
@@ -298,12 +310,3 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("convlens")
-    except PackageNotFoundError:
-        return "unknown"

@@ -1,0 +1,104 @@
+"""convlens: build, train, compare and look inside convolutional image classifiers.
+
+The library is the product; the ``convlens`` command and the web page call these same
+functions. Names load lazily, so ``import convlens`` does not import torch::
+
+    import convlens
+
+    run = convlens.train("cnn", config=convlens.TrainConfig(epochs=5))
+    print(convlens.summary("cnn"))
+    table = convlens.compare(["dnn", "cnn"])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"
+_EXPORTS = {
+    "ConvlensError": "convlens.errors:ConvlensError",
+    "Dataset": "convlens.data:Dataset",
+    "load_dataset": "convlens.data:load_dataset",
+    "prepare_image": "convlens.data:prepare_image",
+    "ModelSpec": "convlens.models:ModelSpec",
+    "PRESETS": "convlens.models:PRESETS",
+    "resolve_model": "convlens.models:resolve_model",
+    "parse_spec": "convlens.models:parse_spec",
+    "build_network": "convlens.models.network:build_network",
+    "Network": "convlens.models.network:Network",
+    "summarize": "convlens.models.summary:summarize",
+    "TrainConfig": "convlens.train.config:TrainConfig",
+    "DataConfig": "convlens.train.config:DataConfig",
+    "train": "convlens.train.session:train",
+    "resume": "convlens.train.session:resume",
+    "Run": "convlens.runs:Run",
+    "list_runs": "convlens.runs:list_runs",
+    "evaluate_network": "convlens.evaluate:evaluate_network",
+    "predict_files": "convlens.predict:predict_files",
+    "predict_arrays": "convlens.predict:predict_arrays",
+    "compare": "convlens.compare:compare",
+}
+
+__all__ = [
+    "PRESETS",
+    "ConvlensError",
+    "DataConfig",
+    "Dataset",
+    "ModelSpec",
+    "Network",
+    "Run",
+    "TrainConfig",
+    "build_network",
+    "compare",
+    "evaluate_network",
+    "list_runs",
+    "load_dataset",
+    "parse_spec",
+    "predict_arrays",
+    "predict_files",
+    "prepare_image",
+    "resolve_model",
+    "resume",
+    "summarize",
+    "summary",
+    "train",
+]
+
+
+def summary(
+    model: str, input_shape: tuple[int, int, int] = (1, 28, 28), explain: bool = False
+) -> str:
+    """The Keras-style summary text of a preset, spec file or layer list."""
+    from convlens.models import resolve_model
+    from convlens.models.network import build_network
+    from convlens.models.summary import summarize
+
+    spec = resolve_model(model)
+    return summarize(build_network(spec, spec.input_shape or input_shape)).format(explain)
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'convlens' has no attribute '{name}'")
+    module_name, attribute = target.split(":")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # for editors and type checkers
+    from convlens.compare import compare
+    from convlens.data import Dataset, load_dataset, prepare_image
+    from convlens.errors import ConvlensError
+    from convlens.evaluate import evaluate_network
+    from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
+    from convlens.models.network import Network, build_network
+    from convlens.models.summary import summarize
+    from convlens.predict import predict_arrays, predict_files
+    from convlens.runs import Run, list_runs
+    from convlens.train.config import DataConfig, TrainConfig
+    from convlens.train.session import resume, train
