@@ -277,7 +277,8 @@ def load_idx_folder(folder: Path, *, name: str) -> Dataset:
         if path is not None
     ]
     top = max(int(files[1].array.max(initial=0)), int(files[3].array.max(initial=0)))
-    class_names = tuple(str(k) for k in range(max(10, top + 1)))
+    # The labels say how many classes there are: 0..max, named by their numbers.
+    class_names = tuple(str(k) for k in range(top + 1))
     return _assemble(name, class_names, files, source=str(folder))
 
 

@@ -262,7 +262,9 @@ def _finish(
         "stopped_early": stopped or None,
     }
     fileio.write_json(run.file(runs.METRICS_JSON), metrics)
-    title = f"{network.spec.name} ({run.name})"
+    title = (
+        network.spec.name if run.name == network.spec.name else f"{network.spec.name} ({run.name})"
+    )
     fileio.write_figure(run.file(runs.CURVES), curves_figure(history, title))
     fileio.write_figure(
         run.file(runs.CONFUSION),

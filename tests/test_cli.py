@@ -1,0 +1,152 @@
+"""The command line end to end: the main job, each command, and one line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convlens.cli.main import main
+
+SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def trained_run(tmp_path, tiny_idx_dir, capsys):
+    code, out, _ = cli(
+        capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "2",
+        "--runs", tmp_path, "--name", "r", "--quiet", "--precision", "fp32",
+    )
+    assert code == 0, out
+    return tmp_path / "r"
+
+
+def test_help_is_fast_and_needs_no_torch() -> None:
+    code = "import sys; from convlens.cli.main import main; main(['--help'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code + "\nassert 'torch' not in sys.modules, 'torch imported'"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "summary" in result.stdout and "compare" in result.stdout
+
+
+def test_summary_prints_the_keras_table(capsys) -> None:
+    code, out, _ = cli(capsys, "summary", "cnn")
+    assert code == 0
+    assert "(None, 26, 26, 64)" in out and "(None, 5, 5, 64)" in out and "(None, 1600)" in out
+    assert "Total params: 243,786" in out
+    code, out, _ = cli(capsys, "summary", "dnn", "--explain")
+    assert "Total params: 101,770" in out and "why:" in out
+
+
+def test_summary_json(capsys) -> None:
+    code, out, _ = cli(capsys, "summary", "cnn", "--json")
+    data = json.loads(out)
+    assert data["total_params"] == 243_786
+    assert data["layers"][0]["output_shape"] == [64, 26, 26]
+
+
+def test_train_evaluate_predict(trained_run, capsys, tmp_path) -> None:
+    code, out, _ = cli(capsys, "evaluate", trained_run, "--json")
+    assert code == 0
+    metrics = json.loads(out)
+    assert metrics["test_count"] == 60 and len(metrics["confusion"]) == 3
+
+    # A photo of a dark box on a white background, 100x80 pixels: prepared like the data
+    # (inverted, resized keeping its aspect), the network sees a bright box on black.
+    photo = np.full((80, 100), 255, np.uint8)
+    photo[20:60, 30:70] = 10
+    Image.fromarray(photo).save(tmp_path / "box.png")
+    code, out, _ = cli(capsys, "predict", trained_run, tmp_path / "box.png", "--json")
+    assert code == 0
+    top = json.loads(out)[0]["top"]
+    assert len(top) == 3 and abs(sum(p for _, p in top) - 1) < 1e-4
+    code, out, _ = cli(capsys, "predict", trained_run, tmp_path / "box.png", "--top", "2")
+    assert out.startswith(str(tmp_path / "box.png")) and out.count("%") == 2
+
+
+def test_resume_from_the_cli(trained_run, capsys, tiny_idx_dir) -> None:
+    code, out, err = cli(capsys, "train", "--resume", trained_run, "--epochs", "3", "--quiet")
+    assert code == 0, err
+    assert "3 epochs" in out
+    state = json.loads((trained_run / "state.json").read_text())
+    assert state == {**state, "status": "complete", "epochs_done": 3}
+
+
+def test_compare_writes_the_table_and_figure(tmp_path, tiny_idx_dir, capsys) -> None:
+    code, out, err = cli(
+        capsys, "compare", "flatten, dense(3, softmax)", SMALL, "--data", f"idx:{tiny_idx_dir}",
+        "--epochs", "1", "--runs", tmp_path, "--name", "c", "--quiet", "--precision", "fp32",
+    )
+    assert code == 0, err
+    assert "Test accuracy" in out and "Parameters" in out
+    folder = tmp_path / "c"
+    for name in ("compare.csv", "compare.json", "compare.png"):
+        assert (folder / name).is_file()
+    rows = json.loads((folder / "compare.json").read_text())["rows"]
+    assert len(rows) == 2 and all((folder / row["model"] / "metrics.json").is_file() for row in rows)
+
+
+def test_the_main_job_runs_on_the_embedded_sample_offline(tmp_path, capsys) -> None:
+    """No data option, no copy anywhere, no network: the sample, and a notice saying so."""
+    code, out, err = cli(
+        capsys, "compare", "dnn", "cnn", "--epochs", "1", "--train-subset", "300",
+        "--test-subset", "100", "--runs", tmp_path, "--name", "c", "--quiet",
+    )
+    assert code == 0, err
+    assert "embedded" in err and "sample" in err
+    assert "trained on the embedded 10% sample" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", "resnet9000"], "unknown model 'resnet9000'"),
+        (["summary", "conv(8, 3), dense(10)"], "put 'flatten'"),
+        (["train", "cnn", "--epochs", "-1"], "epochs -1 is not valid"),
+        (["train", "cnn", "--lr", "nan"], "learning rate nan"),
+        (["train", "cnn", "--data", "imagenet"], "imagenet"),
+        (["train", "cnn", "--data", "folder:/no/such/folder"], "/no/such/folder"),
+        (["train"], "name a model to train"),
+        (["evaluate", "/no/such/run"], "no run at /no/such/run"),
+        (["train", "cnn", "--data-dir", "/no/such/dir"], "/no/such/dir"),
+        (["compare", "dnn", "dnn"], "the same model twice"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(capsys, args, message, tmp_path) -> None:
+    code, out, err = cli(capsys, *args, *(["--runs", tmp_path] if args[0] in (
+        "train", "evaluate", "compare") and len(args) > 1 else []))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert message in lines[0]
+    assert "Traceback" not in err
+
+
+def test_unreadable_image_and_corrupt_idx(trained_run, capsys, tmp_path, tiny_idx_dir) -> None:
+    bad = tmp_path / "not-an-image.png"
+    bad.write_bytes(b"hello")
+    code, _, err = cli(capsys, "predict", trained_run, bad)
+    assert code == 2 and "not-an-image.png" in err and len(err.strip().splitlines()) == 1
+
+    broken = tmp_path / "broken-idx"
+    broken.mkdir()
+    for f in tiny_idx_dir.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    images = broken / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:200])  # truncated
+    code, _, err = cli(capsys, "train", SMALL, "--data", f"idx:{broken}", "--runs", tmp_path)
+    assert code == 2 and "train-images-idx3-ubyte.gz" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not any(p.name.startswith("custom") for p in tmp_path.iterdir())  # nothing half-made
