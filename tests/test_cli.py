@@ -24,8 +24,20 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def trained_run(tmp_path, tiny_idx_dir, capsys):
     code, out, _ = cli(
-        capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "2",
-        "--runs", tmp_path, "--name", "r", "--quiet", "--precision", "fp32",
+        capsys,
+        "train",
+        SMALL,
+        "--data",
+        f"idx:{tiny_idx_dir}",
+        "--epochs",
+        "2",
+        "--runs",
+        tmp_path,
+        "--name",
+        "r",
+        "--quiet",
+        "--precision",
+        "fp32",
     )
     assert code == 0, out
     return tmp_path / "r"
@@ -35,7 +47,9 @@ def test_help_is_fast_and_needs_no_torch() -> None:
     code = "import sys; from convlens.cli.main import main; main(['--help'])"
     result = subprocess.run(
         [sys.executable, "-c", code + "\nassert 'torch' not in sys.modules, 'torch imported'"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "summary" in result.stdout and "compare" in result.stdout
@@ -46,12 +60,12 @@ def test_summary_prints_the_keras_table(capsys) -> None:
     assert code == 0
     assert "(None, 26, 26, 64)" in out and "(None, 5, 5, 64)" in out and "(None, 1600)" in out
     assert "Total params: 243,786" in out
-    code, out, _ = cli(capsys, "summary", "dnn", "--explain")
+    _, out, _ = cli(capsys, "summary", "dnn", "--explain")
     assert "Total params: 101,770" in out and "why:" in out
 
 
 def test_summary_json(capsys) -> None:
-    code, out, _ = cli(capsys, "summary", "cnn", "--json")
+    _, out, _ = cli(capsys, "summary", "cnn", "--json")
     data = json.loads(out)
     assert data["total_params"] == 243_786
     assert data["layers"][0]["output_shape"] == [64, 26, 26]
@@ -86,8 +100,21 @@ def test_resume_from_the_cli(trained_run, capsys, tiny_idx_dir) -> None:
 
 def test_compare_writes_the_table_and_figure(tmp_path, tiny_idx_dir, capsys) -> None:
     code, out, err = cli(
-        capsys, "compare", "flatten, dense(3, softmax)", SMALL, "--data", f"idx:{tiny_idx_dir}",
-        "--epochs", "1", "--runs", tmp_path, "--name", "c", "--quiet", "--precision", "fp32",
+        capsys,
+        "compare",
+        "flatten, dense(3, softmax)",
+        SMALL,
+        "--data",
+        f"idx:{tiny_idx_dir}",
+        "--epochs",
+        "1",
+        "--runs",
+        tmp_path,
+        "--name",
+        "c",
+        "--quiet",
+        "--precision",
+        "fp32",
     )
     assert code == 0, err
     assert "Test accuracy" in out and "Parameters" in out
@@ -95,14 +122,29 @@ def test_compare_writes_the_table_and_figure(tmp_path, tiny_idx_dir, capsys) -> 
     for name in ("compare.csv", "compare.json", "compare.png"):
         assert (folder / name).is_file()
     rows = json.loads((folder / "compare.json").read_text())["rows"]
-    assert len(rows) == 2 and all((folder / row["model"] / "metrics.json").is_file() for row in rows)
+    assert len(rows) == 2 and all(
+        (folder / row["model"] / "metrics.json").is_file() for row in rows
+    )
 
 
 def test_the_main_job_runs_on_the_embedded_sample_offline(tmp_path, capsys) -> None:
     """No data option, no copy anywhere, no network: the sample, and a notice saying so."""
     code, out, err = cli(
-        capsys, "compare", "dnn", "cnn", "--epochs", "1", "--train-subset", "300",
-        "--test-subset", "100", "--runs", tmp_path, "--name", "c", "--quiet",
+        capsys,
+        "compare",
+        "dnn",
+        "cnn",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "300",
+        "--test-subset",
+        "100",
+        "--runs",
+        tmp_path,
+        "--name",
+        "c",
+        "--quiet",
     )
     assert code == 0, err
     assert "embedded" in err and "sample" in err
@@ -125,8 +167,15 @@ def test_the_main_job_runs_on_the_embedded_sample_offline(tmp_path, capsys) -> N
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(capsys, args, message, tmp_path) -> None:
-    code, out, err = cli(capsys, *args, *(["--runs", tmp_path] if args[0] in (
-        "train", "evaluate", "compare") and len(args) > 1 else []))
+    code, _, err = cli(
+        capsys,
+        *args,
+        *(
+            ["--runs", tmp_path]
+            if args[0] in ("train", "evaluate", "compare") and len(args) > 1
+            else []
+        ),
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

@@ -27,7 +27,7 @@ def test_cnn_learns_real_fashion_mnist(real_data_dir, tmp_path, capsys) -> None:
             "--quiet",
         ]
     )
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code == 0, err
     metrics = json.loads((tmp_path / "smoke" / "metrics.json").read_text())
     # 4,000 images, one epoch: well above chance (10%); the full recipe reaches ~90%.
