@@ -9,12 +9,17 @@ from convlens.cli.options import add_data_options, add_runs_option, add_train_op
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "compare", help="train several models on the same data and compare them",
+        "compare",
+        help="train several models on the same data and compare them",
         description="Train each model on the same data and seed, print a side-by-side "
         "table and write compare.csv/json/png beside the run folders.",
     )
-    parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="presets, spec files or layer lists (e.g. dnn cnn)")
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="presets, spec files or layer lists (e.g. dnn cnn)",
+    )
     parser.add_argument("--name", help="comparison folder name (default compare-DATE-TIME)")
     add_runs_option(parser)
     add_train_options(parser)
@@ -34,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
         return SilentReporter() if args.quiet else TqdmReporter(label=label)
 
     comparison = compare(
-        args.models, data=data_config(args), config=train_config(args),
-        runs_dir=args.runs, name=args.name, reporter_for=reporter_for,
+        args.models,
+        data=data_config(args),
+        config=train_config(args),
+        runs_dir=args.runs,
+        name=args.name,
+        reporter_for=reporter_for,
         on_note=lambda text: print(text, file=sys.stderr),
     )
     print(comparison.format())

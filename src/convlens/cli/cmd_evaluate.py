@@ -9,7 +9,8 @@ from convlens.cli.options import add_runs_option
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="evaluate a trained run on its test set",
+        "evaluate",
+        help="evaluate a trained run on its test set",
         description="Evaluate a run's final weights on the test split of its data (fp32).",
     )
     parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
@@ -33,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir:
         data = dataclasses.replace(data, data_dir=args.data_dir)
     dataset = data.load()
-    evaluation = evaluate_network(network, dataset.test_images, dataset.test_labels,
-                                  dataset.class_names)
+    evaluation = evaluate_network(
+        network, dataset.test_images, dataset.test_labels, dataset.class_names
+    )
     if args.json:
         print(json.dumps(evaluation.to_dict(), indent=2))
     else:

@@ -9,7 +9,8 @@ from convlens.cli.options import add_runs_option
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "predict", help="classify your own images with a trained run",
+        "predict",
+        help="classify your own images with a trained run",
         description="Prepare each image like the training data (grayscale, resized with its "
         "aspect kept, inverted when the background is light) and print the top classes.",
     )
@@ -17,10 +18,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files")
     parser.add_argument("--top", type=int, default=3, help="how many classes to show (3)")
     invert = parser.add_mutually_exclusive_group()
-    invert.add_argument("--invert", dest="invert", action="store_const", const=True,
-                        help="always invert (dark object on light background)")
-    invert.add_argument("--no-invert", dest="invert", action="store_const", const=False,
-                        help="never invert")
+    invert.add_argument(
+        "--invert",
+        dest="invert",
+        action="store_const",
+        const=True,
+        help="always invert (dark object on light background)",
+    )
+    invert.add_argument(
+        "--no-invert", dest="invert", action="store_const", const=False, help="never invert"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_runs_option(parser)
     parser.set_defaults(run=run, invert=None)
@@ -38,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     run_ = Run.open(args.run_ref, args.runs)
     predictions = predict_files(run_, args.images, invert=args.invert)
     if args.json:
-        print(json.dumps([{"image": p.source, "top": p.top(args.top)} for p in predictions],
-                         indent=2))
+        print(
+            json.dumps([{"image": p.source, "top": p.top(args.top)} for p in predictions], indent=2)
+        )
     else:
         for prediction in predictions:
             print(prediction.format(args.top))

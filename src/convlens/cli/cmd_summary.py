@@ -7,14 +7,22 @@ import argparse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "summary", help="print a model's layers, output shapes and parameter counts",
+        "summary",
+        help="print a model's layers, output shapes and parameter counts",
         description="Print the Keras-style summary of a preset, a spec file or a layer list.",
     )
-    parser.add_argument("model", help="preset (dnn, cnn, ...), spec file, or 'conv(32,3,relu), ...'")
-    parser.add_argument("--explain", action="store_true",
-                        help="say why every output shape is what it is")
-    parser.add_argument("--input", metavar="HxWxC", default=None,
-                        help="input shape (default: the spec's, else 28x28x1)")
+    parser.add_argument(
+        "model", help="preset (dnn, cnn, ...), spec file, or 'conv(32,3,relu), ...'"
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="say why every output shape is what it is"
+    )
+    parser.add_argument(
+        "--input",
+        metavar="HxWxC",
+        default=None,
+        help="input shape (default: the spec's, else 28x28x1)",
+    )
     parser.add_argument("--classes", type=int, default=None, help="number of classes to expect")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--list", action="store_true", help=argparse.SUPPRESS)

@@ -9,12 +9,14 @@ from convlens.cli.options import add_data_options, add_runs_option, add_train_op
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a model and write a run folder",
+        "train",
+        help="train a model and write a run folder",
         description="Train a preset, spec file or layer list on a dataset. Every epoch is "
         "checkpointed; Ctrl-C stops cleanly and --resume continues.",
     )
-    parser.add_argument("model", nargs="?",
-                        help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list")
+    parser.add_argument(
+        "model", nargs="?", help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list"
+    )
     parser.add_argument("--resume", metavar="RUN", help="continue this run folder")
     parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
     add_runs_option(parser)
@@ -35,15 +37,24 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.model:
             raise OptionError("give either a MODEL to train or --resume RUN, not both")
-        run_ = resume(args.resume, runs_dir=args.runs, epochs=args.epochs,
-                      data_dir=args.data_dir, reporter=reporter)
+        run_ = resume(
+            args.resume,
+            runs_dir=args.runs,
+            epochs=args.epochs,
+            data_dir=args.data_dir,
+            reporter=reporter,
+        )
     else:
         if not args.model:
             raise OptionError("name a model to train, e.g. convlens train cnn (or --resume RUN)")
         recipe = PRESETS[args.model].recipe if args.model in PRESETS else {}
         run_ = train(
-            args.model, data=data_config(args), config=train_config(args, recipe),
-            runs_dir=args.runs, name=args.name, reporter=reporter,
+            args.model,
+            data=data_config(args),
+            config=train_config(args, recipe),
+            runs_dir=args.runs,
+            name=args.name,
+            reporter=reporter,
         )
     _print_result(run_)
     return 0
