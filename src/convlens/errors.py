@@ -40,3 +40,11 @@ class OptionError(ConvlensError):
 
 class TrainingDiverged(ConvlensError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the run folder was left resumable.
+
+    A KeyboardInterrupt still (code that stops on Ctrl-C keeps stopping), carrying the
+    line that says how to resume.
+    """

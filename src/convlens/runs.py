@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convlens import fileio
-from convlens.errors import RunError
+from convlens.errors import ConvlensError, RunError
 
 if TYPE_CHECKING:
     from convlens.models.network import Network
@@ -122,10 +122,11 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        data = fileio.read_json(self.file(CONFIG))
-        for key in ("model", "data", "train"):
-            if key not in data:
-                raise RunError(f"{self.file(CONFIG)} has no '{key}' section; the run is damaged")
+        try:
+            data = fileio.read_json(self.file(CONFIG))
+        except ConvlensError as err:
+            raise RunError(str(err)) from None
+        _check_config(data, self.file(CONFIG))
         return data
 
     def spec(self) -> ModelSpec:
@@ -151,8 +152,17 @@ class Run:
         path = self.file(METRICS_CSV)
         if not path.exists():
             return []
-        with path.open(newline="", encoding="utf-8") as handle:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, csv.Error) as err:
+            raise RunError(
+                f"{path} is damaged ({type(err).__name__}); the checkpoint still holds the "
+                "history: resume or train the run again"
+            ) from None
+        if any("epoch" not in row for row in rows):
+            raise RunError(f"{path} has no 'epoch' column; the file is damaged")
+        return rows
 
     def metrics(self) -> dict[str, Any]:
         return fileio.read_json(self.file(METRICS_JSON))
@@ -190,6 +200,30 @@ class Run:
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         fileio.write_csv(self.file(METRICS_CSV), rows)
+
+
+def _check_config(data: Any, path: Path) -> None:
+    """The shape of config.json that every reader relies on; a hand-edit that breaks it
+    is named here rather than failing somewhere deep in a loader."""
+
+    def damaged(what: str) -> RunError:
+        return RunError(f"{path}: {what}; the run's config is damaged (train the run again)")
+
+    if not isinstance(data, dict):
+        raise damaged("not a JSON object")
+    for key in ("model", "data", "train"):
+        if not isinstance(data.get(key), dict):
+            raise damaged(f"'{key}' is missing or not a mapping")
+    shape = data.get("input_shape")
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in shape)
+    ):
+        raise damaged(f"'input_shape' must be [C, H, W], not {shape!r}")
+    names = data.get("class_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise damaged("'class_names' must be a non-empty list of names")
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

@@ -14,6 +14,8 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "predict",
     "compare",
+    "sweep",
+    "report",
     "filter",
     "journey",
     "filters",
@@ -53,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvlensError as err:
         print(f"convlens {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print(f"convlens {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        detail = f": {interrupt}" if str(interrupt) else ""
+        print(f"convlens {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `convlens ... | head` closed the pipe: not an error; silence the final flush.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from convlens import __version__, fileio, runs
-from convlens.errors import RunError, TrainingDiverged
+from convlens.errors import Interrupted, RunError, TrainingDiverged
 from convlens.evaluate import evaluate_network, to_float_images
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
@@ -145,6 +145,8 @@ def _fit(
     network = _place(network, runtime)
     optimizer = make_optimizer(network.parameters(), config)
     if resume:
+        for stray in run.path.glob(".*.tmp"):  # a write that a kill cut short
+            stray.unlink(missing_ok=True)
         state = load_checkpoint(run.file(runs.CHECKPOINT), network, optimizer)
         reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
     else:
@@ -159,9 +161,10 @@ def _fit(
     y_test = torch.from_numpy(dataset.test_labels).to(runtime.device)
 
     run.write_state("running", state.epoch)
-    stopped = ""
+    stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
+    first = config.epochs + 1 if stopped else state.epoch + 1
     try:
-        for epoch in range(state.epoch + 1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
             steps = -(-x_train.shape[0] // config.batch_size)
             reporter.epoch_start(epoch, config.epochs, steps)
             result = train_epoch(
@@ -199,12 +202,8 @@ def _fit(
             run.write_history(state.history)
             run.write_state("running", epoch)
             reporter.epoch_end(row)
-            target = config.stop_at_accuracy
-            if target is not None and result.accuracy >= target and epoch < config.epochs:
-                stopped = (
-                    f"reached {result.accuracy:.2%} train accuracy (target {target:.2%}) "
-                    f"after epoch {epoch}; stopping early"
-                )
+            stopped = _early_stop_message(config, state.history)
+            if stopped:
                 reporter.note(stopped)
                 break
     except KeyboardInterrupt:
@@ -213,8 +212,7 @@ def _fit(
             f"resume with: convlens train --resume {run.path}"
         )
         run.write_state("interrupted", state.epoch, message)
-        reporter.note(message)
-        raise
+        raise Interrupted(message) from None
     except TrainingDiverged as err:
         run.write_state("diverged", state.epoch, str(err))
         raise
@@ -271,6 +269,20 @@ def _finish(
         confusion_figure(evaluation.confusion, dataset.class_names, network.spec.name),
     )
     run.write_state("stopped" if stopped else "complete", state.epoch, stopped)
+
+
+def _early_stop_message(config: TrainConfig, history: list[dict[str, float]]) -> str:
+    """The lesson's callback: after an epoch whose train accuracy reaches the target."""
+    target = config.stop_at_accuracy
+    if target is None or not history:
+        return ""
+    last = history[-1]
+    if last["train_accuracy"] < target or last["epoch"] >= config.epochs:
+        return ""
+    return (
+        f"reached {last['train_accuracy']:.2%} train accuracy (target {target:.2%}) "
+        f"after epoch {int(last['epoch'])}; stopping early"
+    )
 
 
 def _place(network: Network, runtime: Runtime) -> Network:
