@@ -53,8 +53,6 @@ def ends_cleanly(action) -> object:
 @FUZZ
 @given(text=SPEC_TEXT)
 def test_spec_text(text: str) -> None:
-    from convlens.models.network import build_network
-
     spec = ends_cleanly(lambda: parse_spec(text))
     if spec is not None:  # parsed: building for 28x28 must also end cleanly (tiny nets only)
         ends_cleanly(lambda: spec.shapes((1, 28, 28)))
