@@ -14,6 +14,7 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "predict",
     "compare",
+    "export",
     "sweep",
     "report",
     "filter",
