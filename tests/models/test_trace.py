@@ -59,3 +59,11 @@ def test_trace_keeps_gradients_when_asked(cnn) -> None:
     outputs = cnn.trace(x)
     outputs["dense_1"][0, 3].backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_forward_pools_before_relu_with_the_same_result(cnn) -> None:
+    """forward() runs conv -> maxpool -> relu (cheaper); trace() keeps the lesson's order."""
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(cnn(x).softmax(dim=1), cnn.trace(x)["dense_1"])
+    assert len(cnn._plan) == len(cnn.names) - 2  # two conv+pool pairs, each one step

@@ -9,13 +9,13 @@ an image, saliency and the web page all read from it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
 from convlens.errors import SpecError
-from convlens.models.layers import Conv, Dense, LayerSpec, Shape
+from convlens.models.layers import Conv, Dense, LayerSpec, MaxPool, Shape
 from convlens.models.spec import ModelSpec
 
 
@@ -57,11 +57,12 @@ class Network(nn.Module):
             blocks[name] = layer.build(shape)
             shape = out_shape
         self.blocks = nn.ModuleDict(blocks)
+        self._plan = _forward_plan(spec.layers, list(self.blocks.values()))
         keras_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks.values():
-            x = block(x)
+        for step in self._plan:
+            x = step(x)
         return x  # (N, K) logits
 
     def trace(
@@ -110,6 +111,42 @@ class Network(nn.Module):
 
     def conv_layer_names(self) -> list[str]:
         return [n for n, layer in self.layer_specs().items() if isinstance(layer, Conv)]
+
+
+# Activations that commute with max pooling: max(f(a), f(b)) == f(max(a, b)) for any
+# non-decreasing f. Pooling first applies them to a quarter of the values.
+_MONOTONIC = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")
+
+
+def _forward_plan(
+    layers: tuple[LayerSpec, ...], blocks: list[nn.Module]
+) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """The steps of ``forward``: the blocks in order, except that conv -> relu -> maxpool
+    runs as conv -> maxpool -> relu.
+
+    The result is identical (relu and max commute), but the activation and its backward
+    touch 4x fewer values; on a CPU that is most of a pooling layer's cost. ``trace``
+    keeps the plain order, so every layer's output stays what the summary says.
+    """
+    plan: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    index = 0
+    while index < len(blocks):
+        layer, block = layers[index], blocks[index]
+        following = layers[index + 1] if index + 1 < len(layers) else None
+        if (
+            isinstance(layer, Conv)
+            and layer.activation in _MONOTONIC
+            and isinstance(following, MaxPool)
+            and type(following) is MaxPool
+        ):
+            conv, activation = block[0], block[1]
+            pool = blocks[index + 1]
+            plan.append(lambda x, c=conv, p=pool, a=activation: a(p(c(x))))
+            index += 2
+        else:
+            plan.append(block)
+            index += 1
+    return plan
 
 
 def build_network(
