@@ -52,7 +52,10 @@ class Evaluation:
 
 def to_float_images(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 in 0..1, as the network expects (the lesson's /255)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    images = np.ascontiguousarray(images)
+    if not images.flags.writeable:  # torch.from_numpy warns on read-only memory
+        images = images.copy()
+    return torch.from_numpy(images).float().div_(255.0)
 
 
 def evaluate_network(

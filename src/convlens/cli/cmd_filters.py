@@ -1,0 +1,67 @@
+"""convlens filters RUN: the kernels a conv layer learned, one small grid per filter.
+
+Next to the lesson's hand-made kernels (``convlens filter --list-kernels``) these are the
+ones gradient descent found: blue negative, red positive, white 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from convlens.cli.options import add_runs_option
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "filters",
+        help="show the kernels a conv layer learned",
+        description="Draw every kernel of one conv layer of a trained run (default: the first "
+        "conv layer) on one colour scale centred on 0.",
+        epilog="example: convlens filters runs/cnn1 --layer conv2d_1",
+    )
+    parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
+    parser.add_argument("--layer", metavar="NAME", help="a conv layer (default: the first)")
+    parser.add_argument(
+        "--channel",
+        metavar="C",
+        default="mean",
+        help="for layers with several input channels: one channel's kernels "
+        "(0, 1, ...) or their mean (default)",
+    )
+    parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
+    add_runs_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from convlens.cli.looking import figure_path, open_run, save
+    from convlens.introspect import learned_filters
+    from convlens.plots.filters import filters_figure
+
+    run_, network = open_run(args)
+    layer = args.layer or (network.conv_layer_names() or [None])[0]
+    weights = learned_filters(network, layer)  # (F, C, k, k)
+    count, channels, kh, kw = weights.shape
+    channel = _channel(args.channel, channels)
+    path = figure_path(args.out, run_, f"filters-{layer}.png")
+    save(filters_figure(weights, layer, channel), path)
+    plural = "s" if channels > 1 else ""
+    print(
+        f"{layer}: {count} kernels {kh}x{kw} over {channels} input channel{plural}, weights "
+        f"from {weights.min():.3g} to {weights.max():.3g}"
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def _channel(text: str, channels: int) -> int | str:
+    from convlens.errors import OptionError
+
+    if text.strip().lower() == "mean":
+        return "mean"
+    if not text.strip().isdigit() or int(text) >= channels:
+        raise OptionError(
+            f"--channel {text!r} is not valid; use mean or an input channel from 0 to "
+            f"{channels - 1}"
+        )
+    return int(text)

@@ -1,0 +1,96 @@
+"""What the look-inside commands (journey, filters, explain) share: the run, its test
+images, a user's photo, and where the figure goes.
+
+Not a command itself (``main.COMMANDS`` does not list it). Heavy imports stay inside the
+functions so that ``convlens --help`` does not load torch or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from convlens.errors import OptionError
+
+
+def add_invert_options(parser: argparse.ArgumentParser) -> None:
+    """--invert / --no-invert for photos; left out, a light background is inverted."""
+    invert = parser.add_mutually_exclusive_group()
+    invert.add_argument(
+        "--invert",
+        dest="invert",
+        action="store_const",
+        const=True,
+        help="always invert a photo (dark object on a light background)",
+    )
+    invert.add_argument(
+        "--no-invert",
+        dest="invert",
+        action="store_const",
+        const=False,
+        help="never invert a photo (default: invert when the border is light)",
+    )
+    parser.set_defaults(invert=None)
+
+
+def open_run(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(Run, Network) for ``args.run_ref`` inside ``args.runs``; the network in eval mode."""
+    from convlens.runs import Run
+
+    run = Run.open(args.run_ref, args.runs)
+    return run, run.load_network()
+
+
+def load_test_set(run: Any, data_dir: str | None) -> Any:
+    """The run's dataset as it was trained (its saved data config), optionally from
+    another folder; its one-line notice (e.g. "using the embedded sample") goes to stderr."""
+    import dataclasses
+
+    from convlens.train.config import DataConfig
+
+    data = DataConfig.from_dict(run.config["data"])
+    if data_dir:
+        data = dataclasses.replace(data, data_dir=data_dir)
+    dataset = data.load()
+    if getattr(dataset, "notice", None):
+        print(dataset.notice, file=sys.stderr)
+    return dataset
+
+
+def read_photo(run: Any, path: str, invert: bool | None) -> Any:
+    """A user's image file prepared like the training data: (C, H, W) uint8."""
+    from convlens.predict import prepare_for
+
+    return prepare_for(run, path, invert)
+
+
+def describe_test_image(dataset: Any, index: int) -> str:
+    """'test #23 (Ankle boot)': an index and its true class."""
+    return f"test #{index} ({dataset.class_names[int(dataset.test_labels[index])]})"
+
+
+def figure_path(out: str | None, run: Any, default_name: str) -> Path:
+    """``--out`` if given (its suffix must be a figure format), else inside the run folder."""
+    if not out:
+        return run.path / default_name
+    path = Path(out)
+    suffix = path.suffix.lstrip(".").lower()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if suffix and suffix not in FigureCanvasBase.get_supported_filetypes():
+        raise OptionError(f"cannot save a figure as .{suffix} ({out}); use .png, .pdf or .svg")
+    return path if suffix else path.with_suffix(".png")
+
+
+def slug(text: str) -> str:
+    """'Ankle boot' -> 'ankle-boot', for file names."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")[:40] or "image"
+
+
+def save(figure: Any, path: Path) -> None:
+    from convlens.fileio import write_figure
+
+    write_figure(path, figure, dpi=110)

@@ -1,0 +1,45 @@
+"""Looking inside a trained network: feature maps, learned filters, saliency.
+
+Everything reads from :meth:`convlens.models.network.Network.trace`, the one path into
+a network, and returns NumPy arrays; figures live in :mod:`convlens.plots`.
+"""
+
+from convlens.introspect.features import (
+    Journey,
+    feature_maps,
+    image_layer_names,
+    journey,
+    journey_layer_names,
+)
+from convlens.introspect.filters import learned_filters
+from convlens.introspect.saliency import (
+    Explanation,
+    cam_layer_name,
+    explain,
+    grad_cam,
+    input_gradients,
+)
+from convlens.introspect.selection import (
+    LESSON_INDICES,
+    parse_indices,
+    pick_images,
+    resolve_class,
+)
+
+__all__ = [
+    "LESSON_INDICES",
+    "Explanation",
+    "Journey",
+    "cam_layer_name",
+    "explain",
+    "feature_maps",
+    "grad_cam",
+    "image_layer_names",
+    "input_gradients",
+    "journey",
+    "journey_layer_names",
+    "learned_filters",
+    "parse_indices",
+    "pick_images",
+    "resolve_class",
+]

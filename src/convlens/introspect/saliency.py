@@ -1,0 +1,232 @@
+"""Saliency: which pixels made the network say what it said.
+
+Two views, both from one ``trace()`` with autograd on:
+
+* **Grad-CAM** (Selvaraju et al., 2017) weights the maps of a conv layer by how much the
+  class score rises when each map rises (the spatial mean of d score / d map), keeps the
+  positive evidence (relu) and lays that coarse map (11x11 for ``cnn``) back over the
+  input, each cell over the centre of the window it sees (valid convolutions crop the
+  border, so a plain resize would shift it), interpolating bilinearly between cells.
+  It needs an image-shaped layer, so a plain dense network has none.
+* **Input gradients** (Simonyan et al., 2014): |d score / d pixel|, the largest over the
+  colour channels. Noisier, but they exist for every model, ``dnn`` included.
+
+The score is the class's raw logit, not its probability: a softmax near 1 is flat, and
+its gradient says more about the runner-up than about the class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from convlens.errors import ImageError, OptionError
+from convlens.evaluate import to_float_images
+from convlens.introspect.features import check_image_layers
+from convlens.models.layers import Conv, MaxPool, Residual
+from convlens.models.network import Network
+
+__all__ = ["Explanation", "cam_layer_name", "explain", "grad_cam", "input_gradients"]
+
+
+def cam_layer_name(network: Network) -> str:
+    """The last conv layer with an image-shaped output: Grad-CAM's default layer.
+
+    The last one sees the most (largest receptive field) while still keeping a map of
+    where; ``conv2d_1`` for the ``cnn`` preset.
+    """
+    candidates = [
+        name
+        for (name, layer), shape in zip(network.layer_specs().items(), network.shapes, strict=True)
+        if isinstance(layer, Conv | Residual) and len(shape) == 3
+    ]
+    if not candidates:
+        raise OptionError(
+            f"model '{network.spec.name}' has no conv layer, so Grad-CAM has no map to "
+            "weigh; use input gradients instead (convlens explain shows them for any model)"
+        )
+    return candidates[-1]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one image got its score: probabilities, Grad-CAM (if possible), gradients."""
+
+    image: np.ndarray  # (C, H, W) uint8, what the network saw
+    probabilities: np.ndarray  # (K,) float32
+    target: int  # the class explained (the predicted one unless asked otherwise)
+    gradients: np.ndarray  # (H, W) float32 in 0..1: |d score / d pixel|, max over channels
+    cam: np.ndarray | None  # (H, W) float32 in 0..1, or None for a model without conv
+    cam_layer: str | None  # the layer Grad-CAM weighed
+
+    @property
+    def predicted(self) -> int:
+        return int(self.probabilities.argmax())
+
+
+def explain(
+    network: Network,
+    image: np.ndarray,
+    target_class: int | None = None,
+    layer: str | None = None,
+) -> Explanation:
+    """Grad-CAM and input gradients for one uint8 ``image`` (C, H, W) in one backward pass.
+
+    ``target_class`` defaults to the predicted class. Grad-CAM uses ``layer`` (default
+    :func:`cam_layer_name`); on a model without conv layers it is left out (``cam`` is
+    None) unless a layer was asked for, which is then an error.
+    """
+    x = _prepare(network, image)  # (1, C, H, W), requires grad
+    if layer is not None:
+        check_image_layers(network, [layer])
+        cam_layer: str | None = layer
+    else:
+        try:
+            cam_layer = cam_layer_name(network)
+        except OptionError:
+            cam_layer = None
+    last = network.names[-1]
+    with torch.enable_grad():
+        outputs = network.trace(x, logits=True)  # every layer, autograd on
+        logits = outputs[last][0]  # (K,)
+        target = _check_target(
+            network, logits.argmax().item() if target_class is None else target_class
+        )
+        inputs = [x] if cam_layer is None else [x, outputs[cam_layer]]
+        grads = torch.autograd.grad(logits[target], inputs)
+    probabilities = logits.detach().float().softmax(dim=-1).numpy()
+    cam = None
+    if cam_layer is not None:
+        cam = _grad_cam_map(
+            outputs[cam_layer].detach(), grads[1], x.shape[-2:], _centres(network, cam_layer)
+        )
+    return Explanation(
+        image=np.asarray(image),
+        probabilities=probabilities,
+        target=target,
+        gradients=_normalise(grads[0][0].abs().amax(dim=0)),  # (C, H, W) -> (H, W)
+        cam=cam,
+        cam_layer=cam_layer,
+    )
+
+
+def grad_cam(
+    network: Network,
+    image: np.ndarray,
+    target_class: int | None = None,
+    layer: str | None = None,
+) -> np.ndarray:
+    """Grad-CAM heat map (H, W) in 0..1 for uint8 ``image`` (C, H, W).
+
+    On ``layer`` (default: the last image-shaped conv layer) for ``target_class``
+    (default: the predicted class). A model without conv layers raises an OptionError
+    that points to :func:`input_gradients`.
+    """
+    layer = cam_layer_name(network) if layer is None else layer
+    result = explain(network, image, target_class, layer)
+    assert result.cam is not None
+    return result.cam
+
+
+def input_gradients(
+    network: Network, image: np.ndarray, target_class: int | None = None
+) -> np.ndarray:
+    """|d score / d pixel| (H, W) in 0..1 for uint8 ``image`` (C, H, W): the largest
+    over the colour channels, divided by its maximum."""
+    x = _prepare(network, image)
+    with torch.enable_grad():
+        logits = network.trace(x, logits=True)[network.names[-1]][0]  # (K,)
+        target = _check_target(
+            network, logits.argmax().item() if target_class is None else target_class
+        )
+        (grad,) = torch.autograd.grad(logits[target], [x])  # (1, C, H, W)
+    return _normalise(grad[0].abs().amax(dim=0))
+
+
+# --- the arithmetic -----------------------------------------------------------------
+
+
+def _grad_cam_map(
+    activation: torch.Tensor,
+    gradient: torch.Tensor,
+    size: torch.Size,
+    centres: tuple[float, float],
+) -> np.ndarray:
+    """relu(sum_k alpha_k A_k), alpha_k = mean over (i, j) of d score / d A_k[i, j];
+    resampled onto the input grid and divided by its maximum.
+
+    activation, gradient: (1, C, h, w). Map cell i sits over input pixel
+    ``scale * i + offset`` (``centres``, see :func:`_centres`); pixels between cells are
+    interpolated bilinearly, pixels beyond the outer cells take the nearest cell's value.
+    """
+    weights = gradient.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
+    cam = F.relu((weights * activation).sum(dim=1, keepdim=True))  # (1, 1, h, w)
+    (h, w), (height, width), (scale, offset) = cam.shape[-2:], tuple(size), centres
+    rows = _grid_axis(height, h, scale, offset)  # (H,) in -1..1 across the map's rows
+    cols = _grid_axis(width, w, scale, offset)  # (W,)
+    grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
+    cam = F.grid_sample(cam, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return _normalise(cam[0, 0])  # (H, W)
+
+
+def _grid_axis(pixels: int, cells: int, scale: float, offset: float) -> torch.Tensor:
+    """Where each input pixel falls on one axis of the map, in grid_sample's -1..1."""
+    index = (torch.arange(pixels, dtype=torch.float32) - offset) / scale  # fractional cell
+    return 2 * index / (cells - 1) - 1 if cells > 1 else torch.zeros(pixels)
+
+
+def _centres(network: Network, layer: str) -> tuple[float, float]:
+    """(scale, offset): cell i of ``layer``'s map is centred on input pixel scale*i+offset.
+
+    Composed layer by layer from kernel, stride and padding. For ``cnn``'s conv2d_1:
+    (2, 3.5); its 11 cells cover input pixels 3.5 to 23.5, not the whole 0 to 27 a plain
+    resize would stretch them over.
+    """
+    scale, offset = 1.0, 0.0
+    for name, spec in network.layer_specs().items():
+        step, shift = 1, 0.0  # batchnorm, dropout: pixel i stays pixel i
+        if isinstance(spec, Conv):
+            step, shift = spec.stride, (spec.kernel - 1) / 2 - spec._pad()
+        elif isinstance(spec, MaxPool):  # AvgPool too
+            step, shift = spec.stride or spec.size, (spec.size - 1) / 2
+        elif isinstance(spec, Residual):  # 3x3 'same' convs: only the stride moves cells
+            step = spec.stride
+        scale, offset = scale * step, scale * shift + offset
+        if name == layer:
+            break
+    return scale, offset
+
+
+def _normalise(values: torch.Tensor) -> np.ndarray:
+    """Divide by the maximum so 1 is the strongest evidence; all zeros stays all zeros."""
+    values = values.detach().float().clamp_min(0)
+    top = values.max()
+    return (values / top if top > 0 else torch.zeros_like(values)).numpy()
+
+
+def _prepare(network: Network, image: np.ndarray) -> torch.Tensor:
+    """uint8 (C, H, W) -> float (1, C, H, W) in 0..1 that autograd follows back to."""
+    image = np.asarray(image)
+    expected = tuple(network.input_shape)
+    if image.dtype != np.uint8 or tuple(image.shape) != expected:
+        c, h, w = expected
+        raise ImageError(
+            f"model '{network.spec.name}' takes one uint8 image shaped ({c}, {h}, {w}), got "
+            f"{image.dtype} {tuple(image.shape)}; prepare photos with "
+            "convlens.predict.prepare_for"
+        )
+    network.to("cpu").float().eval()
+    return to_float_images(image[None].copy()).requires_grad_(True)  # copy: may be read-only
+
+
+def _check_target(network: Network, target: int) -> int:
+    target = int(target)
+    if not 0 <= target < network.num_classes:
+        raise OptionError(
+            f"class {target} does not exist; model '{network.spec.name}' has "
+            f"{network.num_classes} classes (0 to {network.num_classes - 1})"
+        )
+    return target

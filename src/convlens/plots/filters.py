@@ -1,0 +1,75 @@
+"""Learned kernels as a grid: one small k x k cell per filter, blue negative, red positive.
+
+The colours are centred on 0 with symmetric limits, so a white cell is a weight of 0 and
+equal blues and reds are equal magnitudes: a vertical-edge detector reads as a column
+of red beside a column of blue, like the lesson's hand-made kernel. A kernel of a layer
+with several input channels (``conv2d_1`` sees 64) is one k x k grid per channel; the
+figure shows one channel or their mean, and says which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from convlens.plots.journey import bare, grid_shape
+from convlens.plots.style import new_figure
+
+__all__ = ["KERNEL_CMAP", "filters_figure"]
+
+KERNEL_CMAP = "RdBu_r"  # diverging: blue < 0 < red, white at 0
+
+
+def filters_figure(
+    weights: np.ndarray,
+    layer: str,
+    channel: int | str = "mean",
+    title: str | None = None,
+) -> Figure:
+    """All kernels of one conv layer: ``weights`` (F, C, k, k), one cell per filter.
+
+    ``channel``: an input channel index, or "mean" (over the C input channels). With one
+    input channel the two are the same and the figure just says so.
+    """
+    count, channels, kh, kw = weights.shape
+    if channels == 1:
+        shown, note = weights[:, 0], "1 input channel"
+    elif channel == "mean":
+        shown, note = weights.mean(axis=1), f"mean over its {channels} input channels"
+    else:
+        shown, note = weights[:, int(channel)], f"input channel {channel} of {channels}"
+    rows, cols = grid_shape(count)
+    cell = 0.8 if cols > 4 else 1.3
+    figure = new_figure(cell * cols + 1.3, cell * rows * 1.15 + 1.3)
+    axes = np.asarray(figure.subplots(rows, cols, squeeze=False)).ravel()
+    limit = float(np.abs(shown).max()) or 1.0
+    image = None
+    for index, ax in enumerate(axes):
+        bare(ax)
+        if index >= count:
+            ax.set_visible(False)
+            continue
+        image = ax.imshow(
+            shown[index], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, interpolation="nearest"
+        )
+        ax.set_title(str(index), fontsize=7, pad=2)
+    if image is not None:
+        bar = figure.colorbar(image, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
+        bar.ax.tick_params(labelsize=8)
+        bar.set_label("weight (0 is white)", fontsize=9)
+    figure.suptitle(
+        title or f"The {count} learned {kh}x{kw} kernels of {layer}",
+        fontsize=14,
+        fontweight="bold",
+    )
+    figure.text(
+        0.5,
+        0.005,
+        f"{note}; red positive, blue negative, one colour scale for all",
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        color="#555555",
+    )
+    figure.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+    return figure

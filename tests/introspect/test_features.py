@@ -1,0 +1,171 @@
+"""Feature maps, the journey and learned filters, checked against torch.nn.functional."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from convlens.errors import ImageError, OptionError, SpecError
+from convlens.introspect import (
+    feature_maps,
+    image_layer_names,
+    journey,
+    journey_layer_names,
+    learned_filters,
+    pick_images,
+    resolve_class,
+)
+from convlens.models import parse_spec, resolve_model
+from convlens.models.network import build_network
+
+THREE_CONV = (
+    "conv(32, 3, relu), maxpool(2), conv(64, 3, relu), maxpool(2), "
+    "conv(64, 3, relu), flatten, dense(10, softmax)"
+)
+
+
+def network(spec: str, shape=(1, 28, 28), classes: int = 10):
+    torch.manual_seed(0)
+    model = resolve_model(spec) if "(" not in spec else parse_spec(spec)
+    return build_network(model, shape, classes).eval()
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return network("cnn")
+
+
+def images(n: int = 3, shape=(1, 28, 28), seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+
+
+def test_journey_of_the_lesson_cnn(cnn) -> None:
+    result = journey(cnn, images(3), 1, class_names=[f"c{k}" for k in range(10)])
+    assert result.layers == ("conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1")
+    assert [s[1] for s in result.shapes] == [26, 13, 11, 5]
+    assert [result.maps[n].shape for n in result.layers] == [
+        (3, 26, 26),
+        (3, 13, 13),
+        (3, 11, 11),
+        (3, 5, 5),
+    ]
+    assert result.predicted.shape == (3,) and np.all(
+        (result.probability > 0) & (result.probability <= 1)
+    )
+    assert result.predicted_name(0).startswith("c")
+    assert "conv2d 26x26x64 -> max_pooling2d 13x13x64" in result.shape_line()
+
+
+def test_journey_of_a_deeper_spec_has_more_columns() -> None:
+    result = journey(network(THREE_CONV), images(2), 5)
+    assert result.layers == ("conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "conv2d_2")
+    assert [result.maps[n].shape[1:] for n in result.layers] == [
+        (26, 26),
+        (13, 13),
+        (11, 11),
+        (5, 5),
+        (3, 3),
+    ]
+
+
+def test_filter_out_of_range_names_the_layer_and_range() -> None:
+    with pytest.raises(OptionError, match=r"layer 'conv2d', which has 32 filters.*0 to 31"):
+        journey(network(THREE_CONV), images(1), 40)
+    with pytest.raises(OptionError, match=r"0 to 63"):
+        journey(network("cnn"), images(1), -1)
+
+
+def test_the_journey_map_is_the_filters_channel(cnn) -> None:
+    x = images(2)
+    maps = feature_maps(cnn, x)
+    result = journey(cnn, x, 7)
+    for name in result.layers:
+        np.testing.assert_array_equal(result.maps[name], maps[name][:, 7])
+
+
+def test_feature_maps_equal_a_direct_computation(cnn) -> None:
+    x = images(2)
+    maps = feature_maps(cnn, x)
+    assert list(maps) == image_layer_names(cnn) == journey_layer_names(cnn)
+    assert all(m.dtype == np.float32 for m in maps.values())
+    conv = cnn.blocks["conv2d"][0]
+    reference = F.relu(F.conv2d(torch.from_numpy(x).float() / 255, conv.weight, conv.bias))
+    np.testing.assert_allclose(maps["conv2d"], reference.detach().numpy(), rtol=1e-5, atol=1e-6)
+    pooled = F.max_pool2d(torch.from_numpy(maps["conv2d"]), 2).numpy()
+    np.testing.assert_array_equal(maps["max_pooling2d"], pooled)
+
+
+def test_feature_maps_of_chosen_layers_and_bad_layers(cnn) -> None:
+    maps = feature_maps(cnn, images(1), ["conv2d_1"])
+    assert list(maps) == ["conv2d_1"] and maps["conv2d_1"].shape == (1, 64, 11, 11)
+    with pytest.raises(SpecError, match=r"no layer named 'conv9'.*conv2d, max_pooling2d"):
+        feature_maps(cnn, images(1), ["conv9"])
+    with pytest.raises(SpecError, match=r"'dense' .* vector of 128 numbers"):
+        feature_maps(cnn, images(1), ["dense"])
+    with pytest.raises(ImageError, match=r"\(N, 1, 28, 28\)"):
+        feature_maps(cnn, images(1, (1, 32, 32)))
+
+
+def test_learned_filters_are_the_conv_weights(cnn) -> None:
+    np.testing.assert_array_equal(
+        learned_filters(cnn), cnn.blocks["conv2d"][0].weight.detach().numpy()
+    )
+    assert learned_filters(cnn, "conv2d_1").shape == (64, 64, 3, 3)
+    with pytest.raises(SpecError, match=r"'max_pooling2d' is not a conv layer.*conv2d, conv2d_1"):
+        learned_filters(cnn, "max_pooling2d")
+    with pytest.raises(SpecError, match=r"'nope' does not exist.*conv2d, conv2d_1"):
+        learned_filters(cnn, "nope")
+    with pytest.raises(SpecError, match=r"no conv layer"):
+        learned_filters(network("dnn"))
+
+
+def test_a_dense_model_has_no_journey() -> None:
+    dnn = network("dnn")
+    assert feature_maps(dnn, images(1)) == {}
+    with pytest.raises(OptionError, match=r"no conv or pool layer.*convlens explain"):
+        journey(dnn, images(1), 1)
+
+
+def test_colour_images_go_through(tmp_path) -> None:
+    from convlens.fileio import write_figure
+    from convlens.plots.journey import journey_figure, layer_maps_figure
+
+    model = network("conv(8, 3, relu), maxpool(2), flatten, dense(4, softmax)", (3, 32, 32), 4)
+    x = images(2, (3, 32, 32))
+    result = journey(model, x, 0)
+    assert result.maps["conv2d"].shape == (2, 30, 30)
+    assert feature_maps(model, x)["max_pooling2d"].shape == (2, 8, 15, 15)
+    write_figure(tmp_path / "j.png", journey_figure(result, ["a", "b"]))
+    maps = feature_maps(model, x[:1], ["conv2d"])["conv2d"][0]
+    write_figure(tmp_path / "m.png", layer_maps_figure(maps, "conv2d", x[0], "a"))
+    assert (tmp_path / "j.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "m.png").stat().st_size > 0
+
+
+def test_class_names_resolve_by_name_case_spelling_or_number() -> None:
+    names = ["T-shirt/top", "Trouser", "Ankle boot"]
+    assert resolve_class("Ankle boot", names) == 2
+    assert resolve_class("ankle BOOT", names) == 2
+    assert resolve_class("ankle-boot", names) == 2
+    assert resolve_class("1", names) == 1
+    assert resolve_class(0, names) == 0
+    with pytest.raises(OptionError, match=r"unknown class 'Boots'.*2 Ankle boot"):
+        resolve_class("Boots", names)
+    with pytest.raises(OptionError, match=r"unknown class '3'"):
+        resolve_class("3", names)
+
+
+def test_pick_images(tiny_dataset) -> None:
+    assert pick_images(tiny_dataset) == [0, 23, 28]  # the lesson's, when they exist
+    box = pick_images(tiny_dataset, "box", count=4)
+    assert len(box) == 4 and all(tiny_dataset.test_labels[i] == 2 for i in box)
+    assert box == sorted(box) and box[0] == 2
+    assert pick_images(tiny_dataset, indices=[5, 1]) == [5, 1]
+    with pytest.raises(OptionError, match=r"test image 60 does not exist.*0 to 59"):
+        pick_images(tiny_dataset, indices=[60])
+    with pytest.raises(OptionError, match=r"not both"):
+        pick_images(tiny_dataset, "box", indices=[1])
+    with pytest.raises(OptionError, match=r"unknown class"):
+        pick_images(tiny_dataset, "circle")
