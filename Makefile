@@ -21,16 +21,16 @@ demo: $(VENV)/.installed
 	$(BIN)/convlens compare dnn cnn --epochs $(EPOCHS) $(if $(DATA),--data-dir $(DATA))
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 format: $(VENV)/.installed-test
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts bench
+	$(BIN)/ruff check --fix src tests scripts bench
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

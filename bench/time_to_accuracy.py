@@ -1,0 +1,88 @@
+"""Training seconds until the test accuracy first reaches a target, for several recipes.
+
+    .venv/bin/python bench/time_to_accuracy.py --data-dir DIR [--target 0.91] [--seeds 0 1 2]
+
+Each recipe is a model and a TrainConfig; the clock counts training epochs only (the
+per-epoch test evaluation is not counted), summed up to the first epoch whose test
+accuracy reaches the target. Recipes are data: edit RECIPES to try others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+
+from convlens.train.config import DataConfig, TrainConfig
+
+RECIPES = {
+    # The lesson's model and recipe as convlens runs it by default.
+    "cnn (lesson recipe)": ("cnn", {"epochs": 6}),
+    # The lesson's model, larger batches with a scaled learning rate and a one-cycle schedule.
+    "cnn, batch 128, one-cycle": (
+        "cnn",
+        {"epochs": 6, "batch_size": 128, "lr": 3e-3, "schedule": "onecycle"},
+    ),
+    # Batchnorm + 'same' padding, one-cycle.
+    "cnn-bn, batch 128, one-cycle": (
+        "cnn-bn",
+        {"epochs": 5, "batch_size": 128, "lr": 3e-3, "schedule": "onecycle"},
+    ),
+}
+
+
+def main() -> None:
+    from convlens.train.session import train
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--target", type=float, default=0.91)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    data = DataConfig(data_dir=args.data_dir, download=False)
+    dataset = data.load(progress=False)
+    results = {}
+    with tempfile.TemporaryDirectory() as runs:
+        for label in args.recipes:
+            model, recipe = RECIPES[label]
+            times = []
+            for seed in args.seeds:
+                config = TrainConfig(seed=seed, **recipe)
+                run = train(
+                    model,
+                    data=data,
+                    config=config,
+                    runs_dir=runs,
+                    name=f"{len(results)}-{seed}",
+                    dataset=dataset,
+                )
+                elapsed, reached = 0.0, None
+                for row in run.history():
+                    elapsed += row["seconds"]
+                    if row["test_accuracy"] >= args.target:
+                        reached = elapsed
+                        break
+                times.append(reached)
+                best = max(r["test_accuracy"] for r in run.history())
+                print(
+                    f"{label} seed {seed}: "
+                    f"{f'{reached:.1f} s' if reached else 'not reached'} (best {best:.4f})",
+                    flush=True,
+                )
+            reached_times = [t for t in times if t is not None]
+            results[label] = {
+                "seconds_to_target": times,
+                "median_seconds": statistics.median(reached_times) if reached_times else None,
+                "reached": f"{len(reached_times)}/{len(times)}",
+            }
+    print(json.dumps({"target": args.target, "results": results}, indent=2))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"target": args.target, "results": results}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
