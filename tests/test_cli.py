@@ -199,3 +199,11 @@ def test_unreadable_image_and_corrupt_idx(trained_run, capsys, tmp_path, tiny_id
     assert code == 2 and "train-images-idx3-ubyte.gz" in err
     assert len(err.strip().splitlines()) == 1
     assert not any(p.name.startswith("custom") for p in tmp_path.iterdir())  # nothing half-made
+
+
+def test_runs_lists_runs_with_their_figures(trained_run, capsys) -> None:
+    code, out, _ = cli(capsys, "runs", "--runs", trained_run.parent)
+    assert code == 0
+    header, row = out.strip().splitlines()
+    assert header.split()[:3] == ["RUN", "MODEL", "STATUS"]
+    assert str(trained_run) in row and "complete" in row and "2/2" in row and "%" in row
