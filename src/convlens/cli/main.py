@@ -12,6 +12,7 @@ COMMANDS: tuple[str, ...] = (
     "summary",
     "train",
     "evaluate",
+    "runs",
     "predict",
     "compare",
     "export",

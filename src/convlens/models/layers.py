@@ -416,10 +416,9 @@ class BatchNorm(LayerSpec):
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
 
+        # PyTorch's running-average momentum (0.1), not Keras' 0.99 (PyTorch's 0.01): the
+        # statistics then follow the weights within tens of steps, which short runs need.
         norm = nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
-        # Keras' momentum 0.99 is PyTorch's 0.01 (they weight the new batch differently).
-        norm.momentum = 0.01
-        norm.eps = 1e-3
         return nn.Sequential(norm, activation_module(self.activation))
 
     def explain(self, in_shape: Shape) -> str:
