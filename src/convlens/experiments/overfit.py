@@ -1,0 +1,122 @@
+"""Overfitting, read off a run's history: the lesson's "train for 20 epochs" exercise.
+
+Training accuracy keeps rising while test accuracy stalls or falls: the network starts to
+learn its training images rather than the classes. From the per-epoch rows of
+``metrics.csv`` this module finds the epoch of best test accuracy, the final train-test
+gap, and whether test accuracy fell after its best, and says so in one sentence.
+
+A fall counts only when it is larger than ``tolerance`` (default 0.2 points: 20 of
+Fashion-MNIST's 10,000 test images), so that epoch-to-epoch noise is not called
+overfitting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TOLERANCE = 0.002  # 0.2 points of accuracy
+WIDE_GAP = 0.03  # a train-test gap above 3 points is worth a word
+LOSS_RISE = 0.05  # a final test loss 5% above its minimum: the network grows overconfident
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    epochs: int
+    best_epoch: int  # epoch of the best test accuracy (the first, on ties)
+    best_test_accuracy: float
+    final_test_accuracy: float
+    final_train_accuracy: float
+    final_gap: float  # train - test accuracy at the last epoch
+    drop: float  # best - final test accuracy (>= 0)
+    fell_after_best: bool  # the drop exceeds the tolerance
+    train_rose_after_best: bool  # train accuracy at the end is above its value at best_epoch
+    loss_low_epoch: int | None  # epoch of the lowest test loss, if it has risen since
+    verdict: str  # "overfitting", "stalled", "still improving", "no sign", "too short"
+    text: str  # the sentence for people
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANCE) -> Overfitting:
+    """Judge a run's per-epoch rows (``train_accuracy``, ``test_accuracy``, ``epoch``)."""
+    if not history:
+        raise ValueError("an empty history has no epochs to judge")
+    tests = [row["test_accuracy"] for row in history]
+    trains = [row["train_accuracy"] for row in history]
+    best_index = max(range(len(tests)), key=lambda i: (tests[i], -i))
+    best_epoch = int(history[best_index]["epoch"])
+    final_epoch = int(history[-1]["epoch"])
+    drop = max(0.0, tests[best_index] - tests[-1])
+    gap = trains[-1] - tests[-1]
+    fell = drop > tolerance
+    rose = trains[-1] > trains[best_index]
+    points = f"{100 * gap:.1f} points"
+    loss_low = _loss_low_epoch(history)
+    loss_note = (
+        f" Test loss has risen since epoch {loss_low}: the network grows confident in its mistakes."
+        if loss_low is not None
+        else ""
+    )
+    if len(history) < 2:
+        verdict = "too short"
+        text = (
+            f"Only one epoch: test accuracy {tests[-1]:.2%}, train {trains[-1]:.2%}. Train for "
+            "more epochs (e.g. --epochs 20) to see whether test accuracy stalls or falls."
+        )
+    elif fell:
+        verdict = "overfitting"
+        text = (
+            f"Overfitting: test accuracy peaked at {tests[best_index]:.2%} in epoch "
+            f"{best_epoch} and ended {100 * drop:.1f} points lower at {tests[-1]:.2%}"
+            + (f", while train accuracy rose to {trains[-1]:.2%}" if rose else "")
+            + f". The final train-test gap is {points}.{loss_note} Keep the best epoch "
+            f"(--keep best) or stop near epoch {best_epoch}."
+        )
+    elif best_index == len(history) - 1:
+        verdict = "still improving"
+        text = (
+            f"Still improving: the best test accuracy, {tests[best_index]:.2%}, came in the "
+            f"last epoch ({final_epoch}), and the train-test gap is {points}. More epochs "
+            "may still help."
+        )
+    elif rose and gap >= WIDE_GAP:
+        verdict = "stalled"
+        text = (
+            f"Test accuracy has stalled since epoch {best_epoch} ({tests[best_index]:.2%}) "
+            f"while train accuracy kept rising to {trains[-1]:.2%}: the {points} gap is the "
+            f"start of overfitting.{loss_note} More epochs will not help; more data or "
+            "regularisation (dropout, augmentation) might."
+        )
+    else:
+        verdict = "no sign"
+        text = (
+            f"No sign of overfitting: test accuracy ({tests[-1]:.2%}) stayed within "
+            f"{100 * tolerance:.1f} points of its best ({tests[best_index]:.2%}, epoch "
+            f"{best_epoch}) and the train-test gap is {points}."
+        )
+    return Overfitting(
+        epochs=len(history),
+        best_epoch=best_epoch,
+        best_test_accuracy=tests[best_index],
+        final_test_accuracy=tests[-1],
+        final_train_accuracy=trains[-1],
+        final_gap=gap,
+        drop=drop,
+        fell_after_best=fell,
+        train_rose_after_best=rose,
+        loss_low_epoch=loss_low,
+        verdict=verdict,
+        text=text,
+    )
+
+
+def _loss_low_epoch(history: Sequence[dict[str, float]]) -> int | None:
+    """The epoch of the lowest test loss when the last one is LOSS_RISE above it, else None."""
+    losses = [row.get("test_loss") for row in history]
+    if len(losses) < 2 or any(loss is None for loss in losses):
+        return None
+    low = min(range(len(losses)), key=lambda i: losses[i])
+    return int(history[low]["epoch"]) if losses[-1] > (1 + LOSS_RISE) * losses[low] else None

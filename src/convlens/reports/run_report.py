@@ -1,0 +1,184 @@
+"""The report of one run: numbers, overfitting verdict, curves, confusion, mistakes, config.
+
+The misclassified images are found again by reloading the run's data (``config.json``
+says which, and which ``--test-subset``) and predicting with its saved weights, so they
+are exactly the test images the run was evaluated on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from typing import Any
+
+from convlens import fileio, runs
+from convlens.errors import ConvlensError, RunError
+from convlens.reports.html import (
+    bar,
+    cards,
+    esc,
+    figure_file,
+    img,
+    note,
+    para,
+    pct,
+    points,
+    section,
+    table,
+)
+
+MISTAKES = 8  # misclassified test images shown
+SCALE = 3  # a 28x28 image is drawn at 84x84 pixels
+CALM = ("no sign", "still improving", "too short")  # verdicts shown in green
+
+
+def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, str]:
+    """(title, subtitle, body HTML) for ``run``; works on unfinished runs too."""
+    config = run.config
+    state = run.state()
+    info = config.get("dataset", {})
+    subtitle = (
+        f"{run.spec().name} on {info.get('name', '?')} ({info.get('train_count', '?')} train / "
+        f"{info.get('test_count', '?')} test images); status {state.get('status')}"
+    )
+    metrics = run.metrics() if run.file(runs.METRICS_JSON).is_file() else None
+    history = run.history()
+    parts = [_headline(metrics, state)]
+    if history:
+        parts.append(section("Overfitting", _overfitting(history)))
+        curves = figure_file(run.file(runs.CURVES), "loss and accuracy per epoch")
+        parts.append(section("Training curves", curves))
+    if metrics is not None:
+        confusion = figure_file(run.file(runs.CONFUSION), "confusion matrix of the test set")
+        parts.append(section("Confusion matrix", confusion))
+        parts.append(section("Per-class accuracy", _per_class(metrics)))
+        parts.append(section("Misclassified test images", _mistakes(run, data_dir)))
+    parts.append(section("Configuration", _settings(run, config)))
+    summary = run.file(runs.SUMMARY)
+    if summary.is_file():
+        parts.append(section("Model summary", f"<pre>{esc(summary.read_text('utf-8'))}</pre>"))
+    return f"Run {run.name}", subtitle, "\n".join(parts)
+
+
+def _headline(metrics: dict[str, Any] | None, state: dict[str, Any]) -> str:
+    if metrics is None:
+        why = state.get("message") or "no final metrics yet"
+        return para(
+            f"This run has not finished ({state.get('status')}, "
+            f"{state.get('epochs_done', 0)} epochs done): {why}.",
+            "verdict",
+        )
+    return cards(
+        [
+            (pct(metrics["test_accuracy"]), "test accuracy"),
+            (pct(metrics["train_accuracy"]), "train accuracy (last epoch)"),
+            (str(metrics["epochs_done"]), "epochs"),
+            (f"{metrics['seconds_per_epoch']:.1f} s", "per epoch (median)"),
+            (str(metrics.get("weights_epoch", metrics["epochs_done"])), "weights from epoch"),
+        ]
+    )
+
+
+def _overfitting(history: list[dict[str, float]]) -> str:
+    from convlens.experiments.overfit import overfitting
+
+    v = overfitting(history)
+    headers = ["best test epoch", "best test accuracy", "final test accuracy"]
+    headers += ["final train-test gap (points)", "fell after best"]
+    row = [v.best_epoch, pct(v.best_test_accuracy), pct(v.final_test_accuracy)]
+    row += [points(v.final_gap), "yes" if v.fell_after_best else "no"]
+    css = "verdict fine" if v.verdict in CALM else "verdict"
+    return para(v.text, css) + table(headers, [row], numeric=(0, 1, 2, 3))
+
+
+def _per_class(metrics: dict[str, Any]) -> str:
+    confusion = metrics.get("confusion") or []
+    rows = []
+    for index, (name, accuracy) in enumerate(metrics["per_class_accuracy"].items()):
+        count = sum(confusion[index]) if index < len(confusion) else ""
+        known = accuracy == accuracy  # NaN for a class absent from the test set
+        rows.append([name, pct(accuracy) if known else "n/a", count, bar(accuracy if known else 0)])
+    return table(["class", "accuracy", "test images", ""], rows, numeric=(1, 2), raw=(3,))
+
+
+def _mistakes(run: runs.Run, data_dir: str | None) -> str:
+    """Up to MISTAKES misclassified test images, the most confident mistakes first."""
+    import numpy as np
+
+    try:
+        images, labels, probabilities = predictions_on_test_set(run, data_dir)
+    except ConvlensError as err:
+        return note(f"The test images could not be loaded again: {err}")
+    predicted = probabilities.argmax(axis=1)  # (N,)
+    wrong = np.flatnonzero(predicted != labels)
+    if not len(wrong):
+        return note("None: every test image is classified correctly.")
+    confidence = probabilities[wrong, predicted[wrong]]
+    chosen = wrong[np.argsort(-confidence, kind="stable")][:MISTAKES]
+    names = run.class_names
+    figures = []
+    for i in chosen:
+        top = np.argsort(-probabilities[i])[:3]
+        ranked = "".join(f"<li>{esc(names[k])} {probabilities[i, k]:.1%}</li>" for k in top)
+        picture = img(png(images[i]), f"test image {i}", css_class="digit",
+                      width=SCALE * images.shape[-1])  # fmt: skip
+        caption = f'test[{i}]: <span class="truth">{esc(names[labels[i]])}</span>'
+        figures.append(
+            f'<figure class="mistake">{picture}<figcaption>{caption}'
+            f"<ol>{ranked}</ol></figcaption></figure>"
+        )
+    text = (
+        f"{len(wrong):,} of {len(labels):,} test images are misclassified. The most confident "
+        "mistakes, with the true class (green) and the network's top 3:"
+    )
+    return note(text) + '<div class="grid">' + "".join(figures) + "</div>"
+
+
+def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
+    """(images (N, C, H, W) uint8, labels (N,), probabilities (N, K)) for the run's test
+    set: the same images, and the same ``test_subset``, it was evaluated on."""
+    from convlens.predict import predict_arrays
+    from convlens.train.config import DataConfig, TrainConfig
+
+    config = run.config
+    data = DataConfig.from_dict(config["data"])
+    if data_dir:
+        data = dataclasses.replace(data, data_dir=data_dir)
+    train = TrainConfig.from_dict(config["train"])
+    dataset = data.load(progress=False)
+    if train.test_subset is not None:
+        dataset = dataset.subset(test=train.test_subset, seed=train.seed)
+    if list(dataset.class_names) != run.class_names:
+        raise RunError(
+            f"the data found now ({dataset.source}) has other classes than {run.path}; "
+            "point --data-dir at the run's data"
+        )
+    probabilities = predict_arrays(run.load_network(), dataset.test_images)
+    return dataset.test_images, dataset.test_labels, probabilities
+
+
+def png(image: Any) -> bytes:
+    """(C, H, W) uint8 -> PNG bytes, enlarged SCALE times with square pixels."""
+    import numpy as np
+    from PIL import Image
+
+    array = image[0] if image.shape[0] == 1 else np.transpose(image, (1, 2, 0))
+    picture = Image.fromarray(np.ascontiguousarray(array))
+    h, w = array.shape[:2]
+    picture = picture.resize((w * SCALE, h * SCALE), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _settings(run: runs.Run, config: dict[str, Any]) -> str:
+    spec = run.spec()
+    rows: list[list[Any]] = [["model", spec.name], ["layers", spec.to_text()]]
+    rows += [[f"train.{k}", v] for k, v in config["train"].items() if v is not None]
+    rows += [[f"data.{k}", v] for k, v in config["data"].items() if v is not None]
+    rows += [[f"dataset.{k}", v] for k, v in config.get("dataset", {}).items()]
+    if run.file(runs.ENV).is_file():
+        env = fileio.read_json(run.file(runs.ENV))
+        keys = ("device", "precision", "threads", "torch", "processor")
+        rows += [[f"env.{k}", env[k]] for k in keys if k in env]
+    return table(["setting", "value"], rows)
