@@ -40,6 +40,9 @@ _EXPORTS = {
     "predict_files": "convlens.predict:predict_files",
     "predict_arrays": "convlens.predict:predict_arrays",
     "compare": "convlens.compare:compare",
+    "sweep": "convlens.experiments.sweep:sweep",
+    "write_report": "convlens.reports:write_report",
+    "export_onnx": "convlens.export:export_onnx",
 }
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "build_network",
     "compare",
     "evaluate_network",
+    "export_onnx",
     "list_runs",
     "load_dataset",
     "parse_spec",
@@ -64,7 +68,9 @@ __all__ = [
     "resume",
     "summarize",
     "summary",
+    "sweep",
     "train",
+    "write_report",
 ]
 
 
@@ -95,10 +101,13 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.data import Dataset, load_dataset, prepare_image
     from convlens.errors import ConvlensError
     from convlens.evaluate import evaluate_network
+    from convlens.experiments.sweep import sweep
+    from convlens.export import export_onnx
     from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
     from convlens.models.network import Network, build_network
     from convlens.models.summary import summarize
     from convlens.predict import predict_arrays, predict_files
+    from convlens.reports import write_report
     from convlens.runs import Run, list_runs
     from convlens.train.config import DataConfig, TrainConfig
     from convlens.train.session import resume, train

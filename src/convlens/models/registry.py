@@ -78,6 +78,29 @@ def _cnn_bn() -> str:
     )
 
 
+@register(
+    "fast",
+    "Our own: a small residual net with batchnorm, trained with shifts and flips, label "
+    "smoothing, a one-cycle schedule and flip averaging at test time (see BENCHMARKS.md).",
+    recipe={
+        "epochs": 10,
+        "batch_size": 256,
+        "optimizer": "adamw",
+        "lr": 4e-3,
+        "weight_decay": 0.05,
+        "schedule": "onecycle",
+        "label_smoothing": 0.1,
+        "augment": True,
+        "tta_flip": True,
+    },
+)
+def _fast() -> str:
+    return (
+        "conv(24, 3, same, activation=none), batchnorm(relu), maxpool(2), "
+        "residual(48), maxpool(2), residual(96), gap, dense(10, softmax)"
+    )
+
+
 def preset_names() -> list[str]:
     return list(PRESETS)
 
