@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "filters",
     "explain",
     "data",
+    "serve",
 )
 
 

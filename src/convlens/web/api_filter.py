@@ -1,0 +1,186 @@
+"""The filter playground's API: one picture through one kernel by hand, then pooling.
+
+Routes (JSON in and out)::
+
+    GET  /api/kernels      the kernel library: names, 3x3 values, what each does
+    GET  /api/samples      Fashion-MNIST test images and the photo, as thumbnails
+    POST /api/images       upload a picture (raw bytes, at most 5 MB) -> {"id": "upload:..."}
+    POST /api/filter       {image, kernel, weight, pool} -> input, filtered, pooled PNGs
+    POST /api/pixel        {image, kernel, weight, row, col} -> one output pixel worked out
+
+The numbers are :mod:`convlens.ops`' own: ``conv2d`` (valid, stride 1) times the weight,
+clamped to 0..255 for display with ``clamp_to_uint8``, pooled with ``max_pool2d`` before
+clamping, exactly as ``convlens filter`` draws its slide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from convlens.ops import (
+    ALIASES,
+    KERNELS,
+    Kernel,
+    clamp_to_uint8,
+    conv2d,
+    explain_pixel,
+    max_pool2d,
+    parse_kernel,
+)
+from convlens.web.bodies import UPLOAD_LIMIT, Fields, media_type, read_body, read_json
+from convlens.web.encode import png_data_url
+from convlens.web.errors import UnsupportedMedia, WebError
+from convlens.web.responses import JSON
+from convlens.web.state import lab
+
+VALUES_SIDE = 256  # raw numbers are sent only for outputs this small (28x28 -> 26x26 is)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/kernels", kernels, methods=["GET"]),
+        Route("/api/samples", samples, methods=["GET"]),
+        Route("/api/images", upload, methods=["POST"]),
+        Route("/api/filter", filter_image, methods=["POST"]),
+        Route("/api/pixel", pixel, methods=["POST"]),
+    ]
+
+
+async def kernels(request: Request) -> JSON:
+    return JSON(
+        {
+            "kernels": [_kernel_json(k) for k in KERNELS.values()],
+            "aliases": dict(ALIASES),
+        }
+    )
+
+
+async def samples(request: Request) -> JSON:
+    return JSON(await run_in_threadpool(lab(request).pictures.samples))
+
+
+async def upload(request: Request) -> JSON:
+    """The body is the file itself (``fetch(url, {body: file})``), not a multipart form."""
+    kind = media_type(request)
+    if kind and not (kind.startswith("image/") or kind == "application/octet-stream"):
+        raise UnsupportedMedia(
+            f"send the picture's bytes with an image Content-Type (image/png, image/jpeg, ...), "
+            f"not {kind}"
+        )
+    data = await read_body(request, UPLOAD_LIMIT, "the uploaded file")
+    return JSON(await run_in_threadpool(lab(request).pictures.add_upload, data))
+
+
+async def filter_image(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_limited, _filter, request, fields))
+
+
+def _limited(work: Any, request: Request, fields: Fields) -> dict[str, Any]:
+    with lab(request).compute:
+        return work(request, fields)
+
+
+async def pixel(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_pixel, request, fields))
+
+
+def _filter(request: Request, fields: Fields) -> dict[str, Any]:
+    image, label = lab(request).pictures.gray(fields.required_text("image", "fashion:0"))
+    kernel = kernel_from(fields)
+    weight = fields.number("weight", 1.0)
+    pool = fields.integer("pool", 2, 0, 8)
+    want_values = fields.flag("values") or False
+
+    filtered = conv2d(image, kernel.values, weight=weight)  # (H, W) -> (H-k+1, W-k+1)
+    pooled = max_pool2d(filtered, pool) if pool else None  # -> (H'//pool, W'//pool)
+    steps = [_size(image), f"conv {_size(kernel.values)}", _size(filtered)]
+    if pooled is not None:
+        steps += [f"max pool {pool}", _size(pooled)]
+    if want_values and max(filtered.shape) > VALUES_SIDE:
+        raise WebError(
+            f"raw values are sent only for outputs up to {VALUES_SIDE}x{VALUES_SIDE}; "
+            f'this one is {_size(filtered)} (leave out "values")'
+        )
+    return {
+        "image": {"ref": fields.text("image"), "label": label, **_picture(image)},
+        "kernel": _kernel_json(kernel),
+        "weight": weight,
+        "pool": pool,
+        "pipeline": " \u2192 ".join(steps),
+        "filtered": _picture(clamp_to_uint8(filtered), filtered if want_values else None),
+        "pooled": None
+        if pooled is None
+        else _picture(clamp_to_uint8(pooled), pooled if want_values else None),
+    }
+
+
+def _pixel(request: Request, fields: Fields) -> dict[str, Any]:
+    image, _ = lab(request).pictures.gray(fields.required_text("image", "fashion:0"))
+    kernel = kernel_from(fields)
+    row = fields.integer("row", None, 0)
+    col = fields.integer("col", None, 0)
+    if row is None or col is None:
+        raise WebError("'row' and 'col' are needed: the output pixel to work out, from 0")
+    work = explain_pixel(image, kernel.values, row, col, weight=fields.number("weight", 1.0))
+    return {
+        "row": work.row,
+        "col": work.col,
+        "centre": list(work.centre),
+        "neighbourhood": work.neighbourhood.tolist(),
+        "weights": work.weights.tolist(),
+        "products": work.products.tolist(),
+        "total": work.total,
+        "weight": work.weight,
+        "weighted": work.weighted,
+        "clamped": work.clamped,
+        "text": work.format(),
+    }
+
+
+def kernel_from(fields: Fields) -> Kernel:
+    """A kernel given by name, as typed text, or as rows of numbers: all through
+    :func:`convlens.ops.parse_kernel`, so the page and the CLI accept the same kernels."""
+    value = fields.raw("kernel")
+    if value is None:
+        raise WebError("'kernel' is missing; give a name such as \"vertical\" or rows of numbers")
+    if isinstance(value, str):
+        if len(value) > 2000:
+            raise WebError("'kernel' is longer than 2000 characters")
+        return parse_kernel(value)
+    if isinstance(value, list) and value and all(isinstance(r, list) for r in value):
+        if len(value) > 15 or any(len(r) > 15 for r in value):
+            raise WebError("'kernel' may be at most 15x15")
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for r in value for v in r
+        ):
+            raise WebError("'kernel' rows must hold numbers only")
+        # repr() round-trips every float exactly, so the text form loses nothing.
+        return parse_kernel("; ".join(" ".join(repr(float(v)) for v in r) for r in value))
+    raise WebError("'kernel' must be a name, typed numbers, or rows of numbers")
+
+
+def _kernel_json(kernel: Kernel) -> dict[str, Any]:
+    values = kernel.values.tolist()
+    return {"name": kernel.name, "values": values, "description": kernel.description}
+
+
+def _picture(pixels: np.ndarray, values: np.ndarray | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "width": int(pixels.shape[1]),
+        "height": int(pixels.shape[0]),
+        "png": png_data_url(pixels),
+    }
+    if values is not None:
+        out["values"] = values.tolist()
+    return out
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[0]}x{array.shape[1]}"

@@ -1,0 +1,185 @@
+"""Predict and journey: what a trained run says about a picture, and why.
+
+Routes (JSON in and out; the picture is ``"pixels"`` (a drawing) or ``"image": REF``)::
+
+    POST /api/predict    {run, pixels | image, invert} -> probabilities for every class
+    POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno)
+    POST /api/saliency   {run, ..., target} -> Grad-CAM (or input gradients) overlay
+    GET  /api/runs/{run}/filters/{layer}?index=F -> the weights of one learned filter
+
+A photo is prepared as ``convlens predict`` prepares it (:func:`prepare_image`: gray or
+RGB as the run was trained, shrunk with its aspect kept, inverted when its background
+is light). A drawing is white on black already, like Fashion-MNIST, so it is never
+inverted; it is only resized if the run takes another size. The arrays come from
+:mod:`convlens.predict` and :mod:`convlens.introspect`, all via ``Network.trace()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from convlens.data.images import prepare_image
+from convlens.introspect import explain, feature_maps, journey_layer_names, learned_filters
+from convlens.models.network import Network
+from convlens.predict import predict_arrays
+from convlens.runs import Run
+from convlens.web.bodies import Fields, read_json
+from convlens.web.encode import image_png, inferno_png, overlay_png
+from convlens.web.errors import WebError
+from convlens.web.pictures import drawing
+from convlens.web.responses import JSON
+from convlens.web.state import lab
+
+MAX_MAPS = 64  # feature maps sent per layer unless asked for fewer
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/predict", predict, methods=["POST"]),
+        Route("/api/features", features, methods=["POST"]),
+        Route("/api/saliency", saliency, methods=["POST"]),
+        Route("/api/runs/{ref:path}/filters/{layer}", learned_filter, methods=["GET"]),
+    ]
+
+
+async def predict(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_limited, _predict, request, fields))
+
+
+async def features(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_limited, _features, request, fields))
+
+
+async def saliency(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_limited, _saliency, request, fields))
+
+
+def _limited(work: Any, request: Request, fields: Fields) -> dict[str, Any]:
+    with lab(request).compute:
+        return work(request, fields)
+
+
+async def learned_filter(request: Request) -> JSON:
+    return JSON(await run_in_threadpool(_learned_filter, request))
+
+
+# --- the work, in a worker thread ------------------------------------------------------
+
+
+def network_input(request: Request, fields: Fields) -> tuple[Run, Network, np.ndarray]:
+    """-> (run, network, the picture as the network's input: (C, H, W) uint8)."""
+    run, network = lab(request).networks.get(fields.required_text("run", "cnn-20250101-120000"))
+    c, h, w = network.input_shape
+    if "pixels" in fields:
+        if "image" in fields:
+            raise WebError("give either 'pixels' (a drawing) or 'image' (a picture), not both")
+        picture = Image.fromarray(drawing(fields.raw("pixels")), "L")
+        invert: bool | None = False  # white strokes on black already
+    else:
+        picture, _ = lab(request).pictures.picture(fields.required_text("image", "fashion:0"))
+        invert = fields.flag("invert")
+    return run, network, prepare_image(picture, size=(h, w), channels=c, invert=invert)
+
+
+def _predict(request: Request, fields: Fields) -> dict[str, Any]:
+    run, network, image = network_input(request, fields)
+    probabilities = predict_arrays(network, image[None])[0]  # (K,)
+    names = run.class_names or [str(k) for k in range(len(probabilities))]
+    best = int(probabilities.argmax())
+    return {
+        "run": fields.text("run"),
+        "classes": names,
+        "probabilities": [float(p) for p in probabilities],
+        "predicted": best,
+        "label": names[best],
+        "image": {"shape": list(image.shape), "png": image_png(image)},
+    }
+
+
+def _features(request: Request, fields: Fields) -> dict[str, Any]:
+    _, network, image = network_input(request, fields)
+    limit = fields.integer("max_maps", MAX_MAPS, 1, 512)
+    names = journey_layer_names(network)  # conv and pool layers, in order
+    maps = feature_maps(network, image[None], names) if names else {}
+    specs = network.layer_specs()
+    layers = []
+    for name in names:
+        out = maps[name][0]  # (C_l, H_l, W_l)
+        tiles = []
+        for index in range(min(limit, out.shape[0])):
+            png, low, high = inferno_png(out[index])
+            tiles.append({"index": index, "png": png, "min": low, "max": high})
+        layers.append(
+            {
+                "name": name,
+                "type": specs[name].keras_type,
+                "conv": name in network.conv_layer_names(),
+                "shape": list(out.shape),
+                "maps": tiles,
+            }
+        )
+    c, h, w = image.shape
+    steps = [f"input {h}x{w}x{c}"] + [
+        f"{layer['name']} {layer['shape'][1]}x{layer['shape'][2]}x{layer['shape'][0]}"
+        for layer in layers
+    ]
+    return {
+        "run": fields.text("run"),
+        "image": {"shape": list(image.shape), "png": image_png(image)},
+        "layers": layers,
+        "shape_line": " \u2192 ".join(steps),
+        "note": None
+        if layers
+        else f"model '{network.spec.name}' has no conv or pool layer, so there are no "
+        "feature maps: it looks at the picture as one long row of numbers",
+    }
+
+
+def _saliency(request: Request, fields: Fields) -> dict[str, Any]:
+    run, network, image = network_input(request, fields)
+    target = fields.integer("target", None, 0, network.num_classes - 1)
+    result = explain(network, image, target)  # Grad-CAM where a conv layer exists
+    heat = result.cam if result.cam is not None else result.gradients  # (H, W) in 0..1
+    names = run.class_names or [str(k) for k in range(network.num_classes)]
+    return {
+        "run": fields.text("run"),
+        "method": "Grad-CAM" if result.cam is not None else "input gradients",
+        "layer": result.cam_layer,
+        "target": result.target,
+        "label": names[result.target],
+        "png": overlay_png(image.astype(np.float64), heat),
+        "heat": np.round(heat, 4).tolist(),
+    }
+
+
+def _learned_filter(request: Request) -> dict[str, Any]:
+    ref, layer = request.path_params["ref"], request.path_params["layer"]
+    _, network = lab(request).networks.get(ref)
+    text = request.query_params.get("index", "0")
+    if not text.isdigit():
+        raise WebError(f"'index' must be a filter number from 0, not {text!r}")
+    weights = learned_filters(network, layer)  # (F, C, k, k)
+    index = int(text)
+    if index >= weights.shape[0]:
+        raise WebError(
+            f"layer '{layer}' has {weights.shape[0]} filters; 'index' goes from 0 to "
+            f"{weights.shape[0] - 1}"
+        )
+    kernel = weights[index]  # (C, k, k)
+    return {
+        "layer": layer,
+        "index": index,
+        "shape": list(kernel.shape),
+        "weights": np.round(kernel.astype(np.float64), 5).tolist(),
+        "min": float(kernel.min()),
+        "max": float(kernel.max()),
+    }

@@ -1,0 +1,205 @@
+"""The runs folder as the page sees it: a table, one run's details, its figures.
+
+Routes::
+
+    GET /api/runs                     every run with its headline figures
+    GET /api/runs/{run}               one run: config, history, metrics, summary table
+    GET /api/runs/{run}/files/{file}  curves.png, confusion.png or summary.txt
+    GET /api/presets                  the models the Train tab offers
+
+``{run}`` is ``NAME`` or ``GROUP/NAME`` (see :mod:`convlens.web.runrefs`). Everything is
+read through :class:`convlens.runs.Run`, as ``convlens evaluate`` and ``report`` read it;
+a damaged run shows up as damaged in the table instead of breaking it.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Route
+
+from convlens.errors import ConvlensError
+from convlens.runs import CONFIG, CONFUSION, CURVES, METRICS_JSON, SUMMARY, WEIGHTS, Run, list_runs
+from convlens.web.errors import NotFound
+from convlens.web.responses import JSON
+from convlens.web.runrefs import resolve_run, run_ref
+from convlens.web.state import lab
+
+#: The files of a run the page may fetch, by name; nothing else is ever served.
+FILES = {CURVES: "image/png", CONFUSION: "image/png", SUMMARY: "text/plain; charset=utf-8"}
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/runs", runs_table, methods=["GET"]),
+        Route("/api/presets", presets, methods=["GET"]),
+        Route("/api/runs/{ref:path}/files/{file}", run_file, methods=["GET"]),
+    ]
+
+
+def detail_route() -> Route:
+    """Last in the table: ``{ref:path}`` would otherwise swallow the sub-resources."""
+    return Route("/api/runs/{ref:path}", run_detail, methods=["GET"])
+
+
+async def runs_table(request: Request) -> JSON:
+    state = lab(request)
+    rows = await run_in_threadpool(
+        lambda: [run_row(state.runs_dir, run) for run in list_runs(state.runs_dir)]
+    )
+    return JSON({"runs_dir": str(state.runs_dir), "runs": rows})
+
+
+async def run_detail(request: Request) -> JSON:
+    state = lab(request)
+    run = resolve_run(state.runs_dir, request.path_params["ref"])
+    return JSON(await run_in_threadpool(_detail, state.runs_dir, run))
+
+
+async def run_file(request: Request) -> FileResponse:
+    state = lab(request)
+    name = request.path_params["file"]
+    if name not in FILES:
+        raise NotFound(f"a run has no file '{name}' to show; ask for {', '.join(FILES)}")
+    run = resolve_run(state.runs_dir, request.path_params["ref"])
+    path = own_file(run, name)
+    if path is None:
+        raise NotFound(f"run '{run.name}' has no {name} yet (it is written when the run ends)")
+    return FileResponse(path, media_type=FILES[name], headers={"Cache-Control": "no-cache"})
+
+
+async def presets(request: Request) -> JSON:
+    return JSON({"presets": await run_in_threadpool(_presets)})
+
+
+# --- reading runs ------------------------------------------------------------------------
+
+
+def own_file(run: Run, name: str) -> Path | None:
+    """``run``'s file ``name`` if it exists and lies in the run folder (not a symlink out)."""
+    path = run.file(name)
+    if not path.is_file() or not path.resolve().is_relative_to(run.path.resolve()):
+        return None
+    return path
+
+
+def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
+    """The headline figures of one run; final ones from metrics.json, else the last epoch."""
+    ref = run_ref(runs_dir, run)
+    try:
+        config = run.config
+        state = run.state()
+        history = run.history()
+        metrics = run.metrics() if run.file(METRICS_JSON).exists() else {}
+    except ConvlensError as err:
+        return {"name": ref, "status": "damaged", "message": str(err), "has_weights": False}
+    last = history[-1] if history else {}
+    final = bool(metrics)
+    return {
+        "name": ref,
+        "model": config["model"].get("name"),
+        "preset": config.get("preset"),
+        "status": state.get("status", "new"),
+        "message": state.get("message") or None,
+        "epochs_done": int(state.get("epochs_done", len(history))),
+        "epochs": config["train"].get("epochs"),
+        "final": final,
+        "test_accuracy": metrics.get("test_accuracy", last.get("test_accuracy")),
+        "train_accuracy": metrics.get("train_accuracy", last.get("train_accuracy")),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch", last.get("seconds")),
+        "params": _params(run),
+        "dataset": (config.get("dataset") or {}).get("name") or config["data"].get("dataset"),
+        "is_sample": bool((config.get("dataset") or {}).get("is_sample")),
+        "created": config.get("created"),
+        "has_weights": run.file(WEIGHTS).exists(),
+        "input_shape": config["input_shape"],
+        "classes": list(config["class_names"]),
+    }
+
+
+def _detail(runs_dir: Path, run: Run) -> dict[str, Any]:
+    row = run_row(runs_dir, run)
+    if row["status"] == "damaged":
+        return row
+    from convlens.models.summary import summarize
+
+    config = run.config
+    spec = run.spec()
+    summary_path = own_file(run, SUMMARY)
+    base = f"/api/runs/{row['name']}/files/"
+    return {
+        **row,
+        "spec": spec.to_text(),
+        "train": config["train"],
+        "data": config["data"],
+        "history": run.history(),
+        "metrics": run.metrics() if run.file(METRICS_JSON).exists() else None,
+        "summary": summarize(_network(run)).to_dict(),
+        "summary_text": summary_path.read_text(encoding="utf-8", errors="replace")
+        if summary_path
+        else None,
+        "files": {
+            key: base + name if own_file(run, name) else None
+            for key, name in (("curves", CURVES), ("confusion", CONFUSION), ("summary", SUMMARY))
+        },
+    }
+
+
+def _network(run: Run) -> Any:
+    """The run's network with untrained weights: enough to count and describe layers."""
+    from convlens.models.network import build_network
+
+    return build_network(run.spec(), run.input_shape, len(run.class_names) or None)
+
+
+_params_cache: dict[tuple[str, int], int | None] = {}
+_params_lock = threading.Lock()
+
+
+def _params(run: Run) -> int | None:
+    """Parameter count, built once per run config (the table would rebuild every model)."""
+    try:
+        key = (str(run.path), run.file(CONFIG).stat().st_mtime_ns)
+    except OSError:
+        return None
+    with _params_lock:
+        if key in _params_cache:
+            return _params_cache[key]
+    try:
+        from convlens.models.network import count_params
+
+        count = sum(count_params(_network(run)))
+    except ConvlensError:
+        count = None
+    with _params_lock:
+        _params_cache[key] = count
+    return count
+
+
+@lru_cache(maxsize=1)
+def _presets() -> list[dict[str, Any]]:
+    """Presets with their parameter counts on 28x28 gray images, ten classes."""
+    from convlens.models.network import build_network, count_params
+    from convlens.models.registry import PRESETS
+
+    out = []
+    for name, preset in PRESETS.items():
+        try:
+            params: int | None = sum(count_params(build_network(preset.spec, (1, 28, 28), 10)))
+        except ConvlensError:
+            params = None
+        out.append(
+            {
+                "name": name,
+                "description": preset.description,
+                "spec": preset.spec.to_text(),
+                "params": params,
+            }
+        )
+    return out

@@ -1,0 +1,107 @@
+"""Training from the page: start, watch (server-sent events), cancel, resume.
+
+Routes::
+
+    GET  /api/train          the current (or last) training, as a snapshot
+    POST /api/train          {model, epochs, train_subset, name} -> 202; 409 while busy
+    POST /api/train/resume   {run, epochs} -> 202; continue an interrupted run
+    POST /api/train/cancel   stop after the current step; the run ends "interrupted"
+    GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
+
+The event stream begins with a ``status`` snapshot, then sends each event with its id,
+so a page that reconnects (``Last-Event-ID``) misses nothing; it ends with ``end`` once
+the training is over. The data comes from :class:`convlens.web.training.WebReporter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from convlens.web.bodies import read_json
+from convlens.web.responses import JSON, json_safe
+from convlens.web.state import lab
+
+POLL_SECONDS = 0.2  # how often the stream looks for new events
+HEARTBEAT_SECONDS = 15.0  # a comment line now and then keeps proxies from closing it
+MAX_EPOCHS = 100
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/train", status, methods=["GET"]),
+        Route("/api/train", start, methods=["POST"]),
+        Route("/api/train/resume", resume, methods=["POST"]),
+        Route("/api/train/cancel", cancel, methods=["POST"]),
+        Route("/api/train/events", events, methods=["GET"]),
+    ]
+
+
+async def status(request: Request) -> JSON:
+    return JSON(lab(request).training.snapshot())
+
+
+async def start(request: Request) -> JSON:
+    fields = await read_json(request)
+    model = fields.required_text("model", "cnn")
+    epochs = fields.integer("epochs", 5, 1, MAX_EPOCHS)
+    subset = fields.integer("train_subset", None, 1)
+    name = fields.text("name", limit=100)
+    snapshot = lab(request).training.start(model, epochs, subset, name)  # quick: checks only
+    return JSON(snapshot, status_code=202)
+
+
+async def resume(request: Request) -> JSON:
+    fields = await read_json(request)
+    ref = fields.required_text("run", "cnn-20250101-120000")
+    epochs = fields.integer("epochs", None, 1, MAX_EPOCHS)
+    return JSON(lab(request).training.resume(ref, epochs), status_code=202)
+
+
+async def cancel(request: Request) -> JSON:
+    return JSON(lab(request).training.cancel())
+
+
+async def events(request: Request) -> StreamingResponse:
+    manager = lab(request).training
+    snapshot = manager.snapshot()
+    given = request.headers.get("last-event-id") or request.query_params.get("after") or ""
+    last = int(given) if given.isdigit() else snapshot["last_event"]
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal last
+        if not given.isdigit() or last < manager.oldest_event() - 1:
+            yield _sse("status", snapshot)  # new page, or one that missed too much
+            last = max(last, snapshot["last_event"])
+        quiet = 0.0
+        while True:
+            pending, active = manager.events_after(last)
+            for event in pending:
+                yield _sse(event.kind, event.data, event.id)
+                last = event.id
+            if not active and not pending:
+                yield _sse("end", {"status": manager.snapshot()["status"]})
+                return
+            await asyncio.sleep(POLL_SECONDS)
+            quiet = 0.0 if pending else quiet + POLL_SECONDS
+            if quiet >= HEARTBEAT_SECONDS:
+                quiet = 0.0
+                yield ": still here\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(kind: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    body = json.dumps(json_safe(data), separators=(",", ":"), allow_nan=False)
+    return f"{head}event: {kind}\ndata: {body}\n\n"

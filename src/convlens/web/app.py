@@ -1,0 +1,208 @@
+"""The app factory: routes, error answers, security headers, the static page.
+
+``create_app(runs_dir)`` is all a test or ``convlens serve`` needs. The page itself is
+plain HTML, CSS and JavaScript modules in ``static/`` (no build step, nothing fetched from
+other hosts: the Content-Security-Policy below forbids it, so the page works offline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from convlens import __version__
+from convlens.errors import ConvlensError
+from convlens.runs import default_runs_dir
+from convlens.train.config import DataConfig
+from convlens.web import api_filter, api_predict, api_runs, api_train
+from convlens.web.errors import error_body, status_for
+from convlens.web.pictures import Pictures
+from convlens.web.responses import JSON
+from convlens.web.runrefs import NetworkCache
+from convlens.web.state import LabState, lab
+from convlens.web.training import TrainingManager
+
+log = logging.getLogger("convlens.web")
+
+STATIC = Path(__file__).parent / "static"
+
+#: Everything from this server, nothing from anywhere else; pictures may be data: URLs.
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def create_app(
+    runs_dir: str | Path | None = None,
+    *,
+    data: DataConfig | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+) -> Starlette:
+    """The lab's ASGI app over the runs in ``runs_dir`` (default ``$CONVLENS_RUNS`` or
+    ``./runs``). ``data`` is what training from the page uses (default Fashion-MNIST,
+    found as the CLI finds it); ``allowed_hosts`` restricts the Host header (``convlens
+    serve`` passes the loopback names when it listens on loopback, which stops DNS
+    rebinding pages from reaching it).
+    """
+    runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    data = data or DataConfig()
+    fashion_dir = data.data_dir if data.dataset == "fashion-mnist" else None
+    state = LabState(
+        runs_dir=runs,
+        data=data,
+        pictures=Pictures(fashion_dir),
+        networks=NetworkCache(runs),
+        training=TrainingManager(runs, data),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        state.training.shutdown()  # a training in progress ends "interrupted", resumable
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/api", about, methods=["GET"]),
+        *api_filter.routes(),
+        *api_predict.routes(),
+        *api_runs.routes(),
+        *api_train.routes(),
+        api_runs.detail_route(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts:
+        middleware.append(Middleware(HostCheck, allowed_hosts=allowed_hosts))
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            ConvlensError: convlens_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.lab = state
+    return app
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def about(request: Request) -> JSON:
+    """What this server is and what it offers: a map of the API."""
+    state = lab(request)
+    routes = [
+        {"path": route.path, "methods": sorted(route.methods or [])}
+        for route in request.app.routes
+        if isinstance(route, Route) and route.path.startswith("/api")
+    ]
+    return JSON(
+        {
+            "convlens": __version__,
+            "runs_dir": str(state.runs_dir),
+            "data": state.data.to_dict(),
+            "routes": routes,
+        }
+    )
+
+
+# --- errors: always {"error": "one line"} -----------------------------------------------
+
+
+async def convlens_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConvlensError)
+    return JSON(error_body(str(exc), **getattr(exc, "extra", {})), status_code=status_for(exc))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: f"nothing at {request.url.path}; the page is at / and the API at /api",
+        405: f"{request.method} is not allowed on {request.url.path}",
+    }
+    message = messages.get(exc.status_code, str(exc.detail))
+    return JSON(error_body(message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSON(
+        error_body(f"internal error ({type(exc).__name__}); the server log has the details"),
+        status_code=500,
+    )
+
+
+class SecurityHeaders:
+    """Adds the CSP and friends to every answer (a pure ASGI middleware, so the
+    server-sent event stream passes through unbuffered)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in _HEADERS.items():
+                    headers.setdefault(key, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class HostCheck:
+    """Answers only requests whose Host header is one of ``allowed_hosts``.
+
+    A page on another site can point its own domain name at 127.0.0.1 (DNS rebinding)
+    and would then pass the browser's same-origin checks; it cannot fake the Host header.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.allowed = {host.lower() for host in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = Headers(scope=scope).get("host", "").lower()
+            if host not in self.allowed:
+                answer = JSON(
+                    error_body(
+                        f"this server answers to its loopback address only (127.0.0.1 or "
+                        f"localhost), not to Host '{host}'; open the address it printed"
+                    ),
+                    status_code=400,
+                )
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_HEADERS: dict[str, Any] = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}

@@ -1,0 +1,310 @@
+// 2. Predict and journey: draw (or pick, or upload), see the answer, follow the layers.
+// The server runs convlens.predict and convlens.introspect on the run you pick.
+import { useKernel } from './filters.js';
+import { api, bus, cellGrid, el, num, pct, say, signClass } from './util.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { run: null, features: null, filter: 0, selected: null, drawing: false, last: null, seq: 0 };
+let ctx = null;
+
+export async function initPredict() {
+  const canvas = $('p-canvas');
+  ctx = canvas.getContext('2d', { willReadFrequently: true });
+  clearCanvas();
+  canvas.addEventListener('pointerdown', (e) => { canvas.setPointerCapture(e.pointerId); state.drawing = true; state.last = point(e); stroke(state.last, state.last); });
+  canvas.addEventListener('pointermove', (e) => { if (!state.drawing) return; const p = point(e); stroke(state.last, p); state.last = p; livePredict(); });
+  const finish = () => { if (!state.drawing) return; state.drawing = false; lookAll(); };
+  canvas.addEventListener('pointerup', finish);
+  canvas.addEventListener('pointercancel', finish);
+  $('p-clear').addEventListener('click', () => { clearCanvas(); lookAll(); });
+  $('p-upload').addEventListener('change', upload);
+  $('p-run').addEventListener('change', () => { state.run = $('p-run').value; lookAll(); });
+  $('p-filter').addEventListener('input', () => { state.filter = Number($('p-filter').value); drawStrip(); });
+  bus.addEventListener('runs-changed', loadRuns);
+  document.addEventListener('tab-shown', (event) => {
+    if (event.detail === 'predict') loadRuns().catch(() => {}); // runs made meanwhile, e.g. by the CLI
+  });
+  try {
+    const samples = await api('/api/samples');
+    for (const sample of samples.samples.filter((s) => s.id.startsWith('fashion:'))) {
+      $('p-samples').append(el('button', { type: 'button', class: 'thumb', title: sample.label, onclick: () => paint(sample.png) }, el('img', { src: sample.png, alt: sample.label })));
+    }
+    await loadRuns();
+    const first = samples.samples.find((s) => s.id.startsWith('fashion:'));
+    if (first && state.run) paint(first.png);
+  } catch (error) {
+    say($('p-message'), error.message);
+  }
+}
+
+async function loadRuns() {
+  const { runs } = await api('/api/runs');
+  const usable = runs.filter((r) => r.has_weights);
+  const select = $('p-run');
+  const keep = state.run;
+  select.replaceChildren(...usable.map((r) => el('option', { value: r.name, text: `${r.name}  ·  ${r.model}  ·  test ${pct(r.test_accuracy)}` })));
+  if (!usable.length) {
+    state.run = null;
+    say($('p-message'), 'No trained run yet: train one in the Train tab (cnn for 1 epoch on 6,000 images takes well under a minute), then come back.', 'info');
+    return;
+  }
+  say($('p-message'), '');
+  state.run = usable.some((r) => r.name === keep) ? keep : usable[0].name;
+  select.value = state.run;
+}
+
+/** Select a run from another tab (after training, or "predict with it"). */
+export function useRun(name) {
+  loadRuns().then(() => {
+    if ([...$('p-run').options].some((o) => o.value === name)) {
+      state.run = name;
+      $('p-run').value = name;
+      lookAll();
+    }
+  });
+}
+
+// --- the canvas: 28x28 real pixels, shown ten times larger ----------------------------
+
+function clearCanvas() {
+  ctx.fillStyle = '#000';
+  ctx.fillRect(0, 0, 28, 28);
+}
+
+function point(event) {
+  const box = event.currentTarget.getBoundingClientRect();
+  return [((event.clientX - box.left) / box.width) * 28, ((event.clientY - box.top) / box.height) * 28];
+}
+
+function stroke(from, to) {
+  ctx.strokeStyle = '#fff';
+  ctx.lineCap = 'round';
+  ctx.lineJoin = 'round';
+  ctx.lineWidth = Number($('p-brush').value);
+  ctx.beginPath();
+  ctx.moveTo(from[0], from[1]);
+  ctx.lineTo(to[0] + 0.01, to[1]);
+  ctx.stroke();
+}
+
+function paint(src) {
+  const img = new Image();
+  img.onload = () => {
+    clearCanvas();
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(img, 0, 0, 28, 28);
+    lookAll();
+  };
+  img.src = src;
+}
+
+function pixels() {
+  const data = ctx.getImageData(0, 0, 28, 28).data;
+  const rows = [];
+  for (let r = 0; r < 28; r += 1) {
+    const row = [];
+    for (let c = 0; c < 28; c += 1) row.push(data[(r * 28 + c) * 4]);
+    rows.push(row);
+  }
+  return rows;
+}
+
+async function upload(event) {
+  const file = event.target.files[0];
+  event.target.value = '';
+  if (!file || !state.run) return;
+  try {
+    const picture = await api('/api/images', { method: 'POST', body: file, headers: { 'Content-Type': file.type || 'application/octet-stream' } });
+    const prepared = await api('/api/predict', { json: { run: state.run, image: picture.id } });
+    paint(prepared.image.png); // prepared like the training data; draw on it if you like
+  } catch (error) {
+    say($('p-message'), error.message);
+  }
+}
+
+// --- asking the network ---------------------------------------------------------------
+
+let liveTimer = null;
+function livePredict() {
+  if (liveTimer) return;
+  liveTimer = setTimeout(async () => {
+    liveTimer = null;
+    if (!state.run) return;
+    try { showAnswer(await api('/api/predict', { json: { run: state.run, pixels: pixels() } })); } catch { /* the full look follows */ }
+  }, 250);
+}
+
+async function lookAll() {
+  if (!state.run) return;
+  const seq = ++state.seq;
+  const body = { run: state.run, pixels: pixels() };
+  try {
+    const [answer, features, saliency] = await Promise.all([
+      api('/api/predict', { json: body }),
+      api('/api/features', { json: body }),
+      api('/api/saliency', { json: body }),
+    ]);
+    if (seq !== state.seq) return;
+    say($('p-message'), '');
+    showAnswer(answer);
+    showSaliency(saliency, answer);
+    showFeatures(features);
+  } catch (error) {
+    if (seq === state.seq) say($('p-message'), error.message);
+  }
+}
+
+function showAnswer(answer) {
+  $('p-label').textContent = answer.label;
+  const bars = $('p-bars');
+  bars.replaceChildren();
+  answer.classes.forEach((name, k) => {
+    const p = answer.probabilities[k];
+    const win = k === answer.predicted ? 'win' : '';
+    const fill = el('div', { class: `bar-fill ${win}` });
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    bars.append(
+      el('span', { class: `bar-name ${win}`, text: name }),
+      el('div', { class: 'bar-track' }, fill),
+      el('span', { class: `bar-value ${win}`, text: pct(p) }),
+    );
+  });
+  $('p-seen').src = answer.image.png;
+}
+
+function showSaliency(saliency, answer) {
+  $('p-saliency').src = saliency.png;
+  $('p-saliency-cap').textContent = saliency.method === 'Grad-CAM' ? `Grad-CAM (${saliency.layer})` : 'Input gradients';
+  $('p-saliency-note').textContent = saliency.method === 'Grad-CAM'
+    ? `Orange marks the places whose features raised the score for “${answer.label}” the most.`
+    : `This model has no conv layer, so orange marks the pixels that change the score for “${answer.label}” the most.`;
+}
+
+// --- the journey ---------------------------------------------------------------------------
+
+function showFeatures(features) {
+  state.features = features;
+  $('p-shapes').textContent = features.shape_line;
+  const layers = features.layers;
+  const slider = $('p-filter');
+  const most = layers.length ? Math.min(...layers.map((l) => l.maps.length)) - 1 : 0;
+  slider.max = String(Math.max(0, most));
+  slider.disabled = !layers.length;
+  if (state.filter > most) state.filter = 0;
+  slider.value = String(state.filter);
+  drawStrip();
+  const box = $('p-layers');
+  box.replaceChildren();
+  if (!layers.length) {
+    box.append(el('p', { class: 'note', text: features.note }));
+  }
+  for (const layer of layers) {
+    const [c, h, w] = layer.shape;
+    const tiles = el('div', { class: 'tiles' });
+    for (const map of layer.maps) {
+      tiles.append(el(
+        'button',
+        { type: 'button', class: 'tile', title: `${layer.name} map ${map.index}: ${num(map.min)} to ${num(map.max)}`, dataset: { layer: layer.name, index: map.index }, onclick: () => select(layer.name, map.index) },
+        el('img', { src: map.png, alt: `${layer.name} map ${map.index}` }),
+      ));
+    }
+    const shown = layer.maps.length < c ? ` (first ${layer.maps.length} shown)` : '';
+    box.append(el(
+      'div',
+      { class: 'layer' },
+      el('div', { class: 'layer-head' }, el('h3', { text: layer.name }), el('span', { text: `${layer.type} · ${h}×${w}×${c} · ${c} maps${shown}` })),
+      tiles,
+    ));
+  }
+  if (state.selected && layers.some((l) => l.name === state.selected[0])) select(...state.selected);
+  else if (layers.length) select(layers[0].name, Math.min(state.filter, layers[0].maps.length - 1));
+  else $('p-detail').replaceChildren(el('p', { class: 'note', text: 'No feature maps for this model.' }));
+}
+
+function drawStrip() {
+  $('p-filter-out').textContent = String(state.filter);
+  const strip = $('p-strip');
+  strip.replaceChildren();
+  const features = state.features;
+  if (!features || !features.layers.length) return;
+  strip.append(el('figure', {}, el('img', { src: features.image.png, alt: 'input' }), el('figcaption', {}, el('b', { text: 'input' }))));
+  for (const layer of features.layers) {
+    const map = layer.maps[state.filter];
+    if (!map) continue;
+    strip.append(
+      el('span', { class: 'arrow', text: '→' }),
+      el('figure', {}, el('img', { src: map.png, alt: `${layer.name} map ${state.filter}` }), el('figcaption', {}, el('b', { text: layer.name }), ` ${layer.shape[1]}×${layer.shape[2]}`)),
+    );
+  }
+}
+
+async function select(layerName, index) {
+  state.selected = [layerName, index];
+  for (const tile of $('p-layers').querySelectorAll('.tile')) {
+    tile.classList.toggle('selected', tile.dataset.layer === layerName && Number(tile.dataset.index) === index);
+  }
+  const layers = state.features.layers;
+  const at = layers.findIndex((l) => l.name === layerName);
+  const layer = layers[at];
+  const map = layer.maps[index];
+  const detail = $('p-detail');
+  const [c, h, w] = layer.shape;
+  detail.replaceChildren(
+    el('h3', { text: `${layerName} · map ${index}` }),
+    el('img', { class: 'big', src: map.png, alt: `${layerName} map ${index}` }),
+    el('p', { class: 'note', text: `${h}×${w}, values ${num(map.min)} (black) to ${num(map.max)} (yellow).` }),
+  );
+  if (!layer.conv) {
+    const before = layers[at - 1];
+    const source = before && before.maps[index];
+    if (source) {
+      detail.append(
+        el('p', { text: `Made by max pooling map ${index} of ${before.name}: each pixel keeps the largest of a block of the map before, so ${before.shape[1]}×${before.shape[2]} becomes ${h}×${w}.` }),
+        el('div', { class: 'beside' },
+          el('figure', {}, el('img', { src: source.png, alt: 'before pooling' }), `${before.name} · ${before.shape[1]}×${before.shape[2]}`),
+          el('figure', {}, el('img', { src: map.png, alt: 'after pooling' }), `${layerName} · ${h}×${w}`)),
+      );
+    }
+    return;
+  }
+  try {
+    const filter = await api(`/api/runs/${state.run}/filters/${layerName}?index=${index}`);
+    if (!state.selected || state.selected[0] !== layerName || state.selected[1] !== index) return;
+    detail.append(...describeFilter(filter, layers[at - 1], c));
+  } catch (error) {
+    detail.append(el('p', { class: 'note', text: error.message }));
+  }
+}
+
+function describeFilter(filter, before, channels) {
+  const [inputs, k] = filter.shape;
+  if (inputs === 1) {
+    const grid = cellGrid(filter.weights[0], (v) => [num(Number(v.toFixed(3))), signClass(v)]);
+    return [
+      el('p', { text: `The filter that made it: ${k}×${k} weights learned in training. Like the hand-made filters on the Filters tab, it slides over the picture; the products are summed, a bias added, and relu keeps what is positive.` }),
+      grid,
+      el('button', { type: 'button', class: 'secondary', text: 'Try this filter on the Filters tab', onclick: () => useKernel(filter.weights[0], `learned filter ${filter.index} of ${filter.layer}, rounded to 3 decimals`) }),
+    ];
+  }
+  const patches = el('div', { class: 'patches' });
+  const limit = Math.max(Math.abs(filter.min), Math.abs(filter.max)) || 1;
+  for (const plane of filter.weights) patches.append(patch(plane, limit));
+  return [
+    el('p', { text: `The filter that made it looks at all ${inputs} maps of ${before ? before.name : 'the layer before'} at once: one ${k}×${k} grid of weights for each, ${inputs * k * k} weights in all (green positive, purple negative).` }),
+    patches,
+  ];
+}
+
+function patch(plane, limit) {
+  const k = plane.length;
+  const canvas = el('canvas', { width: k, height: k });
+  const g = canvas.getContext('2d');
+  plane.forEach((row, r) => row.forEach((v, c) => {
+    const t = Math.min(1, Math.abs(v) / limit);
+    const [R, G, B] = v >= 0 ? [27, 120, 55] : [118, 42, 131];
+    const mix = (x) => Math.round(255 + (x - 255) * t);
+    g.fillStyle = `rgb(${mix(R)}, ${mix(G)}, ${mix(B)})`;
+    g.fillRect(c, r, 1, 1);
+  }));
+  return canvas;
+}

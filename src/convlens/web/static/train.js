@@ -1,0 +1,153 @@
+// 4. Train from the page: start, watch live (server-sent events), cancel.
+import { useRun } from './predict.js';
+import { openRun } from './runs.js';
+import { api, bus, el, pct, say, svgEl, thousands } from './util.js';
+
+const $ = (id) => document.getElementById(id);
+let source = null;
+let job = null;
+let clock = Date.now(); // when the shown training started, by this computer's clock
+
+export async function initTrain() {
+  $('t-form').addEventListener('submit', start);
+  $('t-cancel').addEventListener('click', cancel);
+  $('t-spec').addEventListener('focus', () => { $('t-form').querySelector('input[value="custom"]').checked = true; });
+  $('t-open').addEventListener('click', () => job && openRun(job.run));
+  $('t-try').addEventListener('click', () => job && useRun(job.run));
+  try {
+    const [{ presets }, info, snapshot] = await Promise.all([api('/api/presets'), api('/api'), api('/api/train')]);
+    for (const preset of presets) {
+      $('t-presets').append(el(
+        'label',
+        { class: 'choice' },
+        el('input', { type: 'radio', name: 'model', value: preset.name, checked: preset.name === 'cnn' }),
+        el('span', {}, el('b', { text: preset.name }), ` · ${thousands(preset.params)} parameters`, el('small', { text: preset.description })),
+      ));
+    }
+    const data = info.data;
+    $('t-data').textContent = `Trains on ${data.dataset}${data.data_dir ? ` from ${data.data_dir}` : ''}, with the lesson's recipe (Adam, batch 32). Fewer training images train faster.`;
+    apply(snapshot);
+    if (snapshot.active) watch();
+  } catch (error) {
+    say($('t-message'), error.message);
+  }
+}
+
+async function start(event) {
+  event.preventDefault();
+  const choice = $('t-form').querySelector('input[name="model"]:checked');
+  const model = !choice || choice.value === 'custom' ? $('t-spec').value : choice.value;
+  const subset = $('t-subset').value.trim();
+  const body = { model, epochs: Number($('t-epochs').value) };
+  if (subset) body.train_subset = Number(subset);
+  if ($('t-name').value.trim()) body.name = $('t-name').value.trim();
+  try {
+    say($('t-message'), '');
+    apply(await api('/api/train', { json: body }));
+    watch();
+  } catch (error) {
+    say($('t-message'), error.message);
+  }
+}
+
+async function cancel() {
+  try {
+    apply(await api('/api/train/cancel', { method: 'POST' }));
+  } catch (error) {
+    say($('t-message'), error.message);
+  }
+}
+
+function watch() {
+  if (source) source.close();
+  source = new EventSource('/api/train/events');
+  const on = (kind, fn) => source.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
+  on('status', apply);
+  on('start', apply);
+  on('epoch', (d) => update({ epoch: d.epoch, epochs: d.epochs, step: 0, steps: d.steps, status: job.status === 'starting' ? 'running' : job.status }));
+  on('step', (d) => update({ step: d.step, steps: d.steps, loss: d.loss, accuracy: d.accuracy }));
+  on('epoch_end', (row) => update({ history: [...job.history.filter((r) => r.epoch !== row.epoch), row] }));
+  on('note', (d) => update({ notes: [...job.notes, d.text] }));
+  on('done', (d) => { apply(d); bus.dispatchEvent(new Event('runs-changed')); });
+  on('end', () => { source.close(); source = null; });
+}
+
+function update(changes) {
+  if (!job) return;
+  apply({ ...job, ...changes, seconds: undefined }); // events carry no time; keep the clock
+}
+
+function apply(snapshot) {
+  job = snapshot.status === 'idle' ? null : snapshot;
+  if (job && job.seconds !== undefined) clock = Date.now() - 1000 * job.seconds;
+  const active = Boolean(job && job.active);
+  $('t-start').disabled = active;
+  $('t-cancel').disabled = !active || job.status === 'cancelling';
+  const badge = $('train-badge');
+  badge.hidden = !active;
+  if (!job) return;
+  badge.textContent = `training ${job.run} · epoch ${job.epoch || 0}/${job.epochs}`;
+  const titles = {
+    starting: `Starting ${job.run}…`,
+    running: `Training ${job.run}`,
+    cancelling: `Cancelling ${job.run}…`,
+    complete: `${job.run} is done`,
+    stopped: `${job.run} stopped early`,
+    interrupted: `${job.run} was cancelled`,
+    diverged: `${job.run} diverged`,
+    failed: `${job.run} failed`,
+  };
+  $('t-title').textContent = titles[job.status] || job.run;
+  $('t-sub').textContent = active
+    ? `${job.model}, epoch ${job.epoch || 0} of ${job.epochs} · ${Math.round((Date.now() - clock) / 1000)}s so far`
+    : job.message || (job.test_accuracy != null ? `test accuracy ${pct(job.test_accuracy, 2)}` : '');
+  const fraction = job.steps ? job.step / job.steps : 0;
+  const done = job.active ? ((Math.max(job.epoch, 1) - 1 + fraction) / job.epochs) : (job.status === 'complete' || job.status === 'stopped' ? 1 : (job.history.length / job.epochs));
+  $('t-epoch-bar').style.width = `${(100 * Math.min(1, done)).toFixed(1)}%`;
+  $('t-epoch').textContent = job.epoch ? `${job.epoch} / ${job.epochs}` : '–';
+  $('t-step').textContent = job.steps ? `${job.step} / ${job.steps}` : '–';
+  $('t-loss').textContent = job.loss == null ? '–' : job.loss.toFixed(4);
+  $('t-acc').textContent = pct(job.accuracy);
+  chart(job.history, job.epochs);
+  const log = $('t-log');
+  log.replaceChildren(
+    ...job.notes.map((n) => el('li', { text: n })),
+    ...job.history.map((r) => el('li', { text: `epoch ${r.epoch}: train ${pct(r.train_accuracy)} · test ${pct(r.test_accuracy)} · ${r.seconds.toFixed(1)}s` })),
+  );
+  if (!active) {
+    const good = job.status === 'complete' || job.status === 'stopped';
+    log.append(el('li', { class: good ? 'done' : 'bad', text: good ? `finished: test accuracy ${pct(job.test_accuracy, 2)}` : job.message || job.status }));
+  }
+  $('t-after').hidden = active || !(job.status === 'complete' || job.status === 'stopped');
+}
+
+/** Accuracy per epoch: train blue, test red, on a fixed 0..100% scale. */
+function chart(history, epochs) {
+  const W = 640;
+  const H = 260;
+  const m = { l: 46, r: 16, t: 16, b: 34 };
+  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'accuracy per epoch' });
+  const n = Math.max(epochs, 2);
+  const x = (e) => m.l + ((e - 1) / (n - 1)) * (W - m.l - m.r);
+  const lows = history.flatMap((r) => [r.train_accuracy, r.test_accuracy]);
+  const floor = lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10 - 0.1) : 0;
+  const y = (a) => H - m.b - ((a - floor) / (1 - floor)) * (H - m.t - m.b);
+  for (let t = 0; t <= 5; t += 1) {
+    const a = floor + ((1 - floor) * t) / 5;
+    svg.append(svgEl('line', { class: 'gridline', x1: m.l, x2: W - m.r, y1: y(a), y2: y(a) }));
+    svg.append(svgEl('text', { x: m.l - 6, y: y(a) + 4, 'text-anchor': 'end' }, `${Math.round(100 * a)}%`));
+  }
+  const step = Math.max(1, Math.ceil(n / 10));
+  for (let e = 1; e <= n; e += step) svg.append(svgEl('text', { x: x(e), y: H - m.b + 18, 'text-anchor': 'middle' }, String(e)));
+  svg.append(svgEl('text', { x: (W + m.l) / 2, y: H - 2, 'text-anchor': 'middle' }, 'epoch'));
+  svg.append(svgEl('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
+  for (const [key, cls] of [['train_accuracy', 'train'], ['test_accuracy', 'test']]) {
+    if (!history.length) continue;
+    const d = history.map((r, i) => `${i ? 'L' : 'M'}${x(r.epoch).toFixed(1)},${y(r[key]).toFixed(1)}`).join(' ');
+    svg.append(svgEl('path', { class: cls, d }));
+    for (const r of history) svg.append(svgEl('circle', { class: cls, cx: x(r.epoch), cy: y(r[key]), r: 4 }));
+  }
+  svg.append(svgEl('text', { class: 'legend train', x: m.l + 10, y: m.t + 14 }, '● train accuracy'));
+  svg.append(svgEl('text', { class: 'legend test', x: m.l + 150, y: m.t + 14 }, '● test accuracy'));
+  $('t-chart').replaceChildren(svg);
+}

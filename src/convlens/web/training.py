@@ -1,0 +1,343 @@
+"""Training from the page: one run at a time, in a background thread, with live events.
+
+:class:`TrainingManager` starts :func:`convlens.train.session.train` (or ``resume``) in a
+thread, so the server keeps answering while torch works. Its :class:`WebReporter` is an
+ordinary :class:`~convlens.train.progress.Reporter`: it records progress as numbered
+events the page reads as server-sent events, and it is also how a cancel arrives: when
+the cancel flag is set it raises ``KeyboardInterrupt`` from the next ``step`` (or
+``epoch_start``), exactly what Ctrl-C does in ``convlens train``, so the session leaves
+the folder resumable with state "interrupted".
+
+One at a time is enforced here, under a lock, before any folder is made: a second start
+gets a 409 naming the run that is training, so two runs never write one folder (and a
+folder that already holds a run is refused too: :meth:`Run.create` would refuse later).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convlens.errors import ConvlensError, SpecError, TrainingDiverged
+from convlens.models.registry import PRESETS
+from convlens.models.spec import ModelSpec, parse_spec
+from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
+from convlens.train.config import DataConfig, TrainConfig
+from convlens.web.errors import Conflict, WebError
+from convlens.web.runrefs import resolve_run, run_ref
+
+log = logging.getLogger("convlens.web")
+
+FINISHED = ("complete", "stopped", "interrupted", "diverged", "failed")
+MAX_EVENTS = 500  # kept for reconnecting pages; older ones are covered by the snapshot
+STEP_EVENT_SECONDS = 0.25  # at most four step events a second reach the page
+
+
+def spec_from_text(model: str) -> ModelSpec:
+    """A preset name or a layer list. Never a file path: the page must not make the
+    server read its files (``resolve_model`` would open ``*.yaml`` paths)."""
+    model = model.strip()
+    if model in PRESETS:
+        return PRESETS[model].spec
+    if "(" in model or "," in model:
+        return parse_spec(model)
+    raise SpecError(
+        f"unknown model '{model}'; choose a preset ({', '.join(PRESETS)}) or type layers "
+        "like 'conv(32, 3, relu), maxpool(2), flatten, dense(10, softmax)'"
+    )
+
+
+@dataclass
+class Job:
+    """What the page shows about the current (or last) training."""
+
+    run: str
+    model: str
+    epochs: int
+    status: str = "starting"  # starting, running, cancelling, then one of FINISHED
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+    accuracy: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    message: str | None = None
+    test_accuracy: float | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status not in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "model": self.model,
+            "epochs": self.epochs,
+            "status": self.status,
+            "active": self.active,
+            "epoch": self.epoch,
+            "step": self.step,
+            "steps": self.steps,
+            "loss": self.loss,
+            "accuracy": self.accuracy,
+            "history": list(self.history),
+            "notes": list(self.notes[-20:]),
+            "message": self.message,
+            "test_accuracy": self.test_accuracy,
+            "seconds": round((self.finished or time.time()) - self.started, 1),
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    kind: str  # start, epoch, step, epoch_end, note, done
+    data: dict[str, Any]
+
+
+class TrainingManager:
+    """Starts, watches and cancels the one training the server runs at a time."""
+
+    def __init__(self, runs_dir: Path, data: DataConfig) -> None:
+        self.runs_dir = runs_dir
+        self.data = data
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._job: Job | None = None
+        self._thread: threading.Thread | None = None
+        self._events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self._next_id = 1
+        self._last_step_event = 0.0
+
+    # --- asking ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current job (or ``{"status": "idle"}``) plus the id of the last event."""
+        with self._lock:
+            body = self._job.to_dict() if self._job else {"status": "idle", "active": False}
+            return {**body, "last_event": self._next_id - 1}
+
+    def events_after(self, last: int) -> tuple[list[Event], bool]:
+        """Events newer than ``last``, and whether the job is still going."""
+        with self._lock:
+            events = [e for e in self._events if e.id > last]
+            return events, bool(self._job and self._job.active)
+
+    def oldest_event(self) -> int:
+        with self._lock:
+            return self._events[0].id if self._events else self._next_id
+
+    # --- starting and stopping ---------------------------------------------------------
+
+    def start(
+        self,
+        model: str,
+        epochs: int,
+        train_subset: int | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Check everything that can be checked now, then train in a thread."""
+        spec = spec_from_text(model)
+        recipe = PRESETS[model.strip()].recipe if model.strip() in PRESETS else {}
+        config = TrainConfig(**{**recipe, "epochs": epochs, "train_subset": train_subset})
+        run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
+        label = model.strip() if model.strip() in PRESETS else spec.name
+        with self._lock:
+            self._refuse_if_busy()
+            if (self.runs_dir / run_name).exists():
+                raise Conflict(
+                    f"a run named '{run_name}' already exists in {self.runs_dir}; choose another "
+                    "name (or leave it empty for a dated one)"
+                )
+            self._begin(Job(run=run_name, model=label, epochs=config.epochs))
+            self._thread = threading.Thread(
+                target=self._train,
+                args=(spec, config, run_name),
+                name=f"convlens-train-{run_name}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self.snapshot()
+
+    def resume(self, ref: str, epochs: int | None = None) -> dict[str, Any]:
+        """Continue an interrupted run from its last completed epoch."""
+        run = resolve_run(self.runs_dir, ref)
+        name = run_ref(self.runs_dir, run)
+        state = run.state()
+        if state.get("status") == "running":
+            raise Conflict(f"run '{name}' says it is running; only an interrupted run resumes")
+        if not run.file("checkpoint.safetensors").exists():
+            raise Conflict(f"run '{name}' has no completed epoch to resume from; train it anew")
+        planned = int(run.config["train"].get("epochs", 0))
+        if epochs is not None and epochs < int(state.get("epochs_done", 0)):
+            raise WebError(f"run '{name}' already did {state.get('epochs_done')} epochs")
+        with self._lock:
+            self._refuse_if_busy()
+            model = str(run.config["model"].get("name"))
+            job = Job(run=name, model=model, epochs=epochs or planned)
+            job.epoch = int(state.get("epochs_done", 0))
+            self._begin(job)
+            self._thread = threading.Thread(
+                target=self._resume, args=(run, epochs), name=f"convlens-resume-{name}", daemon=True
+            )
+            self._thread.start()
+        return self.snapshot()
+
+    def cancel(self) -> dict[str, Any]:
+        with self._lock:
+            if not (self._job and self._job.active):
+                raise Conflict("nothing is training, so there is nothing to cancel")
+            self._cancel.set()
+            self._job.status = "cancelling"
+            self._emit("note", {"text": "cancelling after the current step..."})
+        return self.snapshot()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Cancel a running training and wait for it, so its folder ends "interrupted"."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._cancel.set()
+            thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the current training thread; True when none is left running."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _refuse_if_busy(self) -> None:
+        if self._job is not None and self._job.active:
+            raise Conflict(
+                f"busy: run '{self._job.run}' is training; wait for it to finish or cancel it "
+                "(one training at a time)",
+                run=self._job.run,
+            )
+
+    def _begin(self, job: Job) -> None:
+        self._cancel.clear()
+        self._job = job
+        self._events.clear()
+        self._emit("start", job.to_dict())
+
+    # --- the thread --------------------------------------------------------------------
+
+    def _train(self, spec: ModelSpec, config: TrainConfig, name: str) -> None:
+        from convlens.train.session import train
+
+        self._guard(
+            lambda: train(
+                spec,
+                data=self.data,
+                config=config,
+                runs_dir=self.runs_dir,
+                name=name,
+                reporter=WebReporter(self),
+            )
+        )
+
+    def _resume(self, run: Run, epochs: int | None) -> None:
+        from convlens.train.session import resume
+
+        self._guard(
+            lambda: resume(
+                run.path, runs_dir=self.runs_dir, epochs=epochs, reporter=WebReporter(self)
+            )
+        )
+
+    def _guard(self, work: Any) -> None:
+        """Run ``work`` and turn however it ends into the job's final status."""
+        try:
+            run = work()
+            state = run.state()
+            status, message = state.get("status", "complete"), state.get("message") or None
+            accuracy = None
+            if run.file(METRICS_JSON).exists():
+                accuracy = run.metrics().get("test_accuracy")
+            self._finish(status, message, accuracy)
+        except KeyboardInterrupt as stop:  # our cancel, via the reporter
+            self._finish("interrupted", str(stop) or "cancelled")
+        except TrainingDiverged as err:
+            self._finish("diverged", str(err))
+        except ConvlensError as err:
+            self._finish("failed", str(err))
+        except Exception as err:  # a bug: keep the server up, say so, log the traceback
+            log.exception("training %s failed", self._job.run if self._job else "?")
+            self._finish("failed", f"training failed: {type(err).__name__}: {err}")
+
+    def _finish(self, status: str, message: str | None, accuracy: float | None = None) -> None:
+        with self._lock:
+            job = self._job
+            if job is None:
+                return
+            job.status = status
+            job.message = " ".join(message.split()) if message else None
+            job.test_accuracy = accuracy
+            job.finished = time.time()
+            self._emit("done", job.to_dict())
+
+    # --- called by the reporter, from the training thread -------------------------------
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise KeyboardInterrupt("cancelled from the page")
+
+    def _update(self, kind: str, data: dict[str, Any], **changes: Any) -> None:
+        with self._lock:
+            job = self._job
+            if job is None:
+                return
+            for key, value in changes.items():
+                setattr(job, key, value)
+            if job.status == "starting":
+                job.status = "running"
+            if kind == "step":
+                now = time.monotonic()
+                if (
+                    now - self._last_step_event < STEP_EVENT_SECONDS
+                    and data["step"] < data["steps"]
+                ):
+                    return  # the snapshot has it; the page does not need every one
+                self._last_step_event = now
+            elif kind == "epoch_end":
+                job.history.append(data)
+            elif kind == "note":
+                job.notes.append(data["text"])
+            self._emit(kind, data)
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        """Append an event; the caller holds the lock."""
+        self._events.append(Event(self._next_id, kind, data))
+        self._next_id += 1
+
+
+class WebReporter:
+    """A :class:`~convlens.train.progress.Reporter` that feeds the page and obeys cancel."""
+
+    def __init__(self, manager: TrainingManager) -> None:
+        self.manager = manager
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.manager._check_cancel()
+        data = {"epoch": epoch, "epochs": epochs, "steps": steps}
+        self.manager._update("epoch", data, epoch=epoch, epochs=epochs, step=0, steps=steps)
+
+    def step(self, done: int, total: int, loss: float, accuracy: float) -> None:
+        self.manager._check_cancel()
+        data = {"step": done, "steps": total, "loss": loss, "accuracy": accuracy}
+        self.manager._update("step", data, step=done, steps=total, loss=loss, accuracy=accuracy)
+
+    def epoch_end(self, row: dict[str, float]) -> None:
+        self.manager._update("epoch_end", dict(row))
+
+    def note(self, text: str) -> None:
+        self.manager._update("note", {"text": " ".join(str(text).split())})
