@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every benchmark behind BENCHMARKS.md, one after another, on a quiet machine:
+#   bash bench/run_all.sh DATA_DIR
+# Results land in bench/results/*.json (and .log); BENCHMARKS.md quotes them.
+# The tf.keras reference needs its own environment (TensorFlow must not share the product's):
+#   python3 -m venv bench/.venv-tf && bench/.venv-tf/bin/pip install tensorflow-cpu==2.21.0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:?usage: bash bench/run_all.sh DATA_DIR}
+PY=.venv/bin/python
+OUT=bench/results
+mkdir -p "$OUT"
+run() { local name=$1; shift; echo "== $name: $*"; "$@" 2>&1 | tee "$OUT/$name.log"; }
+
+run throughput-b32 $PY bench/train_throughput.py --data-dir "$DATA" --json "$OUT/throughput-b32.json"
+run throughput-b64 $PY bench/train_throughput.py --data-dir "$DATA" --batch-size 64 \
+    --engines convlens-fp32 convlens-auto --json "$OUT/throughput-b64.json"
+if [ -x bench/.venv-tf/bin/python ]; then
+  for model in cnn dnn; do
+    run keras-$model bench/.venv-tf/bin/python bench/keras_lesson.py --data-dir "$DATA" --model $model
+    tail -n 1 "$OUT/keras-$model.log" > "$OUT/keras-$model.json"
+  done
+fi
+run startup-memory $PY bench/startup_and_memory.py --data-dir "$DATA" --json "$OUT/startup-memory.json"
+run precision-parity $PY bench/precision_parity.py --data-dir "$DATA" --json "$OUT/precision-parity.json"
+run time-to-91 $PY bench/time_to_accuracy.py --data-dir "$DATA" --json "$OUT/time-to-91.json"
