@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh clone:
 #   make demo   set up .venv and run the main job (convlens compare dnn cnn)
 #   make test   set up .venv with the test tools and run lint + the test suite
+#   make serve  the lab in a browser at http://127.0.0.1:8000/
 #
 # DATA=DIR points the demo at a folder with the Fashion-MNIST files; without it convlens
 # looks in $CONVLENS_DATA, its cache, /usr/share/datasets/fashion-mnist, then downloads,
@@ -15,10 +16,13 @@ EPOCHS ?= 5
 CONVLENS_TEST_DATA ?= $(wildcard $(abspath ../shared/datasets/fashion-mnist))
 export CONVLENS_TEST_DATA
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo serve test lint format clean
 
 demo: $(VENV)/.installed
 	$(BIN)/convlens compare dnn cnn --epochs $(EPOCHS) $(if $(DATA),--data-dir $(DATA))
+
+serve: $(VENV)/.installed-test
+	$(BIN)/convlens serve $(if $(DATA),--data-dir $(DATA))
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests scripts bench
