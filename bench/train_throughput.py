@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from convlens.data import load_dataset
-from convlens.evaluate import to_float_images
+from convlens.evaluate import to_float_images, to_tensor
 from convlens.models import resolve_model
 from convlens.models.network import build_network
 from convlens.train.config import TrainConfig
@@ -71,7 +71,10 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = load_dataset("fashion-mnist", data_dir=args.data_dir, download=False)
+    # A PyTorch user scales the whole set to float once; convlens keeps uint8 on the
+    # device and scales each batch (as `convlens train` does).
     x = to_float_images(dataset.train_images[: args.images])
+    x_uint8 = to_tensor(dataset.train_images[: args.images])
     y = torch.from_numpy(dataset.train_labels[: args.images])
     results = {}
     for model_name in args.models:
@@ -98,7 +101,7 @@ def main() -> None:
                 else:
                     net, optimizer, config, runtime = setup
                     took = train_epoch(
-                        net, optimizer, x, y, config, runtime, epoch=repeat + 1
+                        net, optimizer, x_uint8, y, config, runtime, epoch=repeat + 1
                     ).seconds
                 seconds[engine].append(took)
                 print(

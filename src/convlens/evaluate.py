@@ -50,12 +50,17 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """A NumPy array as a CPU tensor, sharing memory where it can."""
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # torch.from_numpy warns on read-only memory
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
 def to_float_images(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float32 in 0..1, as the network expects (the lesson's /255)."""
-    images = np.ascontiguousarray(images)
-    if not images.flags.writeable:  # torch.from_numpy warns on read-only memory
-        images = images.copy()
-    return torch.from_numpy(images).float().div_(255.0)
+    return to_tensor(images).float().div_(255.0)
 
 
 def evaluate_network(
@@ -70,8 +75,8 @@ def evaluate_network(
     """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``."""
     runtime = runtime or resolve_runtime(TrainConfig(precision="fp32", channels_last=False))
     network = network.to(runtime.device)
-    x = to_float_images(images).to(runtime.device)
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(runtime.device)
+    x = to_tensor(images).to(runtime.device)  # uint8; scaled batch by batch
+    y = to_tensor(np.asarray(labels, dtype=np.int64)).to(runtime.device)
     loss, accuracy, predicted = evaluate_tensors(network, x, y, runtime, tta_flip=tta_flip)
     k = len(class_names)
     predicted_np = predicted.cpu().numpy()

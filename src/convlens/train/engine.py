@@ -96,7 +96,9 @@ def train_epoch(
     on_step: StepCallback | None = None,
     sync_every: int = 50,
 ) -> EpochResult:
-    """One pass over ``images`` (N, C, H, W) float 0..1 and ``labels`` (N,), both on device.
+    """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device.
+
+    Images are uint8 pixels or floats in 0..1; :meth:`Runtime.prepare` scales uint8.
 
     The shuffle order and augmentation depend only on (seed, epoch), so a resumed run
     sees the same batches as an uninterrupted one.
@@ -156,7 +158,7 @@ def predict_logits(
     batch_size: int = 1000,
     tta_flip: bool = False,
 ) -> torch.Tensor:
-    """Logits (N, K) in float32 for ``images`` (N, C, H, W) float 0..1 on any device."""
+    """Logits (N, K) in float32 for ``images`` (N, C, H, W), uint8 or float 0..1."""
     network.eval()
     outputs = []
     for start in range(0, images.shape[0], batch_size):

@@ -32,8 +32,14 @@ class Runtime:
             yield
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Move a batch (N, C, H, W) to the device in the memory format the model uses."""
+        """A batch (N, C, H, W) on the device, as float 0..1, in the model's memory format.
+
+        uint8 pixels are scaled here, one batch at a time (the lesson's /255): datasets
+        stay uint8 on the device, a quarter of the memory of a float copy.
+        """
         x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x

@@ -19,7 +19,7 @@ import torch
 
 from convlens import __version__, fileio, runs
 from convlens.errors import Interrupted, RunError, TrainingDiverged
-from convlens.evaluate import evaluate_network, to_float_images
+from convlens.evaluate import evaluate_network, to_tensor
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
@@ -155,10 +155,11 @@ def _fit(
         fileio.write_text(run.file(runs.SUMMARY), summary.format(explain=True) + "\n")
     fileio.write_json(run.file(runs.ENV), environment(runtime, config, dataset))
 
-    x_train = to_float_images(dataset.train_images).to(runtime.device)  # (N, C, H, W)
-    y_train = torch.from_numpy(dataset.train_labels).to(runtime.device)
-    x_test = to_float_images(dataset.test_images).to(runtime.device)
-    y_test = torch.from_numpy(dataset.test_labels).to(runtime.device)
+    # The data lives on the device as uint8 (N, C, H, W); batches are scaled as they go.
+    x_train = to_tensor(dataset.train_images).to(runtime.device)
+    y_train = to_tensor(dataset.train_labels).to(runtime.device)
+    x_test = to_tensor(dataset.test_images).to(runtime.device)
+    y_test = to_tensor(dataset.test_labels).to(runtime.device)
 
     run.write_state("running", state.epoch)
     stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
