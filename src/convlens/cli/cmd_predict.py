@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from convlens.cli.looking import add_invert_options
 from convlens.cli.options import add_runs_option
 
 
@@ -17,20 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files")
     parser.add_argument("--top", type=int, default=3, help="how many classes to show (3)")
-    invert = parser.add_mutually_exclusive_group()
-    invert.add_argument(
-        "--invert",
-        dest="invert",
-        action="store_const",
-        const=True,
-        help="always invert (dark object on light background)",
-    )
-    invert.add_argument(
-        "--no-invert", dest="invert", action="store_const", const=False, help="never invert"
-    )
+    add_invert_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_runs_option(parser)
-    parser.set_defaults(run=run, invert=None)
+    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
