@@ -84,6 +84,43 @@ def tiny_idx_dir(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Dataset
     return folder
 
 
+def train_tiny_runs(runs_dir: Path, idx_dir: Path, specs: dict[str, str]) -> Path:
+    """Train each ``name: spec`` for one fp32 epoch on an IDX folder, through the real CLI.
+
+    Session- and module-scoped fixtures call this to make ordinary run folders that
+    journey, explain, the web page and reports then read back.
+    """
+    from convlens.cli.main import main
+
+    with pytest.MonkeyPatch.context() as patch:  # the autouse isolation is per test
+        patch.setenv("CONVLENS_CACHE", str(runs_dir.with_name(runs_dir.name + "-cache")))
+        patch.setenv("MPLBACKEND", "Agg")
+        for name, spec in specs.items():
+            args = [
+                "train",
+                spec,
+                "--data",
+                f"idx:{idx_dir}",
+                "--epochs",
+                "1",
+                "--runs",
+                str(runs_dir),
+                "--name",
+                name,
+                "--quiet",
+                "--precision",
+                "fp32",
+            ]
+            assert main(args) == 0, f"training {name} failed"
+    return runs_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_runs():
+    """:func:`train_tiny_runs`, for fixtures in other folders (they cannot import conftest)."""
+    return train_tiny_runs
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The official Fashion-MNIST files, if $CONVLENS_TEST_DATA names them (make test does)."""

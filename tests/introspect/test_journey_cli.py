@@ -14,32 +14,13 @@ SPEC = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), maxpool(2), flatten, den
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_idx_dir) -> Path:
+def runs(tmp_path_factory, tiny_idx_dir, tiny_runs) -> Path:
     """A conv run 'r' and a dense run 'd' on the tiny IDX data (classes '0', '1', '2')."""
-    folder = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as patch:  # the autouse isolation is per test
-        patch.setenv("CONVLENS_CACHE", str(tmp_path_factory.mktemp("cache")))
-        patch.setenv("MPLBACKEND", "Agg")
-        for name, spec in (("r", SPEC), ("d", "flatten, dense(3, softmax)")):
-            code = main(
-                [
-                    "train",
-                    spec,
-                    "--data",
-                    f"idx:{tiny_idx_dir}",
-                    "--epochs",
-                    "1",
-                    "--runs",
-                    str(folder),
-                    "--name",
-                    name,
-                    "--quiet",
-                    "--precision",
-                    "fp32",
-                ]
-            )
-            assert code == 0
-    return folder
+    return tiny_runs(
+        tmp_path_factory.mktemp("runs"),
+        tiny_idx_dir,
+        {"r": SPEC, "d": "flatten, dense(3, softmax)"},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from convlens.cli.main import main
 from convlens.train.config import DataConfig
 
 CNN = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"  # noqa: E501
@@ -25,29 +24,9 @@ DNN = "flatten, dense(16, relu), dense(3, softmax)"
 
 
 @pytest.fixture(scope="session")
-def trained_runs(tmp_path_factory: pytest.TempPathFactory, tiny_idx_dir: Path) -> Path:
+def trained_runs(tmp_path_factory: pytest.TempPathFactory, tiny_idx_dir: Path, tiny_runs) -> Path:
     """A runs folder with ``cnn`` (conv and pool layers) and ``dnn`` (none), 1 epoch each."""
-    runs = tmp_path_factory.mktemp("web-runs")
-    for name, spec in (("cnn", CNN), ("dnn", DNN)):
-        code = main(
-            [
-                "train",
-                spec,
-                "--data",
-                f"idx:{tiny_idx_dir}",
-                "--epochs",
-                "1",
-                "--runs",
-                str(runs),
-                "--name",
-                name,
-                "--quiet",
-                "--precision",
-                "fp32",
-            ]
-        )
-        assert code == 0
-    return runs
+    return tiny_runs(tmp_path_factory.mktemp("web-runs"), tiny_idx_dir, {"cnn": CNN, "dnn": DNN})
 
 
 @pytest.fixture
