@@ -318,9 +318,9 @@ class Flatten(LayerSpec):
         return (math.prod(in_shape),)
 
     def build(self, in_shape: Shape) -> nn.Module:
-        from torch import nn
+        from convlens.models.blocks import Flatten
 
-        return nn.Flatten()
+        return Flatten()
 
     def explain(self, in_shape: Shape) -> str:
         if len(in_shape) == 1:
