@@ -151,6 +151,113 @@ def test_the_main_job_runs_on_the_embedded_sample_offline(tmp_path, capsys) -> N
     assert "trained on the embedded 10% sample" in out
 
 
+def train_section(capsys, tmp_path, *args: str) -> dict:
+    """Train one quick epoch through the CLI; the "train" section of its config.json."""
+    code, _, err = cli(
+        capsys, "train", *args, "--epochs", "1", "--runs", tmp_path, "--name", "r", "--quiet"
+    )
+    assert code == 0, err
+    return json.loads((tmp_path / "r" / "config.json").read_text())["train"]
+
+
+def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir, capsys) -> None:
+    train = train_section(
+        capsys,
+        tmp_path,
+        SMALL,
+        "--data",
+        f"idx:{tiny_idx_dir}",
+        "--train-subset",
+        "30",
+        "--precision",
+        "fp32",
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.01",
+        "--schedule",
+        "onecycle",
+        "--label-smoothing",
+        "0.05",
+        "--augment",
+        "--tta-flip",
+        "--channels-last",
+    )
+    assert train == {
+        **train,
+        "optimizer": "adamw",
+        "weight_decay": 0.01,
+        "schedule": "onecycle",
+        "label_smoothing": 0.05,
+        "augment": True,
+        "tta_flip": True,
+        "channels_last": True,
+    }
+
+
+def test_options_not_given_keep_the_lessons_defaults(tmp_path, tiny_idx_dir, capsys) -> None:
+    train = train_section(
+        capsys, tmp_path, SMALL, "--data", f"idx:{tiny_idx_dir}", "--train-subset", "30"
+    )
+    assert train == {
+        **train,
+        "optimizer": "adam",
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "label_smoothing": 0.0,
+        "augment": False,
+        "tta_flip": False,
+        "channels_last": None,
+    }
+
+
+def test_preset_recipe_with_another_model_and_options_over_it(
+    tmp_path, tiny_idx_dir, capsys
+) -> None:
+    """--preset fast trains MODEL with fast's recipe; the options given still win."""
+    from convlens.models.registry import PRESETS
+
+    train = train_section(
+        capsys,
+        tmp_path,
+        SMALL,
+        "--preset",
+        "fast",
+        "--data",
+        f"idx:{tiny_idx_dir}",
+        "--train-subset",
+        "30",
+        "--batch-size",
+        "16",
+        "--no-augment",
+    )
+    fast = PRESETS["fast"].recipe
+    assert fast["augment"] is True and fast["batch_size"] != 16  # so the overrides show
+    assert train == {**train, **fast, "epochs": 1, "batch_size": 16, "augment": False}
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["preset"] is None and config["model"]["layers"][0]["conv"]["filters"] == 8
+
+
+def test_preset_alone_trains_the_presets_model_with_its_recipe(tmp_path, capsys) -> None:
+    from convlens.models.registry import PRESETS
+
+    # fast ends in dense(10): the embedded 10-class sample, a sliver of it
+    train = train_section(
+        capsys,
+        tmp_path,
+        "--preset",
+        "fast",
+        "--train-subset",
+        "40",
+        "--test-subset",
+        "20",
+        "--no-download",
+    )
+    assert train == {**train, **PRESETS["fast"].recipe, "epochs": 1}
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["preset"] == "fast" and config["model"]["name"] == "fast"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -164,6 +271,12 @@ def test_the_main_job_runs_on_the_embedded_sample_offline(tmp_path, capsys) -> N
         (["evaluate", "/no/such/run"], "no run at /no/such/run"),
         (["train", "cnn", "--data-dir", "/no/such/dir"], "/no/such/dir"),
         (["compare", "dnn", "dnn"], "the same model twice"),
+        (["train", "--preset", "nosuch"], "unknown preset 'nosuch'; the presets are: dnn"),
+        (["train", "cnn", "--preset", "nosuch"], "unknown preset 'nosuch'"),
+        (["sweep", "--preset", "nosuch", "--vary", "epochs=1,2"], "unknown preset 'nosuch'"),
+        (["compare", "dnn", "cnn", "--preset", "nosuch"], "unknown preset 'nosuch'"),
+        (["train", "--resume", "somerun", "--preset", "fast"], "not both"),
+        (["train", "cnn", "--label-smoothing", "1.5"], "label smoothing 1.5 is not valid"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(capsys, args, message, tmp_path) -> None:

@@ -11,8 +11,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="train several models on the same data and compare them",
-        description="Train each model on the same data and seed, print a side-by-side "
-        "table and write compare.csv/json/png beside the run folders.",
+        description="Train each model on the same data, seed and recipe (the lesson's, or "
+        "--preset NAME's for every model), print a side-by-side table and write "
+        "compare.csv/json/png beside the run folders.",
     )
     parser.add_argument(
         "models",

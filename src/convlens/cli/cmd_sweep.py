@@ -18,7 +18,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "results.csv, trials.csv, sweep.json and pareto.png. Run the same command again to "
         "continue an interrupted sweep: finished trials are reused.",
     )
-    parser.add_argument("model", help="preset (cnn, cnn-small, ...), spec file, or layer list")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="preset (cnn, cnn-small, ...), spec file, or layer list (default: the "
+        "--preset's own model)",
+    )
     parser.add_argument(
         "--vary",
         action="append",
@@ -99,19 +104,22 @@ class TqdmSweepReporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.options import data_config, train_config
+    from convlens.cli.options import data_config, model_or_preset, train_config
+    from convlens.errors import OptionError
     from convlens.experiments.grid import parse_vary
     from convlens.experiments.sweep import SilentSweepReporter, sweep
-    from convlens.models.registry import PRESETS
 
+    model = model_or_preset(args)
+    if not model:
+        raise OptionError("name a model to sweep, e.g. convlens sweep cnn (or --preset NAME)")
     vary = parse_vary(args.vary)
-    recipe = PRESETS[args.model].recipe if args.model in PRESETS else {}
+    config = train_config(args, model)
     result = sweep(
-        args.model,
+        model,
         vary,
         repeats=args.repeats,
         data=data_config(args),
-        config=train_config(args, recipe),
+        config=config,
         runs_dir=args.runs,
         name=args.name,
         workers=args.workers,

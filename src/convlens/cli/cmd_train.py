@@ -15,7 +15,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "checkpointed; Ctrl-C stops cleanly and --resume continues.",
     )
     parser.add_argument(
-        "model", nargs="?", help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list"
+        "model",
+        nargs="?",
+        help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list (default: the "
+        "--preset's own model)",
     )
     parser.add_argument("--resume", metavar="RUN", help="continue this run folder")
     parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
@@ -27,16 +30,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.options import data_config, train_config
+    from convlens.cli.options import data_config, model_or_preset, train_config
     from convlens.errors import OptionError
-    from convlens.models.registry import PRESETS
     from convlens.train.progress import SilentReporter, TqdmReporter
     from convlens.train.session import resume, train
 
     reporter = SilentReporter() if args.quiet else TqdmReporter()
     if args.resume:
-        if args.model:
-            raise OptionError("give either a MODEL to train or --resume RUN, not both")
+        if args.model or args.preset:
+            raise OptionError(
+                "give either a MODEL or --preset to train anew, or --resume RUN (which "
+                "continues with the run's own recipe), not both"
+            )
         run_ = resume(
             args.resume,
             runs_dir=args.runs,
@@ -45,13 +50,16 @@ def run(args: argparse.Namespace) -> int:
             reporter=reporter,
         )
     else:
-        if not args.model:
-            raise OptionError("name a model to train, e.g. convlens train cnn (or --resume RUN)")
-        recipe = PRESETS[args.model].recipe if args.model in PRESETS else {}
+        model = model_or_preset(args)
+        if not model:
+            raise OptionError(
+                "name a model to train, e.g. convlens train cnn (or --preset NAME, or --resume RUN)"
+            )
+        config = train_config(args, model)
         run_ = train(
-            args.model,
+            model,
             data=data_config(args),
-            config=train_config(args, recipe),
+            config=config,
             runs_dir=args.runs,
             name=args.name,
             reporter=reporter,

@@ -42,10 +42,41 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training (defaults: the lesson's recipe)")
+    group.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="start from preset NAME's training recipe (fast: AdamW, one-cycle, shifts and "
+        "flips, label smoothing, flip averaging); the options given here still override it",
+    )
     group.add_argument("--epochs", type=int, help="epochs to train (default 5)")
     group.add_argument("--batch-size", type=int, help="images per step (default 32)")
     group.add_argument("--lr", type=float, help="learning rate (default 0.001)")
     group.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
+    group.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="W",
+        help="weight decay: decoupled for adamw, L2 for adam and sgd (default 0)",
+    )
+    group.add_argument(
+        "--schedule",
+        choices=("constant", "onecycle"),
+        help="learning rate schedule: constant (default), or onecycle (warm up over the "
+        "first 25%% of steps, then anneal to lr/1000)",
+    )
+    group.add_argument(
+        "--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)"
+    )
+    group.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="random 2-pixel shifts and horizontal flips of training images (default off)",
+    )
+    group.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        help="at test time, average predictions over each image and its mirror (default off)",
+    )
     group.add_argument("--seed", type=int, help="random seed (default 0)")
     group.add_argument(
         "--stop-at-accuracy",
@@ -62,6 +93,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=("auto", "fp32", "bf16"),
         help="auto (default): bf16 where the hardware is fast at it",
+    )
+    group.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels-last (NHWC) memory layout (default: on whenever precision is bf16)",
     )
     group.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     group.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -102,10 +138,16 @@ _TRAIN_FIELDS = (
     "batch_size",
     "lr",
     "optimizer",
+    "weight_decay",
+    "schedule",
+    "label_smoothing",
+    "augment",
+    "tta_flip",
     "seed",
     "stop_at_accuracy",
     "keep",
     "precision",
+    "channels_last",
     "device",
     "threads",
     "train_subset",
@@ -113,11 +155,31 @@ _TRAIN_FIELDS = (
 )
 
 
-def train_config(args: argparse.Namespace, base: dict[str, Any] | None = None):
-    """A TrainConfig from a preset's recipe (``base``) overridden by the given options."""
+def model_or_preset(args: argparse.Namespace) -> str | None:
+    """MODEL, else the --preset's own model: ``convlens train --preset fast`` trains fast."""
+    return args.model or args.preset
+
+
+def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
+    """The recipe training starts from, as TrainConfig overrides.
+
+    --preset NAME's recipe if given, else MODEL's when MODEL names a preset (so
+    ``convlens train fast`` trains fast as it was meant to), else none: the lesson's.
+    """
+    from convlens.models.registry import PRESETS, get_preset
+
+    if args.preset:
+        return dict(get_preset(args.preset).recipe)  # an unknown NAME: one line, the list
+    if model and model.strip() in PRESETS:
+        return dict(PRESETS[model.strip()].recipe)
+    return {}
+
+
+def train_config(args: argparse.Namespace, model: str | None = None):
+    """A TrainConfig: the :func:`recipe` for ``model``, overridden by the options given."""
     from convlens.train.config import TrainConfig
 
-    values = dict(base or {})
+    values = recipe(args, model)
     for field in _TRAIN_FIELDS:
         value = getattr(args, field, None)
         if value is not None:
