@@ -67,3 +67,17 @@ def test_forward_pools_before_relu_with_the_same_result(cnn) -> None:
     with torch.no_grad():
         assert torch.equal(cnn(x).softmax(dim=1), cnn.trace(x)["dense_1"])
     assert len(cnn._plan) == len(cnn.names) - 2  # two conv+pool pairs, each one step
+
+
+def test_forward_pools_before_batchnorm_activation_with_the_same_result() -> None:
+    """batchnorm(relu) -> maxpool runs as batchnorm -> maxpool -> relu in forward()."""
+    torch.manual_seed(0)
+    spec = resolve_model(
+        "conv(8, 3, activation=none), batchnorm(relu), maxpool(2), flatten, dense(10, softmax)"
+    )
+    network = build_network(spec, (1, 12, 12), 10).eval()
+    with torch.no_grad():
+        network.blocks["batch_normalization"][0].weight.uniform_(-1, 1)  # some negative scales
+        x = torch.rand(4, 1, 12, 12)
+        assert torch.equal(network(x).softmax(dim=1), network.trace(x)["dense"])
+    assert len(network._plan) == len(network.names) - 1
