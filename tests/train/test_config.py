@@ -26,6 +26,7 @@ from convlens.train.config import TrainConfig
         ({"train_subset": 0}, "train subset 0"),
         ({"device": "tpu"}, "device 'tpu'"),
         ({"label_smoothing": 1.0}, "label smoothing 1.0"),
+        ({"tta_flip": True}, "add --augment or drop --tta-flip"),
     ],
 )
 def test_impossible_options_are_refused(changes, message) -> None:

@@ -66,6 +66,13 @@ class TrainConfig:
         _choice(self.schedule, SCHEDULES, "schedule")
         _choice(self.precision, PRECISIONS, "precision")
         _choice(self.keep, KEEP, "keep")
+        if self.tta_flip and not self.augment:
+            # Fashion-MNIST's shoes all face left: a model that never saw a mirror image
+            # misreads them, and averaging with the mirror cost 13 points in a test run.
+            raise OptionError(
+                "tta_flip averages each test image with its mirror image, which only a "
+                "model trained on mirror images knows; add --augment or drop --tta-flip"
+            )
         if self.stop_at_accuracy is not None:
             value = self.stop_at_accuracy
             if _finite(value) and 1 < value <= 100:
