@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from convlens.cli.main import main
+from convlens.runs import Run
 
 SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"
 
@@ -88,6 +89,37 @@ def test_train_evaluate_predict(trained_run, capsys, tmp_path) -> None:
     assert len(top) == 3 and abs(sum(p for _, p in top) - 1) < 1e-4
     code, out, _ = cli(capsys, "predict", trained_run, tmp_path / "box.png", "--top", "2")
     assert out.startswith(str(tmp_path / "box.png")) and out.count("%") == 2
+
+
+def test_evaluate_judges_a_run_with_its_own_flip_averaging(tmp_path, tiny_idx_dir, capsys) -> None:
+    """A run trained with --tta-flip reported flip-averaged test figures every epoch;
+    evaluate, on the same data and the same (last) weights, must report the same."""
+    code, _, err = cli(
+        capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "1",
+        "--augment", "--tta-flip", "--runs", tmp_path, "--name", "flip", "--quiet",
+        "--precision", "fp32",
+    )  # fmt: skip
+    assert code == 0, err
+    run = tmp_path / "flip"
+    metrics = json.loads((run / "metrics.json").read_text())
+    last_epoch = Run(run).history()[-1]
+
+    code, out, _ = cli(capsys, "evaluate", run, "--json")
+    assert code == 0
+    evaluated = json.loads(out)
+    assert evaluated["tta_flip"] is True
+    assert evaluated["test_accuracy"] == metrics["test_accuracy"]
+    assert evaluated["test_accuracy"] == pytest.approx(last_epoch["test_accuracy"])
+    assert evaluated["test_loss"] == pytest.approx(metrics["test_loss"], abs=1e-6)
+    assert evaluated["confusion"] == metrics["confusion"]
+
+    # --no-tta-flip judges the network alone: another loss (the accuracy may tie)
+    code, out, _ = cli(capsys, "evaluate", run, "--json", "--no-tta-flip")
+    plain = json.loads(out)
+    assert code == 0 and plain["tta_flip"] is False
+    assert plain["test_loss"] != pytest.approx(metrics["test_loss"], abs=1e-6)
+    code, out, _ = cli(capsys, "evaluate", run)
+    assert "averaged over each image and its mirror" in out.splitlines()[0]
 
 
 def test_resume_from_the_cli(trained_run, capsys, tiny_idx_dir) -> None:

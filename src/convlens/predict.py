@@ -40,14 +40,23 @@ class Prediction:
         return f"{self.source}: {ranked}"
 
 
-def predict_arrays(network: Network, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Probabilities (N, K) for uint8 images (N, C, H, W), in fp32 on the CPU."""
+def predict_arrays(
+    network: Network, images: np.ndarray, batch_size: int = 500, *, tta_flip: bool = False
+) -> np.ndarray:
+    """Probabilities (N, K) for uint8 images (N, C, H, W), in fp32 on the CPU.
+
+    ``tta_flip`` averages each image's probabilities with its mirror's, as a run trained
+    with ``tta_flip`` was evaluated (see :func:`convlens.train.engine.predict_logits`).
+    """
     network = network.to("cpu").eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = to_float_images(images[start : start + batch_size])
-            out.append(network.predict_proba(x).numpy())
+            probabilities = network.predict_proba(x)
+            if tta_flip:
+                probabilities = (probabilities + network.predict_proba(x.flip(-1))) / 2
+            out.append(probabilities.numpy())
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 
 

@@ -97,6 +97,33 @@ def test_a_run_report_has_figures_tables_verdict_and_mistakes(folders) -> None:
     assert NASTY not in page and "<b> &" not in page
 
 
+def test_the_mistakes_of_a_flip_averaged_run_are_judged_with_flips(tmp_path, tiny_idx_dir) -> None:
+    """The report finds a run's mistakes as its evaluation did: a --tta-flip run's
+    probabilities are averaged with the mirror's, as in training's test pass (the
+    reference), and give the confusion matrix of metrics.json."""
+    import numpy as np
+    import torch
+
+    from convlens.reports.run_report import predictions_on_test_set
+    from convlens.train.engine import predict_logits
+    from convlens.train.runtime import resolve_runtime
+    from convlens.train.session import train
+
+    config = TrainConfig(
+        epochs=1, batch_size=16, augment=True, tta_flip=True, precision="fp32", device="cpu"
+    )
+    run = train("flatten, dense(3, softmax)", data=DataConfig(dataset=f"idx:{tiny_idx_dir}"),
+                config=config, runs_dir=tmp_path, name="flip")  # fmt: skip
+    images, labels, probabilities = predictions_on_test_set(run)  # (N, C, H, W), (N,), (N, K)
+
+    runtime = resolve_runtime(config.replace(channels_last=False))
+    logits = predict_logits(run.load_network(), torch.from_numpy(images), runtime, tta_flip=True)
+    np.testing.assert_allclose(probabilities, logits.exp().numpy(), rtol=1e-5, atol=1e-6)
+    confusion = np.zeros((3, 3), dtype=np.int64)
+    np.add.at(confusion, (labels, probabilities.argmax(axis=1)), 1)
+    assert confusion.tolist() == run.metrics()["confusion"]
+
+
 def test_a_sweep_report_shows_the_results_pareto_and_sweet_spot(folders, capsys) -> None:
     assert main(["report", str(folders["sweep"])]) == 0
     assert "report.html" in capsys.readouterr().out

@@ -11,10 +11,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate a trained run on its test set",
-        description="Evaluate a run's final weights on the test split of its data (fp32).",
+        description="Evaluate a run's final weights on the test split of its data (fp32), "
+        "with flip averaging when the run was trained with it, as metrics.json reports.",
     )
     parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
     parser.add_argument("--data-dir", metavar="DIR", help="read the data from here instead")
+    parser.add_argument(
+        "--tta-flip",
+        action=argparse.BooleanOptionalAction,
+        help="average predictions over each image and its mirror (default: as the run was "
+        "trained; --no-tta-flip evaluates the network alone)",
+    )
     add_runs_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
@@ -30,16 +37,21 @@ def run(args: argparse.Namespace) -> int:
 
     run_ = Run.open(args.run_ref, args.runs)
     network = run_.load_network()
-    data = DataConfig.from_dict(run_.config["data"])
+    config = run_.config
+    data = DataConfig.from_dict(config["data"])
+    tta_flip = args.tta_flip
+    if tta_flip is None:  # the run's own test-time recipe, so the figures match metrics.json
+        tta_flip = bool(config["train"].get("tta_flip", False))
     if args.data_dir:
         data = dataclasses.replace(data, data_dir=args.data_dir)
     dataset = data.load()
     evaluation = evaluate_network(
-        network, dataset.test_images, dataset.test_labels, dataset.class_names
+        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
     )
     if args.json:
-        print(json.dumps(evaluation.to_dict(), indent=2))
+        print(json.dumps({**evaluation.to_dict(), "tta_flip": tta_flip}, indent=2))
     else:
-        print(f"{run_.path} on {dataset.name} ({dataset.source})")
+        flip = ", averaged over each image and its mirror" if tta_flip else ""
+        print(f"{run_.path} on {dataset.name} ({dataset.source}){flip}")
         print(evaluation.format())
     return 0

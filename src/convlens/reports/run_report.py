@@ -1,8 +1,9 @@
 """The report of one run: numbers, overfitting verdict, curves, confusion, mistakes, config.
 
 The misclassified images are found again by reloading the run's data (``config.json``
-says which, and which ``--test-subset``) and predicting with its saved weights, so they
-are exactly the test images the run was evaluated on.
+says which, and which ``--test-subset``) and predicting with its saved weights (averaged
+with the mirror image when the run used ``tta_flip``), so they are exactly the test images
+the run was evaluated on, judged as it was judged.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def _mistakes(run: runs.Run, data_dir: str | None) -> str:
 
 def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     """(images (N, C, H, W) uint8, labels (N,), probabilities (N, K)) for the run's test
-    set: the same images, and the same ``test_subset``, it was evaluated on."""
+    set: the same images, the same ``test_subset`` and the same flip averaging
+    (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
     from convlens.predict import predict_arrays
     from convlens.train.config import DataConfig, TrainConfig
 
@@ -153,7 +155,7 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
             f"the data found now ({dataset.source}) has other classes than {run.path}; "
             "point --data-dir at the run's data"
         )
-    probabilities = predict_arrays(run.load_network(), dataset.test_images)
+    probabilities = predict_arrays(run.load_network(), dataset.test_images, tta_flip=train.tta_flip)
     return dataset.test_images, dataset.test_labels, probabilities
 
 
