@@ -130,6 +130,38 @@ def test_resume_from_the_cli(trained_run, capsys, tiny_idx_dir) -> None:
     assert state == {**state, "status": "complete", "epochs_done": 3}
 
 
+def test_resume_refuses_to_change_the_recipe_and_leaves_the_run_alone(
+    trained_run, capsys, tiny_idx_dir
+) -> None:
+    config = (trained_run / "config.json").read_text()
+    code, _, err = cli(capsys, "train", "--resume", trained_run, "--epochs", "3", "--lr", "0.1")
+    assert code == 2
+    assert err.count("\n") == 1 and "--resume cannot take --lr:" in err
+    assert "only --epochs and --data-dir may change" in err
+    assert (trained_run / "config.json").read_text() == config
+    assert json.loads((trained_run / "state.json").read_text())["epochs_done"] == 2
+
+    code, _, err = cli(capsys, "train", "--resume", trained_run, "--epochs", "3",
+                       "--data-dir", tiny_idx_dir, "--quiet")  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--batch-size", "8", "--no-augment", "--tta-flip"],
+        ["--data", "mnist", "--image-size", "32x32", "--channels", "3"],
+        ["--seed", "1", "--precision", "fp32", "--no-download"],
+    ],
+)
+def test_resume_names_every_option_it_refuses(capsys, tmp_path, options) -> None:
+    named = ", ".join(o for o in options if o.startswith("--"))  # as typed, in this order
+    code, _, err = cli(capsys, "train", "--resume", "somerun", "--runs", tmp_path, *options)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"--resume cannot take {named}: " in lines[0]
+
+
 def test_compare_writes_the_table_and_figure(tmp_path, tiny_idx_dir, capsys) -> None:
     code, out, err = cli(
         capsys,

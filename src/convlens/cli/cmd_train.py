@@ -20,7 +20,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="preset (dnn, cnn, cnn-small, ...), spec file, or layer list (default: the "
         "--preset's own model)",
     )
-    parser.add_argument("--resume", metavar="RUN", help="continue this run folder")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue this run folder with its own recipe and data (only --epochs and "
+        "--data-dir may be given with it)",
+    )
     parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
     add_runs_option(parser)
     add_train_options(parser)
@@ -30,7 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.options import data_config, model_or_preset, train_config
+    from convlens.cli.options import (
+        data_config,
+        model_or_preset,
+        recipe_options_given,
+        train_config,
+    )
     from convlens.errors import OptionError
     from convlens.train.progress import SilentReporter, TqdmReporter
     from convlens.train.session import resume, train
@@ -41,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
             raise OptionError(
                 "give either a MODEL or --preset to train anew, or --resume RUN (which "
                 "continues with the run's own recipe), not both"
+            )
+        refused = recipe_options_given(args)
+        if refused:
+            raise OptionError(
+                f"--resume cannot take {', '.join(refused)}: a resumed run keeps the recipe "
+                "and data it was started with, so that it trains as the uninterrupted run "
+                "would; only --epochs and --data-dir may change (to change the recipe, train "
+                "a new run)"
             )
         run_ = resume(
             args.resume,

@@ -155,6 +155,32 @@ _TRAIN_FIELDS = (
 )
 
 
+_DATA_FIELDS = ("dataset", "data_dir", "image_size", "channels", "no_download")
+_FLAGS = {"dataset": "--data"}  # where the option is not the field's name in kebab case
+
+# What --resume may change: how long to train, and where the same data now lives.
+RESUME_MAY_CHANGE = ("epochs", "data_dir")
+
+
+def options_given(args: argparse.Namespace, fields: tuple[str, ...]) -> list[str]:
+    """The options among ``fields`` given on the command line, as typed: --lr, --no-augment."""
+    given = []
+    for field in fields:
+        value = getattr(args, field, None)
+        if value is None or (field == "no_download" and not value):  # left out
+            continue
+        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+        given.append("--no-" + flag[2:] if value is False else flag)
+    return given
+
+
+def recipe_options_given(args: argparse.Namespace) -> list[str]:
+    """Training and data options given that --resume cannot honour: a resumed run keeps the
+    recipe and data it started with, which is what makes it repeat the uninterrupted run."""
+    fields = tuple(f for f in _TRAIN_FIELDS + _DATA_FIELDS if f not in RESUME_MAY_CHANGE)
+    return options_given(args, fields)
+
+
 def model_or_preset(args: argparse.Namespace) -> str | None:
     """MODEL, else the --preset's own model: ``convlens train --preset fast`` trains fast."""
     return args.model or args.preset
