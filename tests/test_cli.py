@@ -224,6 +224,28 @@ def train_section(capsys, tmp_path, *args: str) -> dict:
     return json.loads((tmp_path / "r" / "config.json").read_text())["train"]
 
 
+def test_config_json_records_which_presets_recipe_the_run_started_from(
+    tmp_path, tiny_idx_dir, capsys
+) -> None:
+    """config.json's "preset" is the model's preset, its "recipe" the recipe's."""
+    from argparse import Namespace
+
+    from convlens.cli.options import recipe_preset
+
+    data = ["--data", f"idx:{tiny_idx_dir}", "--train-subset", "30", "--precision", "fp32"]
+    for name, options, recipe in (("fast", ["--preset", "fast"], "fast"), ("lesson", [], None)):
+        code, _, err = cli(capsys, "train", SMALL, *options, *data, "--epochs", "1",
+                           "--runs", tmp_path, "--name", name, "--quiet")  # fmt: skip
+        assert code == 0, err
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["preset"] is None and config["recipe"] == recipe
+
+    # MODEL naming a preset brings its recipe along, as `convlens train fast` does
+    assert recipe_preset(Namespace(preset=None), " fast ") == "fast"
+    assert recipe_preset(Namespace(preset="fast"), "cnn") == "fast"
+    assert recipe_preset(Namespace(preset=None), SMALL) is None
+
+
 def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir, capsys) -> None:
     train = train_section(
         capsys,

@@ -69,8 +69,13 @@ def compare(
     name: str | None = None,
     reporter_for: Callable[[str], Reporter] | None = None,
     on_note: Callable[[str], None] | None = None,
+    recipe_preset: str | None = None,
 ) -> Comparison:
-    """Train every model on the same data and seed; return (and write) the table."""
+    """Train every model on the same data and seed; return (and write) the table.
+
+    ``recipe_preset`` names the preset whose recipe ``config`` came from, for each run's
+    config.json (see :func:`convlens.train.session.train`).
+    """
     from convlens.plots.compare import compare_figure
     from convlens.train.session import train
 
@@ -99,6 +104,7 @@ def compare(
             name=label,
             reporter=reporter,
             dataset=dataset,
+            recipe_preset=recipe_preset,
         )
         rows.append(_row(label, run))
     comparison = Comparison(folder, tuple(rows))

@@ -115,6 +115,23 @@ def test_resume_can_extend_and_refuses_what_cannot_resume(
         resume(tmp_path / "nowhere")
 
 
+def test_config_json_records_the_recipes_preset_and_runs_from_before_it_still_load(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr("convlens.train.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r",
+                dataset=tiny_dataset, recipe_preset="fast")  # fmt: skip
+    assert run.config["recipe"] == "fast" and run.config["preset"] is None
+
+    # A run written before "recipe" existed opens, loads and resumes as before.
+    config = json.loads(run.file(runs.CONFIG).read_text())
+    del config["recipe"]
+    run.file(runs.CONFIG).write_text(json.dumps(config))
+    old = Run.open(run.path)
+    assert "recipe" not in old.config and old.load_network() is not None
+    assert len(resume(run.path, epochs=2).history()) == 2
+
+
 def test_stop_at_accuracy_is_the_lessons_callback(tiny_dataset, tmp_path) -> None:
     run = train(
         SMALL,

@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from convlens.cli.options import data_config, train_config
+    from convlens.cli.options import data_config, recipe_preset, train_config
     from convlens.compare import compare
     from convlens.train.progress import SilentReporter, TqdmReporter
 
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         reporter_for=reporter_for,
         on_note=lambda text: print(text, file=sys.stderr),
+        recipe_preset=recipe_preset(args),
     )
     print(comparison.format())
     print(f"\nwrote {comparison.path}/compare.png, compare.csv and one run folder per model")

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         data_config,
         model_or_preset,
         recipe_options_given,
+        recipe_preset,
         train_config,
     )
     from convlens.errors import OptionError
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             runs_dir=args.runs,
             name=args.name,
             reporter=reporter,
+            recipe_preset=recipe_preset(args, model),
         )
     _print_result(run_)
     return 0

@@ -186,19 +186,27 @@ def model_or_preset(args: argparse.Namespace) -> str | None:
     return args.model or args.preset
 
 
-def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
-    """The recipe training starts from, as TrainConfig overrides.
+def recipe_preset(args: argparse.Namespace, model: str | None = None) -> str | None:
+    """The preset whose recipe training starts from, or None for the lesson's defaults.
 
-    --preset NAME's recipe if given, else MODEL's when MODEL names a preset (so
-    ``convlens train fast`` trains fast as it was meant to), else none: the lesson's.
+    --preset NAME if given, else MODEL when it names a preset (so ``convlens train fast``
+    trains fast as it was meant to), else none.
     """
     from convlens.models.registry import PRESETS, get_preset
 
     if args.preset:
-        return dict(get_preset(args.preset).recipe)  # an unknown NAME: one line, the list
+        return get_preset(args.preset).name  # an unknown NAME: one line, the list
     if model and model.strip() in PRESETS:
-        return dict(PRESETS[model.strip()].recipe)
-    return {}
+        return model.strip()
+    return None
+
+
+def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
+    """The recipe training starts from, as TrainConfig overrides: :func:`recipe_preset`'s."""
+    from convlens.models.registry import PRESETS
+
+    name = recipe_preset(args, model)
+    return dict(PRESETS[name].recipe) if name else {}
 
 
 def train_config(args: argparse.Namespace, model: str | None = None):

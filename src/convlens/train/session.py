@@ -46,11 +46,14 @@ def train(
     name: str | None = None,
     reporter: Reporter | None = None,
     dataset: Any = None,
+    recipe_preset: str | None = None,
 ) -> Run:
     """Train ``model`` (preset name, spec file, layer text or ModelSpec) into a new run.
 
     ``dataset`` may pass an already loaded :class:`convlens.data.Dataset` (compare and
     sweeps load it once for many runs); otherwise ``data`` says what to load.
+    ``recipe_preset`` names the preset whose recipe ``config`` started from (``fast`` for
+    ``convlens train cnn-bn --preset fast``); it is recorded as config.json's "recipe".
     """
     data = data or DataConfig()
     config = config or TrainConfig()
@@ -66,7 +69,8 @@ def train(
     run_config = {
         "name": name,
         "model": spec.to_dict(),
-        "preset": spec.name if spec.name in PRESETS else None,
+        "preset": spec.name if spec.name in PRESETS else None,  # the model's
+        "recipe": recipe_preset,  # the preset whose recipe was the starting point, or None
         "data": data.to_dict(),
         "dataset": {
             "name": dataset.name,

@@ -146,10 +146,11 @@ class TrainingManager:
     ) -> dict[str, Any]:
         """Check everything that can be checked now, then train in a thread."""
         spec = spec_from_text(model)
-        recipe = PRESETS[model.strip()].recipe if model.strip() in PRESETS else {}
+        preset = model.strip() if model.strip() in PRESETS else None  # its recipe too
+        recipe = PRESETS[preset].recipe if preset else {}
         config = TrainConfig(**{**recipe, "epochs": epochs, "train_subset": train_subset})
         run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
-        label = model.strip() if model.strip() in PRESETS else spec.name
+        label = preset or spec.name
         with self._lock:
             self._refuse_if_busy()
             if (self.runs_dir / run_name).exists():
@@ -160,7 +161,7 @@ class TrainingManager:
             self._begin(Job(run=run_name, model=label, epochs=config.epochs))
             self._thread = threading.Thread(
                 target=self._train,
-                args=(spec, config, run_name),
+                args=(spec, config, run_name, preset),
                 name=f"convlens-train-{run_name}",
                 daemon=True,
             )
@@ -231,7 +232,9 @@ class TrainingManager:
 
     # --- the thread --------------------------------------------------------------------
 
-    def _train(self, spec: ModelSpec, config: TrainConfig, name: str) -> None:
+    def _train(
+        self, spec: ModelSpec, config: TrainConfig, name: str, recipe_preset: str | None
+    ) -> None:
         from convlens.train.session import train
 
         self._guard(
@@ -242,6 +245,7 @@ class TrainingManager:
                 runs_dir=self.runs_dir,
                 name=name,
                 reporter=WebReporter(self),
+                recipe_preset=recipe_preset,
             )
         )
 
