@@ -223,6 +223,14 @@ def test_an_unreachable_ray_address_fails_in_seconds() -> None:
     ray_executor.check_reachable("auto")
 
 
+def test_every_trial_records_the_preset_its_recipe_came_from(tiny_dataset, tmp_path) -> None:
+    result = sweep(SMALL, {"lr": [0.001, 0.002]}, config=CONFIG, dataset=tiny_dataset,
+                   runs_dir=tmp_path, executor="inline", recipe_preset="cnn")  # fmt: skip
+    assert json.loads((result.path / "sweep.json").read_text())["recipe"] == "cnn"
+    configs = [Run(result.path / trial["folder"]).config for trial in result.trials]
+    assert len(configs) == 2 and all(c["recipe"] == "cnn" for c in configs)
+
+
 def test_bad_sweep_options_fail_before_training(tiny_dataset, tmp_path) -> None:
     with pytest.raises(OptionError, match="repeats"):
         sweep(SMALL, {"filters": [4]}, repeats=0, dataset=tiny_dataset, runs_dir=tmp_path)

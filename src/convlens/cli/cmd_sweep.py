@@ -104,7 +104,7 @@ class TqdmSweepReporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.options import data_config, model_or_preset, train_config
+    from convlens.cli.options import data_config, model_or_preset, recipe_preset, train_config
     from convlens.errors import OptionError
     from convlens.experiments.grid import parse_vary
     from convlens.experiments.sweep import SilentSweepReporter, sweep
@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray or None,
         margin=args.margin / 100,
         reporter=SilentSweepReporter() if args.quiet else TqdmSweepReporter(),
+        recipe_preset=recipe_preset(args, model),
     )
     print(result.format())
     print(

@@ -56,6 +56,7 @@ class Trial:
     config: TrainConfig  # seed = base seed + repeat
     data: DataConfig  # recorded in the run; the images come from the executor
     repeat: int
+    recipe_preset: str | None = None  # the preset whose recipe config started from
 
     @property
     def path(self) -> Path:
@@ -98,6 +99,7 @@ def execute_trial(trial: Trial, dataset: Any, runs_dir: str | Path | None = None
             runs_dir=runs_dir or trial.runs_dir,
             name=trial.folder,
             dataset=dataset,
+            recipe_preset=trial.recipe_preset,
         )
         status = str(run.state().get("status", "complete"))
         return TrialOutcome(trial.folder, status, None, time.perf_counter() - start)

@@ -92,12 +92,15 @@ def sweep(
     margin: float = DEFAULT_MARGIN,
     reporter: SweepReporter | None = None,
     dataset: Any = None,
+    recipe_preset: str | None = None,
 ) -> SweepResult:
     """Train every point of ``vary`` over ``model`` ``repeats`` times; write the tables.
 
     ``vary`` maps axes to values (see :mod:`convlens.experiments.grid`). ``margin`` is a
     fraction (0.003 = 0.3 points). ``executor`` is "process" (default), "ray" or "inline".
     ``dataset`` may pass already loaded data (its ``DataConfig`` is still recorded).
+    ``recipe_preset`` names the preset whose recipe ``config`` came from, for each run's
+    config.json (see :func:`convlens.train.session.train`).
     """
     from convlens.models.registry import resolve_model
 
@@ -122,7 +125,9 @@ def sweep(
         f"sweep-{runs.safe_name(name or spec.name)}"
     )
     costs = {point.name: _cost(point, dataset) for point in valid}
-    trials = [_trial(point, k, data, folder) for point in valid for k in range(repeats)]
+    trials = [
+        _trial(point, k, data, folder, recipe_preset) for point in valid for k in range(repeats)
+    ]
     to_train = [t for t in trials if not _finished(t)]
     for trial in to_train:
         executors.clear_incomplete(trial)  # interrupted before: train it from scratch
@@ -134,6 +139,7 @@ def sweep(
         "repeats": repeats,
         "margin": margin,
         "train": config.to_dict(),
+        "recipe": recipe_preset,
         "data": data.to_dict(),
         "executor": executor,
         "ray_address": ray_address,
@@ -174,12 +180,15 @@ def _check_options(executor: str, repeats: int, margin: float, ray_address: str 
         raise OptionError(f"--margin {100 * margin:g} points is not valid; use 0 to 100")
 
 
-def _trial(point: GridPoint, repeat: int, data: DataConfig, folder: Path) -> Trial:
+def _trial(
+    point: GridPoint, repeat: int, data: DataConfig, folder: Path, recipe_preset: str | None
+) -> Trial:
     """Repeat ``repeat`` of a configuration: the same recipe with seed + repeat."""
     config = point.config.replace(seed=point.config.seed + repeat)
     return Trial(
-        point.name, point.folder(data, repeat), str(folder), point.spec, config, data, repeat
-    )
+        point.name, point.folder(data, repeat), str(folder), point.spec, config, data, repeat,
+        recipe_preset,
+    )  # fmt: skip
 
 
 def _write_results(
