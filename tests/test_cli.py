@@ -315,11 +315,11 @@ def test_preset_recipe_with_another_model_and_options_over_it(
         "30",
         "--batch-size",
         "16",
-        "--no-augment",
+        "--no-tta-flip",
     )
     fast = PRESETS["fast"].recipe
-    assert fast["augment"] is True and fast["batch_size"] != 16  # so the overrides show
-    assert train == {**train, **fast, "epochs": 1, "batch_size": 16, "augment": False}
+    assert fast["tta_flip"] is True and fast["batch_size"] != 16  # so the overrides show
+    assert train == {**train, **fast, "epochs": 1, "batch_size": 16, "tta_flip": False}
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["preset"] is None and config["model"]["layers"][0]["conv"]["filters"] == 8
 
@@ -363,6 +363,7 @@ def test_preset_alone_trains_the_presets_model_with_its_recipe(tmp_path, capsys)
         (["compare", "dnn", "cnn", "--preset", "nosuch"], "unknown preset 'nosuch'"),
         (["train", "--resume", "somerun", "--preset", "fast"], "not both"),
         (["train", "cnn", "--label-smoothing", "1.5"], "label smoothing 1.5 is not valid"),
+        (["train", "--preset", "fast", "--no-augment"], "add --augment or drop --tta-flip"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(capsys, args, message, tmp_path) -> None:
