@@ -1,0 +1,197 @@
+"""How fast could a training step of a model be on this machine? The floor, measured.
+
+    .venv/bin/python bench/compute_floor.py [--model cnn] [--batch-size 32] [--json out.json]
+
+Three measurements, side by side in one process:
+
+1. What the cores do at best: matrix multiplies in bf16 and fp32 of a large square shape
+   and of the shape the model's biggest layer really multiplies (for a conv: its
+   im2col form, (N*H_out*W_out, C_in*k*k) x (C_in*k*k, F)).
+2. Each conv and dense layer alone, forward and backward at the batch size, with the
+   FLOPs it does, so each layer's GFLOP/s can be put next to the matmul peak.
+3. A whole training step of ``convlens``' engine (bf16 + channels_last where the CPU has
+   it), and the floor: the step's multiply-add FLOPs at the best matmul rate.
+
+FLOPs count 2 per multiply-add; a training step is forward (1x) plus the backward for
+the inputs (1x, except the first layer, whose input needs no gradient) and the weights
+(1x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from convlens.models import resolve_model
+from convlens.models.layers import Conv, Dense
+from convlens.models.network import build_network
+from convlens.train.config import TrainConfig
+from convlens.train.engine import make_optimizer
+from convlens.train.runtime import resolve_runtime
+
+
+def timed(step: Callable[[], object], repeats: int = 7, inner: int = 20) -> float:
+    """Median seconds of one call, over ``repeats`` groups of ``inner`` calls (after warm-up)."""
+    for _ in range(inner):
+        step()
+    groups = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            step()
+        groups.append((time.perf_counter() - start) / inner)
+    return statistics.median(groups)
+
+
+def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype) -> float:
+    """GFLOP/s of (m, k) @ (k, n) in ``dtype``."""
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    seconds = timed(lambda: a @ b, inner=max(1, int(2e9 / (2 * m * k * n))))
+    return 2 * m * k * n / seconds / 1e9
+
+
+def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
+    """Per conv/dense layer: its FLOPs in a training step and its measured fwd+bwd time."""
+    network = build_network(resolve_model(model), (1, 28, 28), 10)
+    rows = []
+    first = True
+    for name, spec, in_shape, out_shape in zip(
+        network.names,
+        network.spec.layers,
+        [network.input_shape, *network.shapes[:-1]],
+        network.shapes,
+        strict=True,
+    ):
+        if isinstance(spec, Conv):
+            c, _, _ = in_shape
+            f, h, w = out_shape
+            macs = h * w * f * c * spec.kernel * spec.kernel
+            weight = torch.randn(f, c, spec.kernel, spec.kernel).to(
+                memory_format=torch.channels_last
+            )
+            x = torch.randn(batch, *in_shape).to(memory_format=torch.channels_last)
+            grad = torch.randn(batch, *out_shape).to(torch.bfloat16)
+            grad = grad.contiguous(memory_format=torch.channels_last)
+
+            def op(x=x, weight=weight, spec=spec):
+                return F.conv2d(x, weight, stride=spec.stride, padding=spec._pad())
+
+            gemm = (batch * h * w, c * spec.kernel**2, f)
+        elif isinstance(spec, Dense):
+            (c,) = in_shape
+            (f,) = out_shape
+            macs = c * f
+            weight = torch.randn(f, c)
+            x = torch.randn(batch, c)
+            grad = torch.randn(batch, f).to(torch.bfloat16)
+
+            def op(x=x, weight=weight):
+                return F.linear(x, weight)
+
+            gemm = (batch, c, f)
+        else:
+            continue
+        weight.requires_grad_()
+        x.requires_grad_(not first)
+
+        def step(op=op, grad=grad):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = op()
+            out.backward(grad)
+
+        passes = 2 if first else 3
+        flops = 2 * macs * batch * passes
+        seconds = timed(step)
+        rows.append(
+            {
+                "layer": name,
+                "gemm_shape": gemm,
+                "train_flops": flops,
+                "seconds": seconds,
+                "gflops_per_second": flops / seconds / 1e9,
+            }
+        )
+        first = False
+    return rows
+
+
+def engine_step_seconds(model: str, batch: int) -> float:
+    """Seconds per training step of convlens' engine on random data (no data loading)."""
+    config = TrainConfig(batch_size=batch)
+    runtime = resolve_runtime(config)
+    torch.manual_seed(0)
+    network = build_network(resolve_model(model), (1, 28, 28), 10)
+    if runtime.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(network.parameters(), config)
+    x = runtime.prepare(torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8))
+    y = torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        with runtime.autocast():
+            logits = network(x)
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return timed(step)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args()
+
+    layers = layer_costs(args.model, args.batch_size)
+    biggest = max(layers, key=lambda row: row["train_flops"])
+    peaks = {
+        "bf16_square_2048": matmul_rate(2048, 2048, 2048, torch.bfloat16),
+        "fp32_square_2048": matmul_rate(2048, 2048, 2048, torch.float32),
+        f"bf16_{biggest['layer']}_shape": matmul_rate(*biggest["gemm_shape"], torch.bfloat16),
+    }
+    step = engine_step_seconds(args.model, args.batch_size)
+    flops = sum(row["train_flops"] for row in layers)
+    best = max(peaks.values())
+    floor = flops / (best * 1e9)
+    result = {
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "threads": torch.get_num_threads(),
+        "matmul_gflops_per_second": peaks,
+        "layers": layers,
+        "train_flops_per_step": flops,
+        "engine_step_seconds": step,
+        "engine_images_per_second": args.batch_size / step,
+        "floor_step_seconds": floor,
+        "floor_images_per_second": args.batch_size / floor,
+        "share_of_step_in_conv_and_dense": sum(row["seconds"] for row in layers) / step,
+    }
+    for name, rate in peaks.items():
+        print(f"matmul {name}: {rate:,.0f} GFLOP/s")
+    for row in layers:
+        print(
+            f"{row['layer']}: {row['train_flops'] / 1e6:,.0f} MFLOP per step, "
+            f"{row['seconds'] * 1e3:.2f} ms fwd+bwd, {row['gflops_per_second']:,.0f} GFLOP/s"
+        )
+    print(
+        f"engine step: {step * 1e3:.2f} ms ({args.batch_size / step:,.0f} images/s); "
+        f"floor at {best:,.0f} GFLOP/s: {floor * 1e3:.2f} ms "
+        f"({args.batch_size / floor:,.0f} images/s)"
+    )
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
