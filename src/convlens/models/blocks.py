@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -59,3 +60,35 @@ class _FlattenKeepingLayout(torch.autograd.Function):
         if ctx.channels_last:
             grad = grad.contiguous(memory_format=torch.channels_last)
         return grad
+
+
+class Dropout(nn.Module):
+    """Dropout that is fast on a CPU: (...) -> (...), zeroing about ``rate`` of values.
+
+    On a CPU, ``nn.Dropout`` draws one Mersenne-Twister number per value; for a batch of
+    128 x 3,136 features that took 3.8 ms, 15% of a ``cnn-bn`` training step. Here one
+    64-bit draw gives 8 bytes, each compared with the keep probability rounded to
+    1/256 (0.3 -> 0.3008), and the survivors are scaled by 256/keep so the expected
+    value is unchanged: 0.6 ms. Elsewhere (CUDA) it is ``F.dropout``. Masks come from
+    torch's default generator, so runs stay reproducible from their seed.
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+        self.keep_of_256 = round((1 - rate) * 256)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.rate, training=True)
+        if self.keep_of_256 == 0:
+            return x * 0
+        n = x.numel()
+        words = torch.empty((n + 7) // 8, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+        keep = words.view(torch.uint8)[:n].view(x.shape) < self.keep_of_256
+        return x * keep * (256 / self.keep_of_256)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"

@@ -388,9 +388,9 @@ class Dropout(LayerSpec):
         return in_shape
 
     def build(self, in_shape: Shape) -> nn.Module:
-        from torch import nn
+        from convlens.models.blocks import Dropout
 
-        return nn.Dropout(float(self.rate))
+        return Dropout(float(self.rate))
 
     def explain(self, in_shape: Shape) -> str:
         return f"same shape; zeroes {float(self.rate):.0%} of values while training only"
