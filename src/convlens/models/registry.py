@@ -79,11 +79,28 @@ def _cnn_bn() -> str:
 
 
 @register(
+    "quick",
+    "91% test in two epochs: the cnn-bn layers with each max pooling *before* its "
+    "batchnorm (a quarter of the normalisation work), batch 128, one-cycle.",
+    recipe={"epochs": 2, "batch_size": 128, "lr": 4e-3, "schedule": "onecycle"},
+)
+def _quick() -> str:
+    # Pooling first changes the model (batchnorm can flip signs, so it does not commute
+    # with max), but trains as well: 91.25% after 2 epochs against cnn-bn's 90.1% after
+    # 2 of 3, and each step is 25-30% cheaper (bench/time_to_accuracy.py).
+    return (
+        "conv(32, 3, same, activation=none), maxpool(2), batchnorm(relu), "
+        "conv(64, 3, same, activation=none), maxpool(2), batchnorm(relu), "
+        "flatten, dropout(0.3), dense(128, relu), dense(10, softmax)"
+    )
+
+
+@register(
     "fast",
     "Our own: a small residual net with batchnorm, trained with shifts and flips, label "
     "smoothing, a one-cycle schedule and flip averaging at test time (see BENCHMARKS.md).",
     recipe={
-        "epochs": 10,
+        "epochs": 12,
         "batch_size": 256,
         "optimizer": "adamw",
         "lr": 4e-3,
