@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark behind BENCHMARKS.md, one after another, on a quiet machine:
+# Every benchmark behind BENCHMARKS.md, one after another, on a quiet machine (~75 min):
 #   bash bench/run_all.sh DATA_DIR
 # Results land in bench/results/*.json (and .log); BENCHMARKS.md quotes them.
 # The tf.keras reference needs its own environment (TensorFlow must not share the product's):
@@ -12,6 +12,7 @@ OUT=bench/results
 mkdir -p "$OUT"
 run() { local name=$1; shift; echo "== $name: $*"; "$@" 2>&1 | tee "$OUT/$name.log"; }
 
+run compute-floor $PY bench/compute_floor.py --json "$OUT/compute-floor.json"
 run throughput-b32 $PY bench/train_throughput.py --data-dir "$DATA" --json "$OUT/throughput-b32.json"
 run throughput-b64 $PY bench/train_throughput.py --data-dir "$DATA" --batch-size 64 \
     --engines convlens-fp32 convlens-auto --json "$OUT/throughput-b64.json"
@@ -23,4 +24,17 @@ if [ -x bench/.venv-tf/bin/python ]; then
 fi
 run startup-memory $PY bench/startup_and_memory.py --data-dir "$DATA" --json "$OUT/startup-memory.json"
 run precision-parity $PY bench/precision_parity.py --data-dir "$DATA" --json "$OUT/precision-parity.json"
-run time-to-91 $PY bench/time_to_accuracy.py --data-dir "$DATA" --json "$OUT/time-to-91.json"
+run time-to-91 $PY bench/time_to_accuracy.py --data-dir "$DATA" --json "$OUT/time-to-91.json" \
+    --recipes "cnn (lesson recipe)" "cnn, batch 64, lr 2e-3"
+run time-to-91-seeds $PY bench/time_to_accuracy.py --data-dir "$DATA" --seeds 0 1 2 \
+    --recipes "cnn-bn, batch 64, one-cycle" "quick (its recipe: 2 epochs, batch 128, one-cycle)" \
+    --json "$OUT/time-to-91-seeds.json"
+# The fast preset as a user runs it, 3 seeds (about 5 minutes each); its per-epoch metrics.
+RUNS=$(mktemp -d)
+for seed in 0 1 2; do
+  run fast-preset-s$seed .venv/bin/convlens train fast --seed $seed --data-dir "$DATA" \
+      --runs "$RUNS" --name fast-s$seed --quiet
+  cp "$RUNS/fast-s$seed/metrics.json" "$OUT/fast-preset-s$seed.metrics.json"
+  cp "$RUNS/fast-s$seed/metrics.csv" "$OUT/fast-preset-s$seed.metrics.csv"
+done
+rm -rf "$RUNS"

@@ -40,6 +40,8 @@ class Flatten(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (x.requires_grad and torch.is_grad_enabled()):
+            return x.flatten(1)  # nothing flows back: skip the autograd.Function
         return _FlattenKeepingLayout.apply(x)
 
 
