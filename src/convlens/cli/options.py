@@ -45,8 +45,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         metavar="NAME",
-        help="start from preset NAME's training recipe (fast: AdamW, one-cycle, shifts and "
-        "flips, label smoothing, flip averaging); the options given here still override it",
+        help="start from preset NAME's training recipe (quick: 2 epochs at batch 128, "
+        "one-cycle; fast: AdamW, one-cycle, shifts and flips, label smoothing, flip "
+        "averaging); the options given here still override it",
     )
     group.add_argument("--epochs", type=int, help="epochs to train (default 5)")
     group.add_argument("--batch-size", type=int, help="images per step (default 32)")
