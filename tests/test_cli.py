@@ -137,13 +137,20 @@ def test_resume_refuses_to_change_the_recipe_and_leaves_the_run_alone(
     code, _, err = cli(capsys, "train", "--resume", trained_run, "--epochs", "3", "--lr", "0.1")
     assert code == 2
     assert err.count("\n") == 1 and "--resume cannot take --lr:" in err
-    assert "only --epochs and --data-dir may change" in err
+    assert "only --epochs, --data-dir, --threads and --device may change" in err
     assert (trained_run / "config.json").read_text() == config
     assert json.loads((trained_run / "state.json").read_text())["epochs_done"] == 2
 
+    # Where it runs may change; the recorded recipe changes only in its epochs.
     code, _, err = cli(capsys, "train", "--resume", trained_run, "--epochs", "3",
-                       "--data-dir", tiny_idx_dir, "--quiet")  # fmt: skip
+                       "--data-dir", tiny_idx_dir, "--threads", "1", "--quiet")  # fmt: skip
     assert code == 0, err
+    before, after = (
+        json.loads(config)["train"],
+        json.loads((trained_run / "config.json").read_text())["train"],
+    )
+    assert after == {**before, "epochs": 3}
+    assert json.loads((trained_run / "env.json").read_text())["threads"] == 1
 
 
 @pytest.mark.parametrize(

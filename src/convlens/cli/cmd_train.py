@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume",
         metavar="RUN",
-        help="continue this run folder with its own recipe and data (only --epochs and "
-        "--data-dir may be given with it)",
+        help="continue this run folder with its own recipe and data (only --epochs, "
+        "--data-dir, --threads and --device may be given with it)",
     )
     parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
     add_runs_option(parser)
@@ -58,14 +58,16 @@ def run(args: argparse.Namespace) -> int:
             raise OptionError(
                 f"--resume cannot take {', '.join(refused)}: a resumed run keeps the recipe "
                 "and data it was started with, so that it trains as the uninterrupted run "
-                "would; only --epochs and --data-dir may change (to change the recipe, train "
-                "a new run)"
+                "would; only --epochs, --data-dir, --threads and --device may change (to "
+                "change the recipe, train a new run)"
             )
         run_ = resume(
             args.resume,
             runs_dir=args.runs,
             epochs=args.epochs,
             data_dir=args.data_dir,
+            threads=args.threads,
+            device=args.device,
             reporter=reporter,
         )
     else:

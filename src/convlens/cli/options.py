@@ -159,8 +159,9 @@ _TRAIN_FIELDS = (
 _DATA_FIELDS = ("dataset", "data_dir", "image_size", "channels", "no_download")
 _FLAGS = {"dataset": "--data"}  # where the option is not the field's name in kebab case
 
-# What --resume may change: how long to train, and where the same data now lives.
-RESUME_MAY_CHANGE = ("epochs", "data_dir")
+# What --resume may change: how long to train, where the same data now lives, and where
+# the training runs (threads, device: the recipe is the same arithmetic).
+RESUME_MAY_CHANGE = ("epochs", "data_dir", "threads", "device")
 
 
 def options_given(args: argparse.Namespace, fields: tuple[str, ...]) -> list[str]:

@@ -97,15 +97,24 @@ def resume(
     runs_dir: str | Path | None = None,
     epochs: int | None = None,
     data_dir: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
     reporter: Reporter | None = None,
 ) -> Run:
-    """Continue a run from its last completed epoch up to its planned (or new) epochs."""
+    """Continue a run from its last completed epoch up to its planned (or new) epochs.
+
+    The recipe is the run's own; ``threads`` and ``device`` only say where it runs now
+    (``env.json`` records what was used).
+    """
     reporter = reporter or SilentReporter()
     run = Run.open(ref, runs_dir)
     saved = run.config
     config = TrainConfig.from_dict(saved["train"])
     if epochs is not None:
         config = replace(config, epochs=epochs)
+        config.validate()
+    if threads is not None or device is not None:
+        config = replace(config, threads=threads or config.threads, device=device or config.device)
         config.validate()
     data = DataConfig.from_dict(saved["data"])
     if data_dir is not None:
@@ -129,7 +138,8 @@ def resume(
             f"{run.path} was trained on; point --data-dir at the original files"
         )
     if config.epochs != saved["train"]["epochs"]:
-        fileio.write_json(run.file(runs.CONFIG), {**saved, "train": config.to_dict()})
+        train_section = {**saved["train"], "epochs": config.epochs}  # nothing else changes
+        fileio.write_json(run.file(runs.CONFIG), {**saved, "train": train_section})
     return _fit(run, run.spec(), dataset, config, reporter, resume=True)
 
 
