@@ -14,9 +14,11 @@ from PIL import Image
 
 from convlens.data import load_dataset
 from convlens.introspect import explain, feature_maps, journey_layer_names, learned_filters
+from convlens.models.registry import PRESETS
 from convlens.ops import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.predict import predict_arrays
 from convlens.runs import Run
+from convlens.train.config import TrainConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -347,6 +349,17 @@ def test_runs_one_level_down_and_damaged_ones(client, runs_dir) -> None:
     assert client.get("/api/runs/compare-1/dnn").status_code == 200
     ok = client.post("/api/predict", json={"run": "compare-1/dnn", "pixels": bars()})
     assert ok.status_code == 200
+
+
+def test_presets_say_which_carry_a_recipe_and_what_it_is(client) -> None:
+    body = client.get("/api/presets").json()
+    recipes = {preset["name"]: preset["recipe"] for preset in body["presets"]}
+    assert recipes == {name: preset.recipe for name, preset in PRESETS.items()}
+    assert recipes["cnn"] == {} and recipes["quick"]["batch_size"] == 128
+    assert recipes["fast"]["tta_flip"] is True and recipes["fast"]["epochs"] == 12
+    lesson = TrainConfig()
+    assert body["defaults"] == {key: getattr(lesson, key) for key in body["defaults"]}
+    assert body["defaults"]["batch_size"] == 32 and body["defaults"]["optimizer"] == "adam"
 
 
 def shutil_copy(source: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
-"""Training from the page: start, live events, completion, one at a time, cancel, resume."""
+"""Training from the page: start, recipes, live events, completion, one at a time, cancel,
+resume."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import time
 
 import pytest
 
+from convlens.errors import OptionError
+from convlens.models.registry import PRESETS
 from convlens.runs import Run
+from convlens.train.config import TrainConfig
+from convlens.web.training import RECIPE_FIELDS
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -92,6 +97,7 @@ def test_one_training_at_a_time_and_cancel_leaves_it_interrupted(client, runs_di
     done = state["epochs_done"]
     resumed = client.post("/api/train/resume", json={"run": "long", "epochs": done + 1})
     assert resumed.status_code == 202, resumed.text
+    assert resumed.json()["train"]["epochs"] == done + 1  # the recipe it goes on with
     final = wait_for(client, lambda s: not s["active"])
     assert final["status"] == "complete", final
     assert Run.open("long", runs_dir).state()["epochs_done"] == done + 1
@@ -136,3 +142,114 @@ def test_the_event_stream_of_an_idle_server_ends_at_once(client) -> None:
     stream = events(client, timeout=5)
     assert [kind for kind, _ in stream] == ["status", "end"]
     assert stream[0][1]["status"] == "idle"
+
+
+# --- the recipe ------------------------------------------------------------------------------
+
+
+def recipe_of(train: dict) -> dict:
+    return {key: train[key] for key in RECIPE_FIELDS}
+
+
+def test_recipe_fields_reach_the_runs_config(client, runs_dir) -> None:
+    recipe = {
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 0.01,
+        "optimizer": "sgd",
+        "weight_decay": 0.001,
+        "schedule": "onecycle",
+        "label_smoothing": 0.1,
+        "augment": True,
+        "tta_flip": True,
+    }
+    assert set(recipe) == set(RECIPE_FIELDS)  # every field the page may set
+    response = client.post("/api/train", json={"model": SMALL, "name": "recipe", **recipe})
+    assert response.status_code == 202, response.text
+    assert response.json()["train"] == recipe and response.json()["recipe"] is None
+    assert wait_for(client, lambda s: not s["active"])["status"] == "complete"
+    config = Run.open("recipe", runs_dir).config
+    assert recipe_of(config["train"]) == recipe
+    assert config["recipe"] is None  # layers of its own, no preset's recipe to start from
+
+
+def test_a_preset_recipe_with_overrides(client, runs_dir) -> None:
+    body = {"model": SMALL, "preset": "fast", "epochs": 1, "batch_size": 16, "tta_flip": False}
+    response = client.post("/api/train", json={**body, "name": "fast-recipe"})
+    assert response.status_code == 202, response.text
+    assert wait_for(client, lambda s: not s["active"])["status"] == "complete"
+    config = Run.open("fast-recipe", runs_dir).config
+    expected = TrainConfig(**{**PRESETS["fast"].recipe, "epochs": 1, "batch_size": 16})
+    expected.tta_flip = False
+    assert recipe_of(config["train"]) == recipe_of(expected.to_dict())
+    assert config["train"]["optimizer"] == "adamw" and config["train"]["augment"] is True
+    assert config["recipe"] == "fast"
+
+
+@pytest.mark.parametrize(
+    ("body", "recipe", "epochs", "batch_size"),
+    [
+        ({"model": "quick"}, "quick", 2, 128),  # a preset model brings its own recipe
+        ({"model": "quick", "preset": ""}, None, 5, 32),  # "": the lesson's defaults
+        ({"model": "cnn"}, "cnn", 5, 32),  # cnn's recipe is the lesson's
+        ({"model": "cnn", "preset": "quick", "epochs": 3}, "quick", 3, 128),
+        ({"model": SMALL, "preset": "quick"}, "quick", 2, 128),
+    ],
+)
+def test_which_recipe_a_training_starts_from(client, body, recipe, epochs, batch_size) -> None:
+    response = client.post("/api/train", json=body)
+    assert response.status_code == 202, response.text
+    snapshot = response.json()
+    assert snapshot["recipe"] == recipe and snapshot["epochs"] == epochs
+    assert snapshot["train"]["epochs"] == epochs
+    assert snapshot["train"]["batch_size"] == batch_size
+    client.post("/api/train/cancel")  # the choice is all this test needs (presets have
+    wait_for(client, lambda s: not s["active"])  # ten classes; the tiny data has three)
+
+
+def library_message(**config) -> str:
+    with pytest.raises(OptionError) as err:
+        TrainConfig(**config)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "config"),
+    [
+        ({"batch_size": 0}, {"batch_size": 0}),
+        ({"lr": 0}, {"lr": 0.0}),
+        ({"lr": 20}, {"lr": 20.0}),
+        ({"optimizer": "rmsprop"}, {"optimizer": "rmsprop"}),
+        ({"schedule": "cosine"}, {"schedule": "cosine"}),
+        ({"weight_decay": 1}, {"weight_decay": 1.0}),
+        ({"label_smoothing": -0.1}, {"label_smoothing": -0.1}),
+        ({"tta_flip": True}, {"tta_flip": True}),  # flip averaging without augment
+        ({"preset": "fast", "augment": False}, {**PRESETS["fast"].recipe, "augment": False}),
+    ],
+)
+def test_a_bad_recipe_value_is_the_librarys_one_line(client, runs_dir, body, config) -> None:
+    response = client.post("/api/train", json={"model": SMALL, "name": "bad", **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == library_message(**config)
+    assert client.get("/api/train").json()["status"] == "idle"
+    assert not (runs_dir / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"preset": "turbo"}, "unknown preset 'turbo'; the presets are: dnn, cnn"),
+        ({"batch_size": 16.5}, "'batch_size' must be a whole number"),
+        ({"batch_size": True}, "'batch_size' must be a whole number"),
+        ({"lr": "0.01"}, "'lr' must be a number"),
+        ({"augment": "yes"}, "'augment' must be true, false or null"),
+        ({"optimizer": 1}, "'optimizer' must be text"),
+        ({"epochs": 101}, "'epochs' is 101; it must be from 1 to 100"),
+    ],
+)
+def test_a_recipe_field_of_the_wrong_kind_is_one_line(client, runs_dir, body, words) -> None:
+    response = client.post("/api/train", json={"model": SMALL, "name": "bad", **body})
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"] and "\n" not in response.json()["error"]
+    assert client.get("/api/train").json()["status"] == "idle"
+    assert not (runs_dir / "bad").exists()

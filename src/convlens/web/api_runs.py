@@ -5,7 +5,7 @@ Routes::
     GET /api/runs                     every run with its headline figures
     GET /api/runs/{run}               one run: config, history, metrics, summary table
     GET /api/runs/{run}/files/{file}  curves.png, confusion.png or summary.txt
-    GET /api/presets                  the models the Train tab offers
+    GET /api/presets                  the models the Train tab offers, with their recipes
 
 ``{run}`` is ``NAME`` or ``GROUP/NAME`` (see :mod:`convlens.web.runrefs`). Everything is
 read through :class:`convlens.runs.Run`, as ``convlens evaluate`` and ``report`` read it;
@@ -75,7 +75,9 @@ async def run_file(request: Request) -> FileResponse:
 
 
 async def presets(request: Request) -> JSON:
-    return JSON({"presets": await run_in_threadpool(_presets)})
+    from convlens.web.training import lesson_recipe
+
+    return JSON({"presets": await run_in_threadpool(_presets), "defaults": lesson_recipe()})
 
 
 # --- reading runs ------------------------------------------------------------------------
@@ -184,7 +186,8 @@ def _params(run: Run) -> int | None:
 
 @lru_cache(maxsize=1)
 def _presets() -> list[dict[str, Any]]:
-    """Presets with their parameter counts on 28x28 gray images, ten classes."""
+    """Presets with their parameter counts on 28x28 gray images, ten classes, and their
+    recipes: what they change in the lesson's (``{}`` for a preset that trains with it)."""
     from convlens.models.network import build_network, count_params
     from convlens.models.registry import PRESETS
 
@@ -200,6 +203,7 @@ def _presets() -> list[dict[str, Any]]:
                 "description": preset.description,
                 "spec": preset.spec.to_text(),
                 "params": params,
+                "recipe": dict(preset.recipe),
             }
         )
     return out

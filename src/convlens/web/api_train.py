@@ -3,10 +3,16 @@
 Routes::
 
     GET  /api/train          the current (or last) training, as a snapshot
-    POST /api/train          {model, epochs, train_subset, name} -> 202; 409 while busy
+    POST /api/train          {model, preset, RECIPE..., train_subset, name} -> 202; 409 busy
     POST /api/train/resume   {run, epochs} -> 202; continue an interrupted run
     POST /api/train/cancel   stop after the current step; the run ends "interrupted"
     GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
+
+``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
+``schedule``, ``label_smoothing``, ``augment``, ``tta_flip``, on top of the recipe of
+``preset`` (default: the model's own when it is a preset; ``""``: the lesson's defaults).
+Only their types are checked here; their values are :class:`TrainConfig`'s to judge, so
+``"lr": 0`` gets the same one line as ``convlens train --lr 0``.
 
 The event stream begins with a ``status`` snapshot, then sends each event with its id,
 so a page that reconnects (``Last-Event-ID``) misses nothing; it ends with ``end`` once
@@ -24,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from convlens.web.bodies import read_json
+from convlens.web.bodies import Fields, read_json
 from convlens.web.responses import JSON, json_safe
 from convlens.web.state import lab
 
@@ -50,11 +56,30 @@ async def status(request: Request) -> JSON:
 async def start(request: Request) -> JSON:
     fields = await read_json(request)
     model = fields.required_text("model", "cnn")
-    epochs = fields.integer("epochs", 5, 1, MAX_EPOCHS)
+    recipe = recipe_fields(fields)
+    preset = fields.text("preset", limit=100)
     subset = fields.integer("train_subset", None, 1)
     name = fields.text("name", limit=100)
-    snapshot = lab(request).training.start(model, epochs, subset, name)  # quick: checks only
+    snapshot = lab(request).training.start(  # quick: checks only
+        model, recipe, preset=preset, train_subset=subset, name=name
+    )
     return JSON(snapshot, status_code=202)
+
+
+def recipe_fields(fields: Fields) -> dict[str, Any]:
+    """The recipe fields given, by type; left out (or null), the preset's recipe decides."""
+    given = {
+        "epochs": fields.integer("epochs", None, 1, MAX_EPOCHS),  # the page's own limit
+        "batch_size": fields.integer("batch_size", None),
+        "lr": fields.number("lr", None),
+        "optimizer": fields.text("optimizer", limit=100),
+        "weight_decay": fields.number("weight_decay", None),
+        "schedule": fields.text("schedule", limit=100),
+        "label_smoothing": fields.number("label_smoothing", None),
+        "augment": fields.flag("augment"),
+        "tta_flip": fields.flag("tta_flip"),
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 async def resume(request: Request) -> JSON:

@@ -84,20 +84,22 @@ class Fields:
         return value
 
     def integer(
-        self, key: str, default: int | None, low: int, high: int | None = None
+        self, key: str, default: int | None, low: int | None = None, high: int | None = None
     ) -> int | None:
+        """A whole number from ``low`` to ``high``; without ``low``, the type is all that
+        is checked (a library config judges the range, in its own words)."""
         value = self.data.get(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
             raise WebError(f"'{key}' must be a whole number, not {value!r}")
         value = int(value)
-        if value < low or (high is not None and value > high):
+        if low is not None and (value < low or (high is not None and value > high)):
             upper = f" to {high}" if high is not None else " or more"
             raise WebError(f"'{key}' is {value}; it must be from {low}{upper}")
         return value
 
-    def number(self, key: str, default: float) -> float:
+    def number(self, key: str, default: float | None) -> float | None:
         value = self.data.get(key)
         if value is None:
             return default

@@ -11,6 +11,10 @@ the folder resumable with state "interrupted".
 One at a time is enforced here, under a lock, before any folder is made: a second start
 gets a 409 naming the run that is training, so two runs never write one folder (and a
 folder that already holds a run is refused too: :meth:`Run.create` would refuse later).
+
+The recipe is chosen as ``convlens train`` chooses it: a preset's recipe to start from
+(``--preset``, else the model's own when the model is a preset), then the fields the page
+sets on top, all judged by :class:`TrainConfig`, so a bad value gets the library's words.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from convlens.errors import ConvlensError, SpecError, TrainingDiverged
-from convlens.models.registry import PRESETS
+from convlens.models.registry import PRESETS, get_preset
 from convlens.models.spec import ModelSpec, parse_spec
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
 from convlens.train.config import DataConfig, TrainConfig
@@ -36,6 +40,40 @@ log = logging.getLogger("convlens.web")
 FINISHED = ("complete", "stopped", "interrupted", "diverged", "failed")
 MAX_EVENTS = 500  # kept for reconnecting pages; older ones are covered by the snapshot
 STEP_EVENT_SECONDS = 0.25  # at most four step events a second reach the page
+
+#: The recipe the page may set (TrainConfig's names). The rest keep the library's defaults
+#: (seed, precision, device, ...) or come from the server's options (the data).
+RECIPE_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "schedule",
+    "label_smoothing",
+    "augment",
+    "tta_flip",
+)
+
+
+def lesson_recipe() -> dict[str, Any]:
+    """The recipe fields as TrainConfig's defaults have them: the lesson's (Keras') recipe."""
+    defaults = TrainConfig()
+    return {key: getattr(defaults, key) for key in RECIPE_FIELDS}
+
+
+def recipe_preset(model: str, preset: str | None) -> str | None:
+    """The preset whose recipe training starts from, as ``convlens train`` picks it.
+
+    ``preset`` names one (an unknown name is a one-line error listing them); ``""`` means
+    none, the lesson's defaults; ``None`` means the model's own when the model is a preset
+    (``fast`` trains with fast's recipe), else none.
+    """
+    if preset is None:
+        return model.strip() if model.strip() in PRESETS else None
+    if not preset.strip():
+        return None
+    return get_preset(preset.strip()).name
 
 
 def spec_from_text(model: str) -> ModelSpec:
@@ -59,6 +97,8 @@ class Job:
     run: str
     model: str
     epochs: int
+    recipe: str | None = None  # the preset whose recipe it started from
+    train: dict[str, Any] = field(default_factory=dict)  # RECIPE_FIELDS as they run
     status: str = "starting"  # starting, running, cancelling, then one of FINISHED
     epoch: int = 0
     step: int = 0
@@ -81,6 +121,8 @@ class Job:
             "run": self.run,
             "model": self.model,
             "epochs": self.epochs,
+            "recipe": self.recipe,
+            "train": dict(self.train),
             "status": self.status,
             "active": self.active,
             "epoch": self.epoch,
@@ -140,17 +182,26 @@ class TrainingManager:
     def start(
         self,
         model: str,
-        epochs: int,
+        recipe: dict[str, Any] | None = None,
+        *,
+        preset: str | None = None,
         train_subset: int | None = None,
         name: str | None = None,
     ) -> dict[str, Any]:
-        """Check everything that can be checked now, then train in a thread."""
+        """Check everything that can be checked now, then train in a thread.
+
+        ``recipe`` holds :data:`RECIPE_FIELDS` that override the recipe of ``preset`` (see
+        :func:`recipe_preset`); :class:`TrainConfig` judges the result.
+        """
         spec = spec_from_text(model)
-        preset = model.strip() if model.strip() in PRESETS else None  # its recipe too
-        recipe = PRESETS[preset].recipe if preset else {}
-        config = TrainConfig(**{**recipe, "epochs": epochs, "train_subset": train_subset})
+        unknown = sorted(set(recipe or {}) - set(RECIPE_FIELDS))
+        if unknown:
+            raise WebError(f"the page cannot set {', '.join(unknown)}")
+        starting = recipe_preset(model, preset)
+        base = PRESETS[starting].recipe if starting else {}
+        config = TrainConfig(**{**base, **(recipe or {}), "train_subset": train_subset})
         run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
-        label = preset or spec.name
+        label = model.strip() if model.strip() in PRESETS else spec.name
         with self._lock:
             self._refuse_if_busy()
             if (self.runs_dir / run_name).exists():
@@ -158,10 +209,18 @@ class TrainingManager:
                     f"a run named '{run_name}' already exists in {self.runs_dir}; choose another "
                     "name (or leave it empty for a dated one)"
                 )
-            self._begin(Job(run=run_name, model=label, epochs=config.epochs))
+            self._begin(
+                Job(
+                    run=run_name,
+                    model=label,
+                    epochs=config.epochs,
+                    recipe=starting,
+                    train=_recipe_of(config.to_dict()),
+                )
+            )
             self._thread = threading.Thread(
                 target=self._train,
-                args=(spec, config, run_name, preset),
+                args=(spec, config, run_name, starting),
                 name=f"convlens-train-{run_name}",
                 daemon=True,
             )
@@ -183,7 +242,14 @@ class TrainingManager:
         with self._lock:
             self._refuse_if_busy()
             model = str(run.config["model"].get("name"))
-            job = Job(run=name, model=model, epochs=epochs or planned)
+            train = _recipe_of({**run.config["train"], "epochs": epochs or planned})
+            job = Job(
+                run=name,
+                model=model,
+                epochs=epochs or planned,
+                recipe=run.config.get("recipe"),
+                train=train,
+            )
             job.epoch = int(state.get("epochs_done", 0))
             self._begin(job)
             self._thread = threading.Thread(
@@ -322,6 +388,11 @@ class TrainingManager:
         """Append an event; the caller holds the lock."""
         self._events.append(Event(self._next_id, kind, data))
         self._next_id += 1
+
+
+def _recipe_of(train: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`RECIPE_FIELDS` of a config.json "train" section (older runs may lack some)."""
+    return {key: train[key] for key in RECIPE_FIELDS if key in train}
 
 
 class WebReporter:
