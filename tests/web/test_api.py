@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -349,6 +350,22 @@ def test_runs_one_level_down_and_damaged_ones(client, runs_dir) -> None:
     assert client.get("/api/runs/compare-1/dnn").status_code == 200
     ok = client.post("/api/predict", json={"run": "compare-1/dnn", "pixels": bars()})
     assert ok.status_code == 200
+
+
+def test_runs_say_their_recipe_and_whether_they_resume(client, runs_dir) -> None:
+    rows = {row["name"]: row for row in client.get("/api/runs").json()["runs"]}
+    assert rows["cnn"]["recipe"] is None and rows["cnn"]["recipe_recorded"]  # its own layers
+    assert not rows["cnn"]["resumable"]  # complete
+    config = json.loads((runs_dir / "dnn" / "config.json").read_text())
+    del config["recipe"]  # as runs from before convlens recorded it
+    (runs_dir / "dnn" / "config.json").write_text(json.dumps(config))
+    Run.open("dnn", runs_dir).write_state("interrupted", 1, "interrupted after 1 of 1 epochs")
+    detail = client.get("/api/runs/dnn").json()
+    assert detail["recipe"] is None and not detail["recipe_recorded"]
+    assert detail["status"] == "interrupted" and detail["resumable"]
+    assert detail["train"]["batch_size"] == 32  # the recipe itself, as it ran
+    (runs_dir / "dnn" / "checkpoint.safetensors").unlink()  # no epoch to resume from
+    assert not client.get("/api/runs/dnn").json()["resumable"]
 
 
 def test_presets_say_which_carry_a_recipe_and_what_it_is(client) -> None:

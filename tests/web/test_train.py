@@ -91,6 +91,9 @@ def test_one_training_at_a_time_and_cancel_leaves_it_interrupted(client, runs_di
     assert final["status"] == "interrupted" and "resume" in final["message"]
     state = Run.open("long", runs_dir).state()
     assert state["status"] == "interrupted" and 1 <= state["epochs_done"] < 100
+    row = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == "long")
+    assert row["status"] == "interrupted" and row["resumable"]  # what the Resume button needs
+    assert row["recipe"] is None and row["recipe_recorded"]
     nothing = client.post("/api/train/cancel")
     assert nothing.status_code == 409 and "nothing is training" in nothing.json()["error"]
 
@@ -98,9 +101,12 @@ def test_one_training_at_a_time_and_cancel_leaves_it_interrupted(client, runs_di
     resumed = client.post("/api/train/resume", json={"run": "long", "epochs": done + 1})
     assert resumed.status_code == 202, resumed.text
     assert resumed.json()["train"]["epochs"] == done + 1  # the recipe it goes on with
+    assert [row["epoch"] for row in resumed.json()["history"]] == list(range(1, done + 1))
     final = wait_for(client, lambda s: not s["active"])
     assert final["status"] == "complete", final
     assert Run.open("long", runs_dir).state()["epochs_done"] == done + 1
+    row = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == "long")
+    assert row["status"] == "complete" and not row["resumable"]
 
 
 def test_a_spec_that_does_not_fit_the_data_fails_in_the_open(client, runs_dir) -> None:

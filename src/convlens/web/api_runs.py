@@ -25,7 +25,17 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from convlens.errors import ConvlensError
-from convlens.runs import CONFIG, CONFUSION, CURVES, METRICS_JSON, SUMMARY, WEIGHTS, Run, list_runs
+from convlens.runs import (
+    CHECKPOINT,
+    CONFIG,
+    CONFUSION,
+    CURVES,
+    METRICS_JSON,
+    SUMMARY,
+    WEIGHTS,
+    Run,
+    list_runs,
+)
 from convlens.web.errors import NotFound
 from convlens.web.responses import JSON
 from convlens.web.runrefs import resolve_run, run_ref
@@ -103,12 +113,16 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
         return {"name": ref, "status": "damaged", "message": str(err), "has_weights": False}
     last = history[-1] if history else {}
     final = bool(metrics)
+    status = state.get("status", "new")
     return {
         "name": ref,
         "model": config["model"].get("name"),
         "preset": config.get("preset"),
-        "status": state.get("status", "new"),
+        "recipe": config.get("recipe"),  # the preset whose recipe it started from
+        "recipe_recorded": "recipe" in config,  # runs from before convlens recorded it
+        "status": status,
         "message": state.get("message") or None,
+        "resumable": status == "interrupted" and run.file(CHECKPOINT).exists(),
         "epochs_done": int(state.get("epochs_done", len(history))),
         "epochs": config["train"].get("epochs"),
         "final": final,

@@ -237,6 +237,7 @@ class TrainingManager:
         if not run.file("checkpoint.safetensors").exists():
             raise Conflict(f"run '{name}' has no completed epoch to resume from; train it anew")
         planned = int(run.config["train"].get("epochs", 0))
+        history = run.history()
         if epochs is not None and epochs < int(state.get("epochs_done", 0)):
             raise WebError(f"run '{name}' already did {state.get('epochs_done')} epochs")
         with self._lock:
@@ -251,6 +252,7 @@ class TrainingManager:
                 train=train,
             )
             job.epoch = int(state.get("epochs_done", 0))
+            job.history = history  # the epochs before the interruption belong to the curve
             self._begin(job)
             self._thread = threading.Thread(
                 target=self._resume, args=(run, epochs), name=f"convlens-resume-{name}", daemon=True
