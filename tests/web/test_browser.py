@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from convlens.runs import Run
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -237,3 +239,44 @@ def test_train_from_the_page(page, shots, runs_dir) -> None:
     page.click("#t-open")
     page.wait_for_selector(".run-card")
     assert "from-page" in page.text_content(".run-card h2")
+
+
+def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -> None:
+    page.goto(page.base + "#train")
+    page.wait_for_selector("#t-presets .choice")
+    fields = ("#t-epochs", "#t-batch", "#t-lr", "#t-schedule")
+
+    def shown() -> tuple:
+        return (page.input_value("#t-recipe"), *(page.input_value(f) for f in fields))
+
+    assert shown() == ("", "5", "32", "0.001", "constant")  # cnn: the lesson's recipe
+    page.check("input[name='model'][value='quick']")
+    assert shown() == ("quick", "2", "128", "0.004", "onecycle")
+    assert not page.is_checked("#t-augment")
+    page.check("input[value='custom']")
+    assert shown() == ("", "5", "32", "0.001", "constant")
+    page.select_option("#t-recipe", "fast")
+    assert shown() == ("fast", "12", "256", "0.004", "onecycle")
+    assert page.is_checked("#t-augment") and page.is_checked("#t-tta")
+    assert "AdamW · weight decay 0.05 · label smoothing 0.1" in page.text_content("#t-recipe-rest")
+    page.uncheck("#t-augment")  # flip averaging needs a model that saw mirror images
+    assert page.is_disabled("#t-tta") and not page.is_checked("#t-tta")
+    page.check("#t-augment")
+    page.check("#t-tta")
+    shots(page, "train-recipe")
+
+    page.fill("#t-spec", SMALL)  # focusing the layers keeps the recipe chosen above
+    assert page.input_value("#t-recipe") == "fast"
+    page.fill("#t-epochs", "1")
+    page.fill("#t-batch", "16")
+    page.fill("#t-name", "fast-recipe")
+    page.click("#t-start")
+    wait_until(
+        page, "document.getElementById('t-title').textContent.includes('is done')", timeout=60
+    )
+    assert "recipe from fast: AdamW · batch 16" in page.text_content("#t-running-recipe")
+    config = Run.open("fast-recipe", runs_dir).config
+    assert config["recipe"] == "fast"
+    train = config["train"]
+    assert (train["epochs"], train["batch_size"], train["optimizer"]) == (1, 16, "adamw")
+    assert train["augment"] and train["tta_flip"] and train["label_smoothing"] == 0.1

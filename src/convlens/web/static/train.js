@@ -1,21 +1,33 @@
-// 4. Train from the page: start, watch live (server-sent events), cancel.
+// 4. Train from the page: pick a model and its recipe, start, watch live (server-sent
+// events), cancel.
 import { useRun } from './predict.js';
 import { openRun } from './runs.js';
-import { api, bus, el, pct, say, svgEl, thousands } from './util.js';
+import { api, bus, el, num, pct, recipeText, say, svgEl, thousands } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 let source = null;
 let job = null;
 let clock = Date.now(); // when the shown training started, by this computer's clock
+let presets = []; // from /api/presets: name, description, params, recipe (what it changes)
+let lesson = {}; // the lesson's recipe: what a preset without a recipe trains with
+let recipeModel = null; // the model whose own recipe the form last filled in
 
 export async function initTrain() {
   $('t-form').addEventListener('submit', start);
   $('t-cancel').addEventListener('click', cancel);
-  $('t-spec').addEventListener('focus', () => { $('t-form').querySelector('input[value="custom"]').checked = true; });
+  $('t-form').addEventListener('change', (event) => { if (event.target.name === 'model') followModel(); });
+  $('t-spec').addEventListener('focus', () => {
+    $('t-form').querySelector('input[value="custom"]').checked = true;
+    followModel();
+  });
+  $('t-recipe').addEventListener('change', () => fill(recipeOf($('t-recipe').value)));
+  $('t-augment').addEventListener('change', flipNeedsAugment);
   $('t-open').addEventListener('click', () => job && openRun(job.run));
   $('t-try').addEventListener('click', () => job && useRun(job.run));
   try {
-    const [{ presets }, info, snapshot] = await Promise.all([api('/api/presets'), api('/api'), api('/api/train')]);
+    const [listing, info, snapshot] = await Promise.all([api('/api/presets'), api('/api'), api('/api/train')]);
+    presets = listing.presets;
+    lesson = listing.defaults;
     for (const preset of presets) {
       $('t-presets').append(el(
         'label',
@@ -24,8 +36,13 @@ export async function initTrain() {
         el('span', {}, el('b', { text: preset.name }), ` · ${thousands(preset.params)} parameters`, el('small', { text: preset.description })),
       ));
     }
+    $('t-recipe').replaceChildren(
+      el('option', { value: '', text: "the lesson's defaults" }),
+      ...presets.filter(hasRecipe).map((p) => el('option', { value: p.name, text: `${p.name}'s recipe` })),
+    );
+    followModel();
     const data = info.data;
-    $('t-data').textContent = `Trains on ${data.dataset}${data.data_dir ? ` from ${data.data_dir}` : ''}, with the lesson's recipe (Adam, batch 32). Fewer training images train faster.`;
+    $('t-data').textContent = `Trains on ${data.dataset}${data.data_dir ? ` from ${data.data_dir}` : ''}. Fewer training images train faster.`;
     apply(snapshot);
     if (snapshot.active) watch();
   } catch (error) {
@@ -33,12 +50,67 @@ export async function initTrain() {
   }
 }
 
+const hasRecipe = (preset) => Object.keys(preset.recipe || {}).length > 0;
+
+/** The chosen model: a preset's name, or 'custom' for the typed layers. */
+function chosenModel() {
+  const choice = $('t-form').querySelector('input[name="model"]:checked');
+  return !choice || choice.value === 'custom' ? 'custom' : choice.value;
+}
+
+/** The recipe a model trains with unless told otherwise: its own, if it is a preset with one. */
+function ownRecipe(model) {
+  const preset = presets.find((p) => p.name === model);
+  return preset && hasRecipe(preset) ? preset.name : '';
+}
+
+/** The whole recipe of a choice in the select: the lesson's, changed by the preset's. */
+function recipeOf(name) {
+  const preset = presets.find((p) => p.name === name);
+  return { ...lesson, ...(preset ? preset.recipe : {}) };
+}
+
+/** A new model choice brings its own recipe, so the fields show what will run. */
+function followModel() {
+  const model = chosenModel();
+  if (model === recipeModel) return;
+  recipeModel = model;
+  $('t-recipe').value = ownRecipe(model);
+  fill(recipeOf($('t-recipe').value));
+}
+
+function fill(recipe) {
+  $('t-epochs').value = recipe.epochs;
+  $('t-batch').value = recipe.batch_size;
+  $('t-lr').value = num(recipe.lr);
+  $('t-schedule').value = recipe.schedule;
+  $('t-augment').checked = Boolean(recipe.augment);
+  $('t-tta').checked = Boolean(recipe.tta_flip);
+  flipNeedsAugment();
+  const rest = recipeText({ optimizer: recipe.optimizer, weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing });
+  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
+}
+
+/** Flip averaging only helps a model that saw mirror images in training (the library refuses it otherwise). */
+function flipNeedsAugment() {
+  const off = !$('t-augment').checked;
+  $('t-tta').disabled = off;
+  if (off) $('t-tta').checked = false;
+}
+
 async function start(event) {
   event.preventDefault();
-  const choice = $('t-form').querySelector('input[name="model"]:checked');
-  const model = !choice || choice.value === 'custom' ? $('t-spec').value : choice.value;
+  const model = chosenModel() === 'custom' ? $('t-spec').value : chosenModel();
+  const body = { model };
+  if ($('t-recipe').value !== ownRecipe(chosenModel())) body.preset = $('t-recipe').value; // '' is the lesson's
+  for (const [key, id] of [['epochs', 't-epochs'], ['batch_size', 't-batch'], ['lr', 't-lr']]) {
+    const value = $(id).value.trim();
+    if (value) body[key] = Number(value); // left empty: the recipe's
+  }
+  body.schedule = $('t-schedule').value;
+  body.augment = $('t-augment').checked;
+  body.tta_flip = $('t-tta').checked;
   const subset = $('t-subset').value.trim();
-  const body = { model, epochs: Number($('t-epochs').value) };
   if (subset) body.train_subset = Number(subset);
   if ($('t-name').value.trim()) body.name = $('t-name').value.trim();
   try {
@@ -101,6 +173,7 @@ function apply(snapshot) {
   $('t-sub').textContent = active
     ? `${job.model}, epoch ${job.epoch || 0} of ${job.epochs} · ${Math.round((Date.now() - clock) / 1000)}s so far`
     : job.message || (job.test_accuracy != null ? `test accuracy ${pct(job.test_accuracy, 2)}` : '');
+  $('t-running-recipe').textContent = job.train ? `recipe${job.recipe ? ` from ${job.recipe}` : ''}: ${recipeText(job.train)}` : '';
   const fraction = job.steps ? job.step / job.steps : 0;
   const done = job.active ? ((Math.max(job.epoch, 1) - 1 + fraction) / job.epochs) : (job.status === 'complete' || job.status === 'stopped' ? 1 : (job.history.length / job.epochs));
   $('t-epoch-bar').style.width = `${(100 * Math.min(1, done)).toFixed(1)}%`;

@@ -70,6 +70,24 @@ export function fraction(value) {
   return num(value);
 }
 
+const OPTIMIZERS = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD' };
+
+/** A training recipe (config.json's "train") in one line: "Adam · batch 32 · lr 0.001 · constant". */
+export function recipeText(train) {
+  if (!train) return '';
+  const parts = [
+    train.optimizer && (OPTIMIZERS[train.optimizer] || train.optimizer),
+    train.batch_size != null && `batch ${train.batch_size}`,
+    train.lr != null && `lr ${num(train.lr)}`,
+    train.schedule && (train.schedule === 'onecycle' ? 'one-cycle' : train.schedule),
+    train.weight_decay > 0 && `weight decay ${num(train.weight_decay)}`,
+    train.label_smoothing > 0 && `label smoothing ${num(train.label_smoothing)}`,
+    train.augment && 'augment',
+    train.tta_flip && 'flip at test time',
+  ];
+  return parts.filter(Boolean).join(' · ');
+}
+
 export const thousands = (n) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));
 
 /** Show a one-line message in a .message element, or hide it with an empty text. */
