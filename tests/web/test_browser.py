@@ -18,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from convlens.errors import Interrupted
 from convlens.runs import Run
+from convlens.train.config import TrainConfig
+from convlens.train.progress import SilentReporter
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -280,3 +283,51 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     train = config["train"]
     assert (train["epochs"], train["batch_size"], train["optimizer"]) == (1, 16, "adamw")
     assert train["augment"] and train["tta_flip"] and train["label_smoothing"] == 0.1
+
+
+class CtrlCAtEpoch(SilentReporter):
+    """Presses Ctrl-C as epoch ``epoch`` starts, as a person at ``convlens train`` would."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny_data) -> None:
+    from convlens.train.session import train
+
+    with pytest.raises(Interrupted):  # 1 of 2 epochs done, then the library's Ctrl-C path
+        train(
+            SMALL,
+            data=tiny_data,
+            config=TrainConfig(epochs=2, precision="fp32"),
+            runs_dir=runs_dir,
+            name="paused",
+            reporter=CtrlCAtEpoch(2),
+        )
+    assert Run.open("paused", runs_dir).state()["status"] == "interrupted"
+
+    page.goto(page.base + "#runs")
+    page.wait_for_selector("#r-table tr[data-name='paused'] button.resume")
+    assert page.locator("#r-table button.resume").count() == 1  # cnn and dnn are complete
+    page.click("#r-table tr[data-name='paused']")
+    page.wait_for_selector(".run-card button.resume")
+    recipe = page.text_content(".run-card .recipe")
+    assert "its own layers · recipe from the lesson's defaults: Adam · batch 32" in recipe
+    shots(page, "runs-interrupted")
+
+    page.click(".run-card button.resume")
+    wait_until(page, "location.hash === '#train'")
+    wait_until(
+        page, "document.getElementById('t-title').textContent.includes('is done')", timeout=60
+    )
+    assert page.locator("#t-chart circle.train").count() == 2  # epoch 1 from before, and 2
+    state = Run.open("paused", runs_dir).state()
+    assert state["status"] == "complete" and state["epochs_done"] == 2
+    shots(page, "train-resumed")
+    page.click("#t-open")
+    page.wait_for_selector(".run-card .badge.complete")
+    assert page.locator("button.resume").count() == 0

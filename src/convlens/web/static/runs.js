@@ -1,5 +1,6 @@
-// 3. Runs: the runs folder as a table; open one, or two side by side.
-import { api, bus, el, pct, thousands } from './util.js';
+// 3. Runs: the runs folder as a table; open one, or two side by side; resume an interrupted one.
+import { resumeRun } from './train.js';
+import { api, bus, el, pct, recipeText, say, thousands } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { runs: [], selected: [], details: new Map() };
@@ -42,7 +43,7 @@ function drawTable() {
       { class: state.selected.includes(run.name) ? 'selected' : '', dataset: { name: run.name }, onclick: () => toggle(run.name) },
       el('td', { class: 'name', text: run.name }),
       el('td', { text: run.model || '–' }),
-      el('td', {}, el('span', { class: `badge ${run.status}`, text: run.status, title: run.message || '' })),
+      el('td', {}, el('span', { class: `badge ${run.status}`, text: run.status, title: run.message || '' }), run.resumable ? ' ' : null, resumeButton(run)),
       el('td', { class: 'num', text: run.epochs ? `${run.epochs_done} / ${run.epochs}` : '–' }),
       el('td', { class: 'num train', text: pct(run.train_accuracy) }),
       el('td', { class: 'num test', text: pct(run.test_accuracy) }),
@@ -52,6 +53,22 @@ function drawTable() {
     );
     body.append(row);
   }
+}
+
+/** "Resume" for an interrupted run with a completed epoch: on to its planned epochs, watched in Train. */
+function resumeButton(run) {
+  if (!run.resumable) return null;
+  const click = async (event) => {
+    event.stopPropagation(); // not a click on the row
+    say($('r-message'), '');
+    try {
+      await resumeRun(run.name);
+      location.hash = '#train';
+    } catch (error) {
+      say($('r-message'), error.message);
+    }
+  };
+  return el('button', { type: 'button', class: 'secondary resume', title: 'continue from its last completed epoch', onclick: click }, 'Resume');
 }
 
 function toggle(name) {
@@ -111,8 +128,9 @@ function card(run) {
   return el(
     'article',
     { class: 'card run-card' },
-    el('h2', {}, run.name, el('span', { class: `badge ${run.status}`, text: run.status })),
+    el('h2', {}, run.name, el('span', { class: `badge ${run.status}`, text: run.status }), resumeButton(run)),
     run.message ? el('p', { class: 'note', text: run.message }) : null,
+    run.train ? el('p', { class: 'note recipe', text: recipeLine(run) }) : null,
     el('div', { class: 'spec', text: run.spec || '' }),
     el('div', { class: 'kpis' },
       kpi('Test accuracy', pct(run.test_accuracy, 2), 'test'),
@@ -125,6 +143,15 @@ function card(run) {
     layersTable(run.summary),
     run.summary_text ? el('details', {}, el('summary', { text: 'Why each shape is what it is (summary.txt)' }), el('pre', { text: run.summary_text })) : null,
   );
+}
+
+/** Which preset the model is and whose recipe it trained with, then the recipe itself. */
+function recipeLine(run) {
+  const model = run.preset ? `preset ${run.preset}` : 'its own layers';
+  let recipe = "recipe from the lesson's defaults";
+  if (!run.recipe_recorded) recipe = 'recipe (its starting preset not recorded: an older run)';
+  else if (run.recipe) recipe = `recipe from ${run.recipe}`;
+  return `${model} · ${recipe}: ${recipeText(run.train)}`;
 }
 
 function kpi(label, value, kind = '') {

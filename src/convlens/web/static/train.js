@@ -1,5 +1,5 @@
 // 4. Train from the page: pick a model and its recipe, start, watch live (server-sent
-// events), cancel.
+// events), cancel; resume an interrupted run (the Runs tab's Resume button).
 import { useRun } from './predict.js';
 import { openRun } from './runs.js';
 import { api, bus, el, num, pct, recipeText, say, svgEl, thousands } from './util.js';
@@ -120,6 +120,12 @@ async function start(event) {
   } catch (error) {
     say($('t-message'), error.message);
   }
+}
+
+/** Continue an interrupted run to its planned epochs; a refusal is thrown to the caller. */
+export async function resumeRun(name) {
+  apply(await api('/api/train/resume', { json: { run: name } }));
+  watch();
 }
 
 async function cancel() {
