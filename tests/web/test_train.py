@@ -11,8 +11,7 @@ import pytest
 from convlens.errors import OptionError
 from convlens.models.registry import PRESETS
 from convlens.runs import Run
-from convlens.train.config import TrainConfig
-from convlens.web.training import RECIPE_FIELDS
+from convlens.train.config import RECIPE_FIELDS, TrainConfig
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from convlens.train.config import RECIPE_FIELDS
+
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
@@ -135,15 +137,7 @@ def data_config(args: argparse.Namespace):
 
 
 _TRAIN_FIELDS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "weight_decay",
-    "schedule",
-    "label_smoothing",
-    "augment",
-    "tta_flip",
+    *RECIPE_FIELDS,
     "seed",
     "stop_at_accuracy",
     "keep",

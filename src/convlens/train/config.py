@@ -14,6 +14,21 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
 KEEP = ("last", "best")
 
+#: The fields that say how a model learns, as opposed to where and how long it runs or
+#: what is kept: what a preset's recipe sets and what the CLI and the web page let a
+#: user edit.
+RECIPE_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "schedule",
+    "label_smoothing",
+    "augment",
+    "tta_flip",
+)
+
 
 @dataclass
 class TrainConfig:

@@ -31,7 +31,7 @@ from convlens.errors import ConvlensError, SpecError, TrainingDiverged
 from convlens.models.registry import PRESETS, get_preset
 from convlens.models.spec import ModelSpec, parse_spec
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.train.config import RECIPE_FIELDS, DataConfig, TrainConfig
 from convlens.web.errors import Conflict, WebError
 from convlens.web.runrefs import resolve_run, run_ref
 
@@ -40,20 +40,6 @@ log = logging.getLogger("convlens.web")
 FINISHED = ("complete", "stopped", "interrupted", "diverged", "failed")
 MAX_EVENTS = 500  # kept for reconnecting pages; older ones are covered by the snapshot
 STEP_EVENT_SECONDS = 0.25  # at most four step events a second reach the page
-
-#: The recipe the page may set (TrainConfig's names). The rest keep the library's defaults
-#: (seed, precision, device, ...) or come from the server's options (the data).
-RECIPE_FIELDS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "weight_decay",
-    "schedule",
-    "label_smoothing",
-    "augment",
-    "tta_flip",
-)
 
 
 def lesson_recipe() -> dict[str, Any]:
