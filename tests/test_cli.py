@@ -414,3 +414,30 @@ def test_runs_lists_runs_with_their_figures(trained_run, capsys) -> None:
     header, row = out.strip().splitlines()
     assert header.split()[:3] == ["RUN", "MODEL", "STATUS"]
     assert str(trained_run) in row and "complete" in row and "2/2" in row and "%" in row
+
+
+def test_evaluate_judges_a_subset_run_on_its_own_test_images(tmp_path, tiny_idx_dir, capsys):
+    """A run trained on --train-subset and --test-subset: evaluate draws the same test
+    images as training did (the test pick depends on the train pick), unless asked for all."""
+    code, _, err = cli(
+        capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "1",
+        "--train-subset", "90", "--test-subset", "30", "--runs", tmp_path, "--name", "sub",
+        "--quiet", "--precision", "fp32",
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "sub" / "metrics.json").read_text())
+
+    code, out, _ = cli(capsys, "evaluate", tmp_path / "sub", "--json")
+    evaluated = json.loads(out)
+    assert code == 0 and evaluated["test_count"] == metrics["test_count"] == 30
+    assert evaluated["confusion"] == metrics["confusion"]
+
+    from convlens.reports.run_report import predictions_on_test_set
+
+    _, labels, probabilities = predictions_on_test_set(Run(tmp_path / "sub"))
+    confusion = np.zeros((3, 3), dtype=int)
+    np.add.at(confusion, (labels, probabilities.argmax(axis=1)), 1)
+    assert confusion.tolist() == metrics["confusion"]  # the report's mistakes agree
+
+    code, out, _ = cli(capsys, "evaluate", tmp_path / "sub", "--json", "--whole-test-set")
+    assert code == 0 and json.loads(out)["test_count"] == 60

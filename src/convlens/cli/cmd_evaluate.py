@@ -22,6 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="average predictions over each image and its mirror (default: as the run was "
         "trained; --no-tta-flip evaluates the network alone)",
     )
+    parser.add_argument(
+        "--whole-test-set",
+        action="store_true",
+        help="evaluate every test image, also for a run trained with --test-subset (by "
+        "default evaluate uses the run's own subset, as metrics.json does)",
+    )
     add_runs_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
@@ -33,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     from convlens.evaluate import evaluate_network
     from convlens.runs import Run
-    from convlens.train.config import DataConfig
+    from convlens.train.config import DataConfig, TrainConfig
+    from convlens.train.session import apply_subsets
 
     run_ = Run.open(args.run_ref, args.runs)
     network = run_.load_network()
@@ -45,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir:
         data = dataclasses.replace(data, data_dir=args.data_dir)
     dataset = data.load()
+    if not args.whole_test_set:  # the run's own test images, as metrics.json judged them
+        dataset = apply_subsets(dataset, TrainConfig.from_dict(config["train"]))
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
     )

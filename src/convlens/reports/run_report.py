@@ -141,15 +141,14 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
     from convlens.predict import predict_arrays
     from convlens.train.config import DataConfig, TrainConfig
+    from convlens.train.session import apply_subsets
 
     config = run.config
     data = DataConfig.from_dict(config["data"])
     if data_dir:
         data = dataclasses.replace(data, data_dir=data_dir)
     train = TrainConfig.from_dict(config["train"])
-    dataset = data.load(progress=False)
-    if train.test_subset is not None:
-        dataset = dataset.subset(test=train.test_subset, seed=train.seed)
+    dataset = apply_subsets(data.load(progress=False), train)
     if list(dataset.class_names) != run.class_names:
         raise RunError(
             f"the data found now ({dataset.source}) has other classes than {run.path}; "

@@ -63,7 +63,7 @@ def train(
         dataset = data.load(progress=not isinstance(reporter, SilentReporter))
         if dataset.notice:
             reporter.note(dataset.notice)
-    dataset = _subset(dataset, config)
+    dataset = apply_subsets(dataset, config)
     # Build once before creating the folder: a spec that cannot fit the data fails here.
     build_network(spec, dataset.input_shape, dataset.num_classes)
     run_config = {
@@ -129,7 +129,7 @@ def resume(
         reporter.note(f"{run.path} already finished {done} epochs; nothing to do")
         return run
     dataset = data.load(progress=not isinstance(reporter, SilentReporter))
-    dataset = _subset(dataset, config)
+    dataset = apply_subsets(dataset, config)
     if list(dataset.class_names) != run.class_names or list(dataset.input_shape) != list(
         saved["input_shape"]
     ):
@@ -307,7 +307,10 @@ def _place(network: Network, runtime: Runtime) -> Network:
     return network
 
 
-def _subset(dataset: Any, config: TrainConfig) -> Any:
+def apply_subsets(dataset: Any, config: TrainConfig) -> Any:
+    """The images a run with ``config`` trains and is judged on: its seeded
+    ``train_subset`` and ``test_subset`` of ``dataset`` (both drawn in one go: the test
+    pick depends on the train pick), or the whole dataset."""
     if config.train_subset is None and config.test_subset is None:
         return dataset
     return dataset.subset(train=config.train_subset, test=config.test_subset, seed=config.seed)
