@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from convlens.train.config import TrainConfig
-from convlens.train.engine import augment_batch, learning_rate
+from convlens.train.engine import augment_batch, learning_rate, refresh_batchnorm_statistics
+from convlens.train.runtime import Runtime
 
 
 def test_augment_shifts_and_flips_without_changing_shape() -> None:
@@ -28,3 +29,36 @@ def test_one_cycle_schedule_warms_up_then_anneals() -> None:
     assert rates[0] < rates[peak] and rates[-1] < rates[0]
     assert max(rates) <= 0.01 + 1e-12
     assert learning_rate(TrainConfig(lr=0.01), 50, total) == 0.01
+
+
+def test_batchnorm_statistics_are_recomputed_from_the_current_weights() -> None:
+    """After the refresh, a batchnorm's running mean and variance are the plain average of
+    its batch statistics over the chosen training batches; modes and momentum return."""
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5)
+    ).train()
+    images = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8)
+    runtime = Runtime(torch.device("cpu"), "fp32", channels_last=False)
+    norm = network[1]
+    norm.running_mean.fill_(100.0)  # stale statistics, far from the truth
+
+    refresh_batchnorm_statistics(network, images, runtime, batch_size=16, seed=3, batches=2)
+
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(3))[:32]
+    with torch.no_grad():
+        maps = [network[0](images[order[i : i + 16]].float() / 255) for i in (0, 16)]
+    means = torch.stack([m.mean(dim=(0, 2, 3)) for m in maps]).mean(0)
+    variances = torch.stack([m.var(dim=(0, 2, 3)) for m in maps]).mean(0)  # unbiased
+    torch.testing.assert_close(norm.running_mean, means)
+    torch.testing.assert_close(norm.running_var, variances)
+    assert norm.momentum == 0.1 and network.training and network[2].training
+
+
+def test_refresh_is_a_no_op_without_batchnorm() -> None:
+    network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    before = [p.clone() for p in network.parameters()]
+    runtime = Runtime(torch.device("cpu"), "fp32", channels_last=False)
+    images = torch.zeros(8, 1, 8, 8, dtype=torch.uint8)
+    refresh_batchnorm_statistics(network, images, runtime, batch_size=4, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(before, network.parameters(), strict=True))

@@ -143,10 +143,56 @@ def train_epoch(
                 )
             if on_step is not None:
                 on_step(step + 1, steps, mean_loss, correct.item() / seen)
+    refresh_batchnorm_statistics(
+        network, images, runtime, batch_size=config.batch_size, seed=config.seed + epoch
+    )
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     seconds = time.perf_counter() - start
     return EpochResult(loss_sum.item() / seen, correct.item() / seen, seconds)
+
+
+@torch.no_grad()
+def refresh_batchnorm_statistics(
+    network: torch.nn.Module,
+    images: torch.Tensor,
+    runtime: Runtime,
+    *,
+    batch_size: int,
+    seed: int,
+    batches: int = 20,
+) -> None:
+    """Recompute every batchnorm layer's running mean and variance from the weights as
+    they are now ("precise BN"), over ``batches`` seeded batches of (un-augmented)
+    training ``images`` (N, C, H, W); a no-op for a network without batchnorm.
+
+    The running averages (momentum 0.1) trail the weights by tens of steps: harmless
+    after an epoch of Fashion-MNIST, but after a short run on a small subset the test
+    figures came out near chance (the ``fast`` preset: 9.8% test after 8 steps, 44%
+    train). Training itself never reads these statistics, so the trajectory of a run
+    is unchanged; evaluation, saved weights and checkpoints get the fresh ones.
+    """
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    was_training = network.training
+    network.eval()  # dropout off: the statistics of the network as it will be evaluated
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.train()
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batches below
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
+    order = order[: batches * batch_size].to(images.device)
+    for begin in range(0, order.shape[0], batch_size):
+        batch = order[begin : begin + batch_size]
+        if batch.shape[0] < 2 and begin > 0:
+            break  # batchnorm needs two images for a variance; a lone leftover adds nothing
+        with runtime.autocast():
+            network(runtime.prepare(images[batch]))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    network.train(was_training)
 
 
 @torch.no_grad()
