@@ -43,7 +43,7 @@ def test_batchnorm_statistics_are_recomputed_from_the_current_weights() -> None:
     norm = network[1]
     norm.running_mean.fill_(100.0)  # stale statistics, far from the truth
 
-    refresh_batchnorm_statistics(network, images, runtime, batch_size=16, seed=3, batches=2)
+    refresh_batchnorm_statistics(network, images, runtime, seed=3, count=32, batch_size=16)
 
     order = torch.randperm(64, generator=torch.Generator().manual_seed(3))[:32]
     with torch.no_grad():
@@ -60,5 +60,5 @@ def test_refresh_is_a_no_op_without_batchnorm() -> None:
     before = [p.clone() for p in network.parameters()]
     runtime = Runtime(torch.device("cpu"), "fp32", channels_last=False)
     images = torch.zeros(8, 1, 8, 8, dtype=torch.uint8)
-    refresh_batchnorm_statistics(network, images, runtime, batch_size=4, seed=0)
+    refresh_batchnorm_statistics(network, images, runtime, seed=0, batch_size=4)
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters(), strict=True))

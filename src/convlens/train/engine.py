@@ -143,9 +143,7 @@ def train_epoch(
                 )
             if on_step is not None:
                 on_step(step + 1, steps, mean_loss, correct.item() / seen)
-    refresh_batchnorm_statistics(
-        network, images, runtime, batch_size=config.batch_size, seed=config.seed + epoch
-    )
+    refresh_batchnorm_statistics(network, images, runtime, seed=config.seed + epoch)
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     seconds = time.perf_counter() - start
@@ -158,19 +156,20 @@ def refresh_batchnorm_statistics(
     images: torch.Tensor,
     runtime: Runtime,
     *,
-    batch_size: int,
     seed: int,
-    batches: int = 20,
+    count: int = 2048,
+    batch_size: int = 512,
 ) -> None:
     """Recompute every batchnorm layer's running mean and variance from the weights as
-    they are now ("precise BN"), over ``batches`` seeded batches of (un-augmented)
-    training ``images`` (N, C, H, W); a no-op for a network without batchnorm.
+    they are now ("precise BN"), over ``count`` seeded (un-augmented) training ``images``
+    (N, C, H, W) in batches of ``batch_size``; a no-op for a network without batchnorm.
 
     The running averages (momentum 0.1) trail the weights by tens of steps: harmless
     after an epoch of Fashion-MNIST, but after a short run on a small subset the test
     figures came out near chance (the ``fast`` preset: 9.8% test after 8 steps, 44%
     train). Training itself never reads these statistics, so the trajectory of a run
-    is unchanged; evaluation, saved weights and checkpoints get the fresh ones.
+    is unchanged; evaluation, saved weights and checkpoints get the fresh ones. The cost
+    is a forward pass over ``count`` images: 0.3 s an epoch for ``fast`` on 2 cores.
     """
     norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -183,7 +182,7 @@ def refresh_batchnorm_statistics(
         norm.reset_running_stats()
         norm.momentum = None  # a plain average over the batches below
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
-    order = order[: batches * batch_size].to(images.device)
+    order = order[:count].to(images.device)
     for begin in range(0, order.shape[0], batch_size):
         batch = order[begin : begin + batch_size]
         if batch.shape[0] < 2 and begin > 0:
