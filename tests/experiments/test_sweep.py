@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -177,7 +178,8 @@ def test_a_killed_worker_fails_its_trial_only(tiny_dataset, tmp_path) -> None:
         while not stop.wait(0.005):
             if (tmp_path / "doomed-r0" / "config.json").exists():
                 for child in multiprocessing.active_children():
-                    os.kill(child.pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # it may have just exited
+                        os.kill(child.pid, signal.SIGKILL)
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
