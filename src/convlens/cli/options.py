@@ -186,15 +186,11 @@ def recipe_preset(args: argparse.Namespace, model: str | None = None) -> str | N
     """The preset whose recipe training starts from, or None for the lesson's defaults.
 
     --preset NAME if given, else MODEL when it names a preset (so ``convlens train fast``
-    trains fast as it was meant to), else none.
+    trains fast as it was meant to), else none (:func:`registry.recipe_preset`).
     """
-    from convlens.models.registry import PRESETS, get_preset
+    from convlens.models import registry
 
-    if args.preset:
-        return get_preset(args.preset).name  # an unknown NAME: one line, the list
-    if model and model.strip() in PRESETS:
-        return model.strip()
-    return None
+    return registry.recipe_preset(model, args.preset or None)
 
 
 def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:

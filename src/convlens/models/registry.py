@@ -129,6 +129,22 @@ def get_preset(name: str) -> Preset:
         raise SpecError(f"unknown preset '{name}'; the presets are: {', '.join(PRESETS)}") from None
 
 
+def recipe_preset(model: str | None, preset: str | None = None) -> str | None:
+    """The preset whose training recipe a run of ``model`` starts from, or None for the
+    lesson's defaults.
+
+    ``preset`` names one (an unknown name is the one-line error listing them); ``""``
+    means none; ``None`` means the model's own when the model is a preset (so ``fast``
+    trains with fast's recipe), else none. The CLI (``--preset``) and the web page agree
+    through this one rule.
+    """
+    if preset is None:
+        return model.strip() if model and model.strip() in PRESETS else None
+    if not preset.strip():
+        return None
+    return get_preset(preset.strip()).name
+
+
 def resolve_model(model: str) -> ModelSpec:
     """A preset name, a spec file path, or a text form, to a :class:`ModelSpec`."""
     model = model.strip()

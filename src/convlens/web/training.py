@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from convlens.errors import ConvlensError, SpecError, TrainingDiverged
-from convlens.models.registry import PRESETS, get_preset
+from convlens.models.registry import PRESETS, recipe_preset
 from convlens.models.spec import ModelSpec, parse_spec
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
 from convlens.train.config import RECIPE_FIELDS, DataConfig, TrainConfig
@@ -46,20 +46,6 @@ def lesson_recipe() -> dict[str, Any]:
     """The recipe fields as TrainConfig's defaults have them: the lesson's (Keras') recipe."""
     defaults = TrainConfig()
     return {key: getattr(defaults, key) for key in RECIPE_FIELDS}
-
-
-def recipe_preset(model: str, preset: str | None) -> str | None:
-    """The preset whose recipe training starts from, as ``convlens train`` picks it.
-
-    ``preset`` names one (an unknown name is a one-line error listing them); ``""`` means
-    none, the lesson's defaults; ``None`` means the model's own when the model is a preset
-    (``fast`` trains with fast's recipe), else none.
-    """
-    if preset is None:
-        return model.strip() if model.strip() in PRESETS else None
-    if not preset.strip():
-        return None
-    return get_preset(preset.strip()).name
 
 
 def spec_from_text(model: str) -> ModelSpec:
