@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from convlens.errors import OptionError
+from convlens.models.footprint import available_memory
 from convlens.train.config import TrainConfig
 
 # What one worker process costs before it holds any data: Python, torch, matplotlib.
@@ -93,26 +93,6 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo, lowered to the cgroup's headroom if one is set."""
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-        if limit != "max":
-            headroom = int(limit) - used
-            free = headroom if free is None else min(free, headroom)
-    except (OSError, ValueError):
-        pass
-    return free
 
 
 def _prod(values: Sequence[int]) -> int:

@@ -242,9 +242,11 @@ class _Cost:
 
 
 def _cost(point: GridPoint, dataset: Any) -> _Cost:
+    from convlens.models.footprint import check_memory
     from convlens.models.network import build_network
     from convlens.models.summary import summarize
 
+    check_memory(point.spec, dataset.input_shape, batch_size=point.config.batch_size)
     network = build_network(point.spec, dataset.input_shape, dataset.num_classes)
     summary = summarize(network)
     memory = resources.estimate_trial_memory(network.shapes, summary.total, point.config, dataset)

@@ -107,6 +107,17 @@ class LayerSpec:
         """Floating-point operations per image for the forward pass (2 per multiply-add)."""
         return 0
 
+    def params(self, in_shape: Shape) -> int:
+        """Parameters the built module holds, counted as Keras counts them (batchnorm's
+        running statistics included), from the shapes alone: nothing is allocated."""
+        return 0
+
+    def stored_values(self, in_shape: Shape) -> int:
+        """Values per image a training forward pass keeps for the backward pass: the
+        layer's output, and the pre-activation too when it has an activation."""
+        out = math.prod(self.output_shape(in_shape))
+        return 2 * out if getattr(self, "activation", None) else out
+
     def to_dict(self) -> dict[str, Any]:
         """The file form: ``{"conv": {"filters": 64, ...}}`` with defaults left out."""
         args = {
@@ -190,6 +201,11 @@ class Conv(LayerSpec):
         f, h, w = self.output_shape(in_shape)
         return 2 * f * h * w * in_shape[0] * self.kernel * self.kernel
 
+    def params(self, in_shape: Shape) -> int:
+        return in_shape[0] * self.kernel * self.kernel * self.filters + (
+            self.filters if self.bias else 0
+        )
+
     def explain(self, in_shape: Shape) -> str:
         _, h, _ = in_shape
         f, out_h, _ = self.output_shape(in_shape)
@@ -240,6 +256,9 @@ class MaxPool(LayerSpec):
         from torch import nn
 
         return nn.MaxPool2d(self.size, self.stride or self.size)
+
+    def stored_values(self, in_shape: Shape) -> int:
+        return 3 * math.prod(self.output_shape(in_shape))  # the output and int64 indices
 
     def flops(self, in_shape: Shape) -> int:
         c, h, w = self.output_shape(in_shape)
@@ -362,6 +381,9 @@ class Dense(LayerSpec):
     def flops(self, in_shape: Shape) -> int:
         return 2 * in_shape[0] * self.units
 
+    def params(self, in_shape: Shape) -> int:
+        return in_shape[0] * self.units + self.units
+
     def explain(self, in_shape: Shape) -> str:
         n = in_shape[0]
         return (
@@ -421,6 +443,9 @@ class BatchNorm(LayerSpec):
         norm = nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
         return nn.Sequential(norm, activation_module(self.activation))
 
+    def params(self, in_shape: Shape) -> int:
+        return 4 * in_shape[0]  # scale, shift, running mean, running variance
+
     def explain(self, in_shape: Shape) -> str:
         c = in_shape[0]
         return (
@@ -462,6 +487,16 @@ class Residual(LayerSpec):
         convs = 2 * f * h * w * 9 * (in_shape[0] + f)
         shortcut = 2 * f * h * w * in_shape[0] if (f != in_shape[0] or self.stride > 1) else 0
         return convs + shortcut
+
+    def params(self, in_shape: Shape) -> int:
+        c, f = in_shape[0], self.filters
+        convs = 9 * c * f + 9 * f * f + 2 * 4 * f  # two bias-free 3x3 convs, two batchnorms
+        return convs + (c * f + 4 * f if (f != c or self.stride > 1) else 0)
+
+    def stored_values(self, in_shape: Shape) -> int:
+        # conv1, bn1, relu, conv2, bn2, the sum and its relu (+ the shortcut's conv and bn)
+        out = math.prod(self.output_shape(in_shape))
+        return 9 * out
 
     def explain(self, in_shape: Shape) -> str:
         f, h, w = self.output_shape(in_shape)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from convlens.errors import SpecError
+from convlens.models.footprint import check_memory
 from convlens.models.layers import BatchNorm, Conv, Dense, LayerSpec, MaxPool, Shape
 from convlens.models.spec import ModelSpec
 
@@ -51,6 +52,7 @@ class Network(nn.Module):
                 f"activation), not {final.activation}"
             )
         self.num_classes = self.shapes[-1][0]
+        check_memory(spec, self.input_shape)  # before any weight is allocated
         blocks = OrderedDict()
         shape = self.input_shape
         for name, layer, out_shape in zip(self.names, spec.layers, self.shapes, strict=True):

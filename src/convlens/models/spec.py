@@ -58,7 +58,7 @@ class ModelSpec:
     def layer_names(self) -> list[str]:
         """Keras-style unique names: conv2d, max_pooling2d, conv2d_1, ..., dense, dense_1."""
         counts: dict[str, int] = {}
-        names: list[str] = []
+        names: dict[str, None] = {}  # ordered, and a set for the uniqueness check
         for layer in self.layers:
             if layer.name:
                 name = layer.name
@@ -68,8 +68,8 @@ class ModelSpec:
                 name = layer.keras_name if n == 0 else f"{layer.keras_name}_{n}"
             if name in names:
                 raise SpecError(f"two layers are named '{name}'; layer names must be unique")
-            names.append(name)
-        return names
+            names[name] = None
+        return list(names)
 
     def shapes(self, input_shape: Shape) -> list[Shape]:
         """The output shape of every layer, in order, for an input of ``input_shape``."""

@@ -164,6 +164,14 @@ class DataConfig:
             values["image_size"] = tuple(values["image_size"])
         return cls(**values)
 
+    def known_input_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the images, when it is known without loading them: the two
+        catalogued datasets are 28x28 grey unless resized; other sources say so once read."""
+        if self.dataset not in ("fashion-mnist", "mnist"):
+            return None
+        height, width = self.image_size or (28, 28)
+        return (self.channels or 1, height, width)
+
     def load(self, progress: bool = True):  # -> convlens.data.Dataset
         from convlens.data import load_dataset
 

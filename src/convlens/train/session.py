@@ -20,6 +20,7 @@ import torch
 from convlens import __version__, fileio, runs
 from convlens.errors import Interrupted, RunError, TrainingDiverged
 from convlens.evaluate import evaluate_network, to_tensor
+from convlens.models.footprint import check_memory
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
@@ -64,7 +65,8 @@ def train(
         if dataset.notice:
             reporter.note(dataset.notice)
     dataset = apply_subsets(dataset, config)
-    # Build once before creating the folder: a spec that cannot fit the data fails here.
+    # Before creating the folder: a spec that cannot fit the data or the memory fails here.
+    check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
     build_network(spec, dataset.input_shape, dataset.num_classes)
     run_config = {
         "name": name,
@@ -152,6 +154,7 @@ def _fit(
     *,
     resume: bool,
 ) -> Run:
+    check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
     runtime = resolve_runtime(config)
     torch.manual_seed(config.seed)  # the initial weights
     network = build_network(spec, dataset.input_shape, dataset.num_classes)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from convlens.errors import ConvlensError, SpecError, TrainingDiverged
+from convlens.models.footprint import check_memory
 from convlens.models.registry import PRESETS, recipe_preset
 from convlens.models.spec import ModelSpec, parse_spec
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
@@ -172,6 +173,9 @@ class TrainingManager:
         starting = recipe_preset(model, preset)
         base = PRESETS[starting].recipe if starting else {}
         config = TrainConfig(**{**base, **(recipe or {}), "train_subset": train_subset})
+        shape = spec.input_shape or self.data.known_input_shape()
+        if shape is not None:  # else the session checks it once the data is loaded
+            check_memory(spec, shape, batch_size=config.batch_size)
         run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
         label = model.strip() if model.strip() in PRESETS else spec.name
         with self._lock:
