@@ -98,6 +98,7 @@ def test_explain_a_test_image_and_a_photo(capsys, runs, photo) -> None:
     code, out, _ = cli(capsys, runs, "explain", "r", "--index", "0")
     assert code == 0 and is_png(runs / "r" / "explain-test0.png")
     assert out.startswith("test #0 (0): predicted ") and "Grad-CAM on conv2d_1" in out
+    assert "computed on conv2d_1's 11x11 map (row 10 and column 10 do not reach" in out
 
     code, out, _ = cli(capsys, runs, "explain", "r", str(photo), "--class", "1", "--invert")
     assert code == 0 and is_png(runs / "r" / "explain-my-boot-1.png")

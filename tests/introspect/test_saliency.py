@@ -38,7 +38,12 @@ def test_grad_cam_is_an_input_sized_map_in_0_1(cnn) -> None:
 
 
 def test_grad_cam_by_hand_on_the_first_conv_layer(cnn) -> None:
-    """On conv2d (26x26, cell i over input pixel i + 1) the inner pixels are the cells."""
+    """On conv2d (26x26, cell i over input pixel i + 1) the inner pixels are the cells.
+
+    Cells 24-25 never reach the output (max_pooling2d drops nothing, but conv2d_1's row
+    10 is dropped by max_pooling2d_1, and it is the only reader of max_pooling2d's row
+    12, i.e. conv2d's rows 24-25): they are left out, input pixel 25 takes cell 23's
+    value and input pixels 26-27 reach nothing and stay 0."""
     x_uint8 = image(seed=1)
     x = torch.from_numpy(x_uint8[None]).float() / 255
     activation = cnn.blocks["conv2d"](x)
@@ -46,12 +51,16 @@ def test_grad_cam_by_hand_on_the_first_conv_layer(cnn) -> None:
     logits = _forward_from(cnn, activation, start=1)
     target = int(logits.argmax())
     logits[0, target].backward()
+    assert activation.grad[..., 24:, :].abs().max() == 0  # dropped: no gradient at all
+    assert activation.grad[..., :, 24:].abs().max() == 0
     weights = activation.grad.mean(dim=(2, 3), keepdim=True)
-    expected = F.relu((weights * activation).sum(dim=1))[0].detach()
+    expected = F.relu((weights * activation).sum(dim=1))[0, :24, :24].detach()
     expected = (expected / expected.max()).numpy()
     heat = grad_cam(cnn, x_uint8, layer="conv2d")
-    np.testing.assert_allclose(heat[1:27, 1:27], expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(heat[0, 1:27], expected[0], rtol=1e-4, atol=1e-5)  # border
+    np.testing.assert_allclose(heat[1:25, 1:25], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(heat[0, 1:25], expected[0], rtol=1e-4, atol=1e-5)  # border
+    np.testing.assert_allclose(heat[25, 1:25], expected[23], rtol=1e-4, atol=1e-5)
+    assert not heat[26:].any() and not heat[:, 26:].any()
 
 
 def _forward_from(net, x: torch.Tensor, start: int) -> torch.Tensor:
@@ -175,3 +184,66 @@ def test_grad_cam_looks_at_the_box(tmp_path) -> None:
         heat = grad_cam(net, x)  # the predicted class: box
         box = x[0] == 200
         assert heat[box].mean() > 3 * heat[~box].mean()
+
+
+def _patch_network():
+    """A hand-built cnn-shaped network that sees only input pixels 11..14 x 11..14.
+
+    Both convs are 1-filter identities (centre weight 1, no bias), so conv2d_1 cell i is
+    input pixel pair (2i + 3, 2i + 4) and max_pooling2d_1 cell q is input pixels
+    4q + 3 .. 4q + 6. The dense layer reads only pooled cell (2, 2): input 11..14.
+    """
+    from torch import nn
+
+    net = network(
+        "conv(1, 3, relu), maxpool(2), conv(1, 3, relu), maxpool(2), flatten, dense(2, softmax)",
+        classes=2,
+    )
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.zero_()
+                module.weight[0, 0, 1, 1] = 1.0
+                module.bias.zero_()
+            elif isinstance(module, nn.Linear):
+                module.weight.zero_()
+                module.bias.zero_()
+                module.weight[1, 2 * 5 + 2] = 1.0  # class 1 <- pooled cell (2, 2)
+    return net.eval()
+
+
+def _tent(positions: np.ndarray) -> np.ndarray:
+    """1 between cell centres 11.5 and 13.5, falling linearly to 0 at 9.5 and 15.5."""
+    return np.clip(np.minimum(positions - 9.5, 15.5 - positions) / 2, 0, 1)
+
+
+def test_grad_cam_known_answer_one_bright_patch() -> None:
+    """One bright patch the network sees, and a bright spot in conv2d_1's row and column
+    10, which max_pooling2d_1 drops: the heat is exactly the bilinear tent over the patch's
+    cells (4..5 of conv2d_1) and exactly 0 on the spot. Before the reach masks the spot's
+    cell was weighed like any other and painted at full strength."""
+    net = _patch_network()
+    x = np.zeros((1, 28, 28), np.uint8)
+    x[0, 11:15, 11:15] = 255  # what the network sees
+    x[0, 23:25, 23:25] = 255  # conv2d_1 cell (10, 10): never reaches the output
+    result = explain(net, x, target_class=1)
+    assert result.cam_layer == "conv2d_1"
+    assert "conv2d_1's 11x11 map" in result.cam_source()
+    assert "row 10 and column 10 do not reach the output" in result.cam_source()
+    f = _tent(np.arange(28, dtype=np.float64))
+    np.testing.assert_allclose(result.cam, np.outer(f, f), atol=1e-6)
+    assert result.cam[20:, 20:].max() == 0  # the dropped spot is not evidence
+    assert result.cam[11:15, 11:15].min() >= 0.5
+
+
+def test_input_pixels_that_reach_nothing_have_no_gradient_and_no_heat(cnn) -> None:
+    """cnn: input rows and columns 26-27 feed only cells that pooling drops."""
+    from convlens.introspect.reach import describe_unreached, reaching_cells
+
+    reach = reaching_cells(cnn)
+    assert describe_unreached(reach["input"]) == "rows 26-27 and columns 26-27"
+    assert describe_unreached(reach["conv2d_1"]) == "row 10 and column 10"
+    assert reach["max_pooling2d_1"].complete
+    result = explain(cnn, image(seed=3))
+    assert not result.gradients[26:].any() and not result.gradients[:, 26:].any()
+    assert not result.cam[26:].any() and not result.cam[:, 26:].any()

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     run_, network = open_run(args)
     names = run_.class_names or [str(k) for k in range(network.num_classes)]
     target = None if args.class_name is None else resolve_class(args.class_name, names)
+    true_class = None
     if args.image is not None:
         image, source = read_photo(run_, args.image, args.invert), args.image
         stem = slug(Path(args.image).stem)
@@ -80,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{total:,} images (0 to {total - 1})"
             )
         image, source = dataset.test_images[args.index], describe_test_image(dataset, args.index)
+        true_class = int(dataset.test_labels[args.index])
         stem = f"test{args.index}"
     result = explain(network, image, target, args.layer)
     suffix = "" if target is None else f"-{slug(names[target])}"
     path = figure_path(args.out, run_, f"explain-{stem}{suffix}.png")
-    save(explain_figure(result, names, Path(source).name if args.image else source), path)
+    shown = Path(source).name if args.image else source
+    save(explain_figure(result, names, shown, true_class=true_class), path)
 
     p = result.probabilities
     print(f"{source}: predicted {names[result.predicted]} {p[result.predicted]:.1%}")
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"model '{network.spec.name}' has no conv layer: input gradients only (no Grad-CAM)")
     else:
         print(
-            f"Grad-CAM on {result.cam_layer} for '{names[result.target]}' ({p[result.target]:.1%})"
+            f"Grad-CAM on {result.cam_layer} for '{names[result.target]}' ({p[result.target]:.1%}),"
+            f" computed on {result.cam_source()}"
         )
     print(f"wrote {path}")
     return 0

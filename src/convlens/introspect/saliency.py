@@ -7,7 +7,11 @@ Two views, both from one ``trace()`` with autograd on:
   positive evidence (relu) and lays that coarse map (11x11 for ``cnn``) back over the
   input, each cell over the centre of the window it sees (valid convolutions crop the
   border, so a plain resize would shift it), interpolating bilinearly between cells.
-  It needs an image-shaped layer, so a plain dense network has none.
+  Only cells that reach the output count (:mod:`convlens.introspect.reach`): ``cnn``'s
+  2x2 pooling drops row 10 and column 10 of conv2d_1's 11x11 map, so they are left out
+  rather than smeared outward, and input pixels that reach nothing (rows and columns
+  26-27) stay uncoloured. It needs an image-shaped layer, so a plain dense network has
+  none.
 * **Input gradients** (Simonyan et al., 2014): |d score / d pixel|, the largest over the
   colour channels. Noisier, but they exist for every model, ``dnn`` included.
 
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 from convlens.errors import ImageError, OptionError
 from convlens.evaluate import to_float_images
 from convlens.introspect.features import check_image_layers
+from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
 from convlens.models.layers import Conv, MaxPool, Residual
 from convlens.models.network import Network
 
@@ -61,10 +66,23 @@ class Explanation:
     gradients: np.ndarray  # (H, W) float32 in 0..1: |d score / d pixel|, max over channels
     cam: np.ndarray | None  # (H, W) float32 in 0..1, or None for a model without conv
     cam_layer: str | None  # the layer Grad-CAM weighed
+    cam_reach: AxisReach | None = None  # which of its (h, w) cells reach the output
 
     @property
     def predicted(self) -> int:
         return int(self.probabilities.argmax())
+
+    def cam_source(self) -> str:
+        """Where Grad-CAM was computed, for people: 'conv2d_1's 11x11 map (row 10 and
+        column 10 do not reach the output and are left out)'; '' without Grad-CAM."""
+        if self.cam_layer is None or self.cam_reach is None:
+            return ""
+        h, w = len(self.cam_reach.rows), len(self.cam_reach.cols)
+        text = f"{self.cam_layer}'s {h}x{w} map"
+        unreached = describe_unreached(self.cam_reach)
+        if unreached:
+            text += f" ({unreached} do not reach the output and are left out)"
+        return text
 
 
 def explain(
@@ -98,10 +116,16 @@ def explain(
         inputs = [x] if cam_layer is None else [x, outputs[cam_layer]]
         grads = torch.autograd.grad(logits[target], inputs)
     probabilities = logits.detach().float().softmax(dim=-1).numpy()
-    cam = None
+    cam, cam_reach = None, None
     if cam_layer is not None:
+        reach = reaching_cells(network)
+        cam_reach = reach[cam_layer]
         cam = _grad_cam_map(
-            outputs[cam_layer].detach(), grads[1], x.shape[-2:], _centres(network, cam_layer)
+            outputs[cam_layer].detach(),
+            grads[1],
+            _centres(network, cam_layer),
+            cam_reach,
+            reach[INPUT],
         )
     return Explanation(
         image=np.asarray(image),
@@ -110,6 +134,7 @@ def explain(
         gradients=_normalise(grads[0][0].abs().amax(dim=0)),  # (C, H, W) -> (H, W)
         cam=cam,
         cam_layer=cam_layer,
+        cam_reach=cam_reach,
     )
 
 
@@ -152,29 +177,45 @@ def input_gradients(
 def _grad_cam_map(
     activation: torch.Tensor,
     gradient: torch.Tensor,
-    size: torch.Size,
     centres: tuple[float, float],
+    cells: AxisReach,
+    pixels: AxisReach,
 ) -> np.ndarray:
     """relu(sum_k alpha_k A_k), alpha_k = mean over (i, j) of d score / d A_k[i, j];
     resampled onto the input grid and divided by its maximum.
 
     activation, gradient: (1, C, h, w). Map cell i sits over input pixel
-    ``scale * i + offset`` (``centres``, see :func:`_centres`); pixels between cells are
-    interpolated bilinearly, pixels beyond the outer cells take the nearest cell's value.
+    ``scale * i + offset`` (``centres``, see :func:`_centres`). Only the cells in
+    ``cells`` (those that reach the output) are resampled: each input pixel is the
+    bilinear mean of the reaching cells around it (a normalised interpolation: a dropped
+    cell adds nothing), a pixel beyond the outermost reaching cell takes that cell's
+    value, and input pixels outside ``pixels`` (they reach nothing) are 0.
     """
     weights = gradient.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
     cam = F.relu((weights * activation).sum(dim=1, keepdim=True))  # (1, 1, h, w)
-    (h, w), (height, width), (scale, offset) = cam.shape[-2:], tuple(size), centres
-    rows = _grid_axis(height, h, scale, offset)  # (H,) in -1..1 across the map's rows
-    cols = _grid_axis(width, w, scale, offset)  # (W,)
+    reach = torch.from_numpy(cells.mask()).float()[None, None]  # (1, 1, h, w)
+    (h, w), (scale, offset) = cam.shape[-2:], centres
+    height, width = len(pixels.rows), len(pixels.cols)
+    rows = _grid_axis(height, h, scale, offset, cells.rows)  # (H,) in -1..1 across the rows
+    cols = _grid_axis(width, w, scale, offset, cells.cols)  # (W,)
     grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
-    cam = F.grid_sample(cam, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return _normalise(cam[0, 0])  # (H, W)
+    both = torch.cat([cam * reach, reach], dim=1)  # (1, 2, h, w): evidence, and where it counts
+    sampled = F.grid_sample(both, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    evidence, support = sampled[0, 0], sampled[0, 1]  # (H, W) each
+    resampled = torch.where(support > 1e-6, evidence / support.clamp_min(1e-6), 0.0)
+    resampled = resampled * torch.from_numpy(pixels.mask()).float()  # (H, W)
+    return _normalise(resampled)
 
 
-def _grid_axis(pixels: int, cells: int, scale: float, offset: float) -> torch.Tensor:
-    """Where each input pixel falls on one axis of the map, in grid_sample's -1..1."""
+def _grid_axis(
+    pixels: int, cells: int, scale: float, offset: float, reaching: np.ndarray
+) -> torch.Tensor:
+    """Where each input pixel falls on one axis of the map, in grid_sample's -1..1,
+    kept between the first and the last reaching cell."""
     index = (torch.arange(pixels, dtype=torch.float32) - offset) / scale  # fractional cell
+    used = np.flatnonzero(reaching)
+    if len(used):
+        index = index.clamp(float(used[0]), float(used[-1]))
     return 2 * index / (cells - 1) - 1 if cells > 1 else torch.zeros(pixels)
 
 
