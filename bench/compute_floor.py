@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from convlens.models import resolve_model
 from convlens.models.layers import Conv, Dense
 from convlens.models.network import build_network
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.engine import make_optimizer
 from convlens.train.runtime import resolve_runtime
 

@@ -14,7 +14,7 @@ import json
 import statistics
 import tempfile
 
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.train.session import train
 
 

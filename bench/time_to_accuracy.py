@@ -15,7 +15,7 @@ import statistics
 import tempfile
 
 from convlens.models.registry import PRESETS
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 RECIPES = {
     # The lesson's model and recipe as convlens runs it by default.

@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from convlens.data import load_dataset
-from convlens.evaluate import to_float_images, to_tensor
 from convlens.models import resolve_model
 from convlens.models.network import build_network
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.engine import make_optimizer, train_epoch
+from convlens.train.evaluation import to_float_images, to_tensor
 from convlens.train.runtime import resolve_runtime
 
 

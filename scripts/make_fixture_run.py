@@ -24,7 +24,7 @@ from pathlib import Path
 
 from convlens import __version__
 from convlens.data.sources import load_sample
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.train.session import train
 
 REPO = Path(__file__).resolve().parent.parent

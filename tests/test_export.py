@@ -8,7 +8,7 @@ import torch
 
 from convlens.cli.main import main
 from convlens.export import export_onnx
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.session import train
 
 ort = pytest.importorskip("onnxruntime")

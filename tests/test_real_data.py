@@ -51,7 +51,7 @@ def test_the_fast_path_learns_as_well_as_fp32(real_data_dir, model) -> None:
     """
     from convlens.data import load_dataset
     from convlens.models.registry import PRESETS
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import train
 
     dataset = load_dataset("fashion-mnist", data_dir=str(real_data_dir), download=False)

@@ -30,13 +30,13 @@ _EXPORTS = {
     "build_network": "convlens.models.network:build_network",
     "Network": "convlens.models.network:Network",
     "summarize": "convlens.models.summary:summarize",
-    "TrainConfig": "convlens.train.config:TrainConfig",
-    "DataConfig": "convlens.train.config:DataConfig",
+    "TrainConfig": "convlens.recipe:TrainConfig",
+    "DataConfig": "convlens.recipe:DataConfig",
     "train": "convlens.train.session:train",
     "resume": "convlens.train.session:resume",
     "Run": "convlens.runs:Run",
     "list_runs": "convlens.runs:list_runs",
-    "evaluate_network": "convlens.evaluate:evaluate_network",
+    "evaluate_network": "convlens.train.evaluation:evaluate_network",
     "predict_files": "convlens.predict:predict_files",
     "predict_arrays": "convlens.predict:predict_arrays",
     "compare": "convlens.compare:compare",
@@ -100,14 +100,14 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.compare import compare
     from convlens.data import Dataset, load_dataset, prepare_image
     from convlens.errors import ConvlensError
-    from convlens.evaluate import evaluate_network
     from convlens.experiments.sweep import sweep
     from convlens.export import export_onnx
     from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
     from convlens.models.network import Network, build_network
     from convlens.models.summary import summarize
     from convlens.predict import predict_arrays, predict_files
+    from convlens.recipe import DataConfig, TrainConfig
     from convlens.reports import write_report
     from convlens.runs import Run, list_runs
-    from convlens.train.config import DataConfig, TrainConfig
+    from convlens.train.evaluation import evaluate_network
     from convlens.train.session import resume, train

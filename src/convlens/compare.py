@@ -19,8 +19,8 @@ from typing import Any
 from convlens import fileio, runs
 from convlens.errors import OptionError
 from convlens.models.registry import resolve_model
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.runs import Run
-from convlens.train.config import DataConfig, TrainConfig
 from convlens.train.progress import Reporter, SilentReporter
 
 COLUMNS = (

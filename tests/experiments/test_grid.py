@@ -10,7 +10,7 @@ from convlens.experiments.overfit import overfitting
 from convlens.experiments.pareto import pareto_front, sweet_spot
 from convlens.models.layers import Conv, Dense, MaxPool
 from convlens.models.registry import resolve_model
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 MNIST = (1, 28, 28)
 

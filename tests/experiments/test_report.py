@@ -16,9 +16,9 @@ from convlens.cli.main import main
 from convlens.compare import compare
 from convlens.errors import RunError
 from convlens.experiments.sweep import sweep
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.reports import write_report
 from convlens.runs import Run
-from convlens.train.config import DataConfig, TrainConfig
 
 # A name full of HTML: every page must show it as text, never as markup.
 NASTY = 'tiny <b> & "q"'

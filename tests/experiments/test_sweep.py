@@ -17,8 +17,8 @@ from convlens.experiments import executors, ray_executor, resources
 from convlens.experiments.executors import Trial
 from convlens.experiments.sweep import SilentSweepReporter, sweep
 from convlens.models.registry import resolve_model
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.runs import Run
-from convlens.train.config import DataConfig, TrainConfig
 
 SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"
 CONFIG = TrainConfig(epochs=1, precision="fp32", batch_size=16)

@@ -155,7 +155,7 @@ def test_grad_cam_looks_at_the_box(tmp_path) -> None:
     model's Grad-CAM must sit on it. (tiny_dataset's box class will not do: a model tells
     it from the bar classes by the absence of bars, which Grad-CAM's relu discards.)"""
     from convlens.data import Dataset
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import train
 
     rng = np.random.default_rng(0)

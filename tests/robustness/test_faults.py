@@ -99,7 +99,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_last_good_epoch(
     tmp_path, tiny_dataset, monkeypatch
 ) -> None:
     from convlens import fileio
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import train
 
     real_replace = os.replace
@@ -130,7 +130,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_last_good_epoch(
 
 
 def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path, tiny_dataset) -> None:
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import train
 
     blocker = tmp_path / "runs"

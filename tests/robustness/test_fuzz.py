@@ -188,7 +188,7 @@ def test_images(tmp_path_factory, case, width, height, cut, junk) -> None:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_dataset):
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import train
 
     return train(

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from convlens.errors import OptionError
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 
 
 @pytest.mark.parametrize(

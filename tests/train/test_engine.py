@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.engine import augment_batch, learning_rate, refresh_batchnorm_statistics
 from convlens.train.runtime import Runtime
 

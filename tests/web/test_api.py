@@ -18,8 +18,8 @@ from convlens.introspect import explain, feature_maps, journey_layer_names, lear
 from convlens.models.registry import PRESETS
 from convlens.ops import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.predict import predict_arrays
+from convlens.recipe import TrainConfig
 from convlens.runs import Run
-from convlens.train.config import TrainConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

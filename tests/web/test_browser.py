@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from convlens.errors import Interrupted
+from convlens.recipe import TrainConfig
 from convlens.runs import Run
-from convlens.train.config import TrainConfig
 from convlens.train.progress import SilentReporter
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,8 +10,8 @@ import pytest
 
 from convlens.errors import OptionError
 from convlens.models.registry import PRESETS
+from convlens.recipe import RECIPE_FIELDS, TrainConfig
 from convlens.runs import Run
-from convlens.train.config import RECIPE_FIELDS, TrainConfig
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
 

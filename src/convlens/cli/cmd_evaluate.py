@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from convlens.evaluate import evaluate_network
+    from convlens.recipe import DataConfig, TrainConfig
     from convlens.runs import Run
-    from convlens.train.config import DataConfig, TrainConfig
+    from convlens.train.evaluation import evaluate_network
     from convlens.train.session import apply_subsets
 
     run_ = Run.open(args.run_ref, args.runs)

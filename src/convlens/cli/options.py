@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from convlens.train.config import RECIPE_FIELDS
+from convlens.recipe import RECIPE_FIELDS
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -120,7 +120,7 @@ def add_runs_option(parser: argparse.ArgumentParser) -> None:
 
 
 def data_config(args: argparse.Namespace):
-    from convlens.train.config import DataConfig
+    from convlens.recipe import DataConfig
 
     values: dict[str, Any] = {}
     if args.dataset:
@@ -203,7 +203,7 @@ def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]
 
 def train_config(args: argparse.Namespace, model: str | None = None):
     """A TrainConfig: the :func:`recipe` for ``model``, overridden by the options given."""
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
 
     values = recipe(args, model)
     for field in _TRAIN_FIELDS:

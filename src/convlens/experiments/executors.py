@@ -29,7 +29,7 @@ from typing import Any
 
 from convlens.errors import ConvlensError
 from convlens.models.spec import ModelSpec
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 EXECUTORS: tuple[str, ...] = ("process", "ray", "inline")
 

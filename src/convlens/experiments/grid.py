@@ -38,7 +38,7 @@ from convlens.models.layers import (
     Shape,
 )
 from convlens.models.spec import ModelSpec
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 MODEL_AXES: tuple[str, ...] = ("filters", "convs", "dense")
 TRAIN_AXES: tuple[str, ...] = ("epochs", "lr", "batch_size")

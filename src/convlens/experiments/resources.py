@@ -15,7 +15,7 @@ from typing import Any
 
 from convlens.errors import OptionError
 from convlens.models.footprint import available_memory
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 
 # What one worker process costs before it holds any data: Python, torch, matplotlib.
 WORKER_BASE_BYTES = 700 * 2**20

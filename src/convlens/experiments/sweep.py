@@ -38,7 +38,7 @@ from convlens.experiments.executors import Trial, TrialOutcome
 from convlens.experiments.grid import GridPoint, check_vary, expand
 from convlens.experiments.pareto import DEFAULT_MARGIN, pareto_figure, pareto_front, sweet_spot
 from convlens.models.spec import ModelSpec
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 RESULTS_CSV = "results.csv"
 TRIALS_CSV = "trials.csv"

@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from convlens.errors import ImageError, OptionError
-from convlens.evaluate import to_float_images
 from convlens.introspect.features import check_image_layers
 from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
 from convlens.models.layers import Conv, MaxPool, Residual
 from convlens.models.network import Network
+from convlens.train.evaluation import to_float_images
 
 __all__ = ["Explanation", "cam_layer_name", "explain", "grad_cam", "input_gradients"]
 

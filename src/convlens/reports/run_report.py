@@ -140,7 +140,7 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     set: the same images, the same ``test_subset`` and the same flip averaging
     (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
     from convlens.predict import predict_arrays
-    from convlens.train.config import DataConfig, TrainConfig
+    from convlens.recipe import DataConfig, TrainConfig
     from convlens.train.session import apply_subsets
 
     config = run.config

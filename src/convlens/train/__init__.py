@@ -1,5 +1,5 @@
 """Training: the recipe (TrainConfig), the engine, checkpoints, and whole runs."""
 
-from convlens.train.config import DataConfig, TrainConfig
+from convlens.recipe import DataConfig, TrainConfig
 
 __all__ = ["DataConfig", "TrainConfig"]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from convlens.errors import TrainingDiverged
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.runtime import Runtime
 
 # step(done, total, mean loss so far, accuracy so far)

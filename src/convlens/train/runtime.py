@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from convlens.errors import OptionError
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ import torch
 
 from convlens import __version__, fileio, runs
 from convlens.errors import Interrupted, RunError, TrainingDiverged
-from convlens.evaluate import evaluate_network, to_tensor
 from convlens.models.footprint import check_memory
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
+from convlens.recipe import DataConfig, TrainConfig
 from convlens.runs import Run
 from convlens.train.checkpoint import (
     TrainingState,
@@ -32,8 +32,8 @@ from convlens.train.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from convlens.train.config import DataConfig, TrainConfig
 from convlens.train.engine import evaluate_tensors, make_optimizer, train_epoch
+from convlens.train.evaluation import evaluate_network, to_tensor
 from convlens.train.progress import Reporter, SilentReporter
 from convlens.train.runtime import Runtime, resolve_runtime
 

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convlens import __version__
 from convlens.errors import ConvlensError
+from convlens.recipe import DataConfig
 from convlens.runs import default_runs_dir
-from convlens.train.config import DataConfig
 from convlens.web import api_filter, api_predict, api_runs, api_train
 from convlens.web.errors import error_body, status_for
 from convlens.web.pictures import Pictures

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from convlens.errors import OptionError
-from convlens.train.config import DataConfig
+from convlens.recipe import DataConfig
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 

@@ -31,8 +31,8 @@ from convlens.errors import ConvlensError, SpecError, TrainingDiverged
 from convlens.models.footprint import check_memory
 from convlens.models.registry import PRESETS, recipe_preset
 from convlens.models.spec import ModelSpec, parse_spec
+from convlens.recipe import RECIPE_FIELDS, DataConfig, TrainConfig
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
-from convlens.train.config import RECIPE_FIELDS, DataConfig, TrainConfig
 from convlens.web.errors import Conflict, WebError
 from convlens.web.runrefs import resolve_run, run_ref
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from convlens.models.network import Network
-from convlens.train.config import TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.engine import evaluate_tensors
 from convlens.train.runtime import Runtime, resolve_runtime
 
