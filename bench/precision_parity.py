@@ -14,7 +14,8 @@ import json
 import statistics
 import tempfile
 
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.data.config import DataConfig
+from convlens.recipe import TrainConfig
 from convlens.train.session import train
 
 

@@ -14,8 +14,9 @@ import json
 import statistics
 import tempfile
 
+from convlens.data.config import DataConfig
 from convlens.models.registry import PRESETS
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 
 RECIPES = {
     # The lesson's model and recipe as convlens runs it by default.

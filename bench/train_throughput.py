@@ -25,10 +25,10 @@ from torch import nn
 
 from convlens.data import load_dataset
 from convlens.models import resolve_model
+from convlens.models.inputs import to_float_images, to_tensor
 from convlens.models.network import build_network
 from convlens.recipe import TrainConfig
 from convlens.train.engine import make_optimizer, train_epoch
-from convlens.train.evaluation import to_float_images, to_tensor
 from convlens.train.runtime import resolve_runtime
 
 

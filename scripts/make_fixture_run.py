@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 
 from convlens import __version__
+from convlens.data.config import DataConfig
 from convlens.data.sources import load_sample
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.train.session import train
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from convlens.version import __version__ as __version__
 
 # public name -> "module:attribute"
 _EXPORTS = {
@@ -31,7 +31,7 @@ _EXPORTS = {
     "Network": "convlens.models.network:Network",
     "summarize": "convlens.models.summary:summarize",
     "TrainConfig": "convlens.recipe:TrainConfig",
-    "DataConfig": "convlens.recipe:DataConfig",
+    "DataConfig": "convlens.data.config:DataConfig",
     "train": "convlens.train.session:train",
     "resume": "convlens.train.session:resume",
     "Run": "convlens.runs:Run",
@@ -99,6 +99,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # for editors and type checkers
     from convlens.compare import compare
     from convlens.data import Dataset, load_dataset, prepare_image
+    from convlens.data.config import DataConfig
     from convlens.errors import ConvlensError
     from convlens.experiments.sweep import sweep
     from convlens.export import export_onnx
@@ -106,7 +107,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.models.network import Network, build_network
     from convlens.models.summary import summarize
     from convlens.predict import predict_arrays, predict_files
-    from convlens.recipe import DataConfig, TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.reports import write_report
     from convlens.runs import Run, list_runs
     from convlens.train.evaluation import evaluate_network

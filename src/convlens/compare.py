@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from convlens import fileio, runs
+from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.models.registry import resolve_model
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.progress import Reporter, SilentReporter
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from convlens.models.inputs import to_float_images
 from convlens.models.network import Network
 from convlens.runs import Run
-from convlens.train.evaluation import to_float_images
 
 
 @dataclass(frozen=True)

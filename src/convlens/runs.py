@@ -170,7 +170,7 @@ class Run:
     def load_network(self, weights: str = WEIGHTS) -> Network:
         """Build the run's network and load its weights (safetensors only, never pickle)."""
         from convlens.models.network import build_network
-        from convlens.train.checkpoint import load_weights
+        from convlens.models.weights import load_weights
 
         network = build_network(self.spec(), self.input_shape, len(self.class_names) or None)
         path = self.file(weights)

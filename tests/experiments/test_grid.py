@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.experiments.grid import expand, parse_vary
 from convlens.experiments.overfit import overfitting
 from convlens.experiments.pareto import pareto_front, sweet_spot
 from convlens.models.layers import Conv, Dense, MaxPool
 from convlens.models.registry import resolve_model
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 
 MNIST = (1, 28, 28)
 

@@ -14,9 +14,10 @@ from PIL import Image
 
 from convlens.cli.main import main
 from convlens.compare import compare
+from convlens.data.config import DataConfig
 from convlens.errors import RunError
 from convlens.experiments.sweep import sweep
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.reports import write_report
 from convlens.runs import Run
 

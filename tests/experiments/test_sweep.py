@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from convlens.cli.main import main
+from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.experiments import executors, ray_executor, resources
 from convlens.experiments.executors import Trial
 from convlens.experiments.sweep import SilentSweepReporter, sweep
 from convlens.models.registry import resolve_model
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 from convlens.runs import Run
 
 SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"

@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, m
     assert "--resume" in state["message"]
     assert len(cut.history()) == 2
     # resume reloads the data from the run's config; hand it the same tiny dataset
-    monkeypatch.setattr("convlens.recipe.DataConfig.load", lambda self, **_: tiny_dataset)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     resumed = resume(tmp_path / "cut")
     assert resumed.state()["status"] == "complete"
     assert [r["epoch"] for r in resumed.history()] == [1, 2, 3, 4]
@@ -106,7 +106,7 @@ def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, m
 def test_resume_can_extend_and_refuses_what_cannot_resume(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("convlens.recipe.DataConfig.load", lambda self, **_: tiny_dataset)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
     assert resume(run.path).history() == run.history()  # complete: nothing to do
     extended = resume(run.path, epochs=2)
@@ -118,7 +118,7 @@ def test_resume_can_extend_and_refuses_what_cannot_resume(
 def test_config_json_records_the_recipes_preset_and_runs_from_before_it_still_load(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("convlens.recipe.DataConfig.load", lambda self, **_: tiny_dataset)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r",
                 dataset=tiny_dataset, recipe_preset="fast")  # fmt: skip
     assert run.config["recipe"] == "fast" and run.config["preset"] is None

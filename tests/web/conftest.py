@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from convlens.recipe import DataConfig
+from convlens.data.config import DataConfig
 
 CNN = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"  # noqa: E501
 DNN = "flatten, dense(16, relu), dense(3, softmax)"

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from convlens.recipe import DataConfig, TrainConfig
+    from convlens.data.config import DataConfig
+    from convlens.recipe import TrainConfig
     from convlens.runs import Run
     from convlens.train.evaluation import evaluate_network
     from convlens.train.session import apply_subsets

@@ -49,7 +49,7 @@ def load_test_set(run: Any, data_dir: str | None) -> Any:
     another folder; its one-line notice (e.g. "using the embedded sample") goes to stderr."""
     import dataclasses
 
-    from convlens.recipe import DataConfig
+    from convlens.data.config import DataConfig
 
     data = DataConfig.from_dict(run.config["data"])
     if data_dir:

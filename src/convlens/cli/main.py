@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _version() -> str:
-    from convlens import __version__
+    from convlens.version import __version__
 
     return __version__
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from convlens.data.config import DataConfig
 from convlens.recipe import RECIPE_FIELDS
 
 
@@ -120,7 +121,6 @@ def add_runs_option(parser: argparse.ArgumentParser) -> None:
 
 
 def data_config(args: argparse.Namespace):
-    from convlens.recipe import DataConfig
 
     values: dict[str, Any] = {}
     if args.dataset:

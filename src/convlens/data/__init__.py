@@ -8,6 +8,7 @@ No torch here: the ``filter`` command and the web page use this package without 
 """
 
 from convlens.data.catalog import FASHION_MNIST_CLASSES, MNIST_CLASSES
+from convlens.data.config import DataConfig
 from convlens.data.dataset import Dataset
 from convlens.data.images import load_image, prepare_image
 from convlens.data.sources import load_dataset
@@ -15,6 +16,7 @@ from convlens.data.sources import load_dataset
 __all__ = [
     "FASHION_MNIST_CLASSES",
     "MNIST_CLASSES",
+    "DataConfig",
     "Dataset",
     "load_dataset",
     "load_image",

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError
 from convlens.models.spec import ModelSpec
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 
 EXECUTORS: tuple[str, ...] = ("process", "ray", "inline")
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError, OptionError
 from convlens.models.layers import (
     Conv,
@@ -38,7 +39,7 @@ from convlens.models.layers import (
     Shape,
 )
 from convlens.models.spec import ModelSpec
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 
 MODEL_AXES: tuple[str, ...] = ("filters", "convs", "dense")
 TRAIN_AXES: tuple[str, ...] = ("epochs", "lr", "batch_size")

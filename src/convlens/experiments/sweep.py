@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from convlens import fileio, runs
+from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.experiments import executors, ray_executor, resources
 from convlens.experiments.executors import Trial, TrialOutcome
 from convlens.experiments.grid import GridPoint, check_vary, expand
 from convlens.experiments.pareto import DEFAULT_MARGIN, pareto_figure, pareto_front, sweet_spot
 from convlens.models.spec import ModelSpec
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.recipe import TrainConfig
 
 RESULTS_CSV = "results.csv"
 TRIALS_CSV = "trials.csv"

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from convlens.errors import ImageError, OptionError, SpecError
+from convlens.models.inputs import to_float_images
 from convlens.models.layers import AvgPool, Conv, MaxPool, Residual
 from convlens.models.network import Network
-from convlens.train.evaluation import to_float_images
 
 __all__ = [
     "Journey",

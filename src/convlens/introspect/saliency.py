@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from convlens.errors import ImageError, OptionError
 from convlens.introspect.features import check_image_layers
 from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
+from convlens.models.inputs import to_float_images
 from convlens.models.layers import Conv, MaxPool, Residual
 from convlens.models.network import Network
-from convlens.train.evaluation import to_float_images
 
 __all__ = ["Explanation", "cam_layer_name", "explain", "grad_cam", "input_gradients"]
 

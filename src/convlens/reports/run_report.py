@@ -139,8 +139,9 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     """(images (N, C, H, W) uint8, labels (N,), probabilities (N, K)) for the run's test
     set: the same images, the same ``test_subset`` and the same flip averaging
     (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
+    from convlens.data.config import DataConfig
     from convlens.predict import predict_arrays
-    from convlens.recipe import DataConfig, TrainConfig
+    from convlens.recipe import TrainConfig
     from convlens.train.session import apply_subsets
 
     config = run.config

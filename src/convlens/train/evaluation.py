@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
+from convlens.models.inputs import to_tensor
 from convlens.models.network import Network
 from convlens.recipe import TrainConfig
 from convlens.train.engine import evaluate_tensors
@@ -48,19 +48,6 @@ class Evaluation:
             bar = "#" * round(acc * 30) if acc == acc else ""
             lines.append(f"  {name:<{width}}  {acc:7.2%}  {bar}")
         return "\n".join(lines)
-
-
-def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """A NumPy array as a CPU tensor, sharing memory where it can."""
-    array = np.ascontiguousarray(array)
-    if not array.flags.writeable:  # torch.from_numpy warns on read-only memory
-        array = array.copy()
-    return torch.from_numpy(array)
-
-
-def to_float_images(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in 0..1, as the network expects (the lesson's /255)."""
-    return to_tensor(images).float().div_(255.0)
 
 
 def evaluate_network(

@@ -17,25 +17,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from convlens import __version__, fileio, runs
+from convlens import fileio, runs
+from convlens.data.config import DataConfig
 from convlens.errors import Interrupted, RunError, TrainingDiverged
 from convlens.models.footprint import check_memory
+from convlens.models.inputs import to_tensor
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
-from convlens.recipe import DataConfig, TrainConfig
+from convlens.models.weights import save_weights
+from convlens.recipe import TrainConfig
 from convlens.runs import Run
-from convlens.train.checkpoint import (
-    TrainingState,
-    load_checkpoint,
-    save_checkpoint,
-    save_weights,
-)
+from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from convlens.train.engine import evaluate_tensors, make_optimizer, train_epoch
-from convlens.train.evaluation import evaluate_network, to_tensor
+from convlens.train.evaluation import evaluate_network
 from convlens.train.progress import Reporter, SilentReporter
 from convlens.train.runtime import Runtime, resolve_runtime
+from convlens.version import __version__
 
 
 def train(

@@ -23,10 +23,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from convlens import __version__
+from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError
-from convlens.recipe import DataConfig
 from convlens.runs import default_runs_dir
+from convlens.version import __version__
 from convlens.web import api_filter, api_predict, api_runs, api_train
 from convlens.web.errors import error_body, status_for
 from convlens.web.pictures import Pictures

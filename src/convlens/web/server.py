@@ -12,8 +12,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from convlens.data.config import DataConfig
 from convlens.errors import OptionError
-from convlens.recipe import DataConfig
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 if TYPE_CHECKING:
-    from convlens.recipe import DataConfig
+    from convlens.data.config import DataConfig
     from convlens.web.pictures import Pictures
     from convlens.web.runrefs import NetworkCache
     from convlens.web.training import TrainingManager

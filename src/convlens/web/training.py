@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError, SpecError, TrainingDiverged
 from convlens.models.footprint import check_memory
 from convlens.models.registry import PRESETS, recipe_preset
 from convlens.models.spec import ModelSpec, parse_spec
-from convlens.recipe import RECIPE_FIELDS, DataConfig, TrainConfig
+from convlens.recipe import RECIPE_FIELDS, TrainConfig
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
 from convlens.web.errors import Conflict, WebError
 from convlens.web.runrefs import resolve_run, run_ref
