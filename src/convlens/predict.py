@@ -1,9 +1,10 @@
 """Predict classes for images: arrays from a dataset, or a user's own photos.
 
 A photo is prepared to look like the training data first (see
-:func:`convlens.data.images.prepare_image`): grey or colour as the run was trained,
-resized keeping its aspect ratio to the run's input size, and inverted when its
-background is light, since Fashion-MNIST garments are light on black.
+:func:`convlens.data.preparation.prepare_picture`): grey or colour as the run was
+trained, resized keeping its aspect ratio to the run's input size, and inverted when its
+background is the other way round from the training images' (the run records theirs:
+Fashion-MNIST's garments are light on black, a folder of ink drawings dark on white).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from convlens.data.preparation import Preparation, as_images, prepare_picture
 from convlens.models.inputs import to_float_images
 from convlens.models.network import Network
 from convlens.runs import Run
@@ -41,14 +45,18 @@ class Prediction:
 
 
 def predict_arrays(
-    network: Network, images: np.ndarray, batch_size: int = 500, *, tta_flip: bool = False
+    network: Network, images: Any, batch_size: int = 500, *, tta_flip: bool = False
 ) -> np.ndarray:
     """Probabilities (N, K) for uint8 images (N, C, H, W), in fp32 on the CPU.
+
+    Other images (floats, other layouts, PIL images, paths) are prepared like the
+    network's training data first (:func:`convlens.data.preparation.as_images`).
 
     ``tta_flip`` averages each image's probabilities with its mirror's, as a run trained
     with ``tta_flip`` was evaluated (see :func:`convlens.train.engine.predict_logits`).
     """
     network = network.to("cpu").eval()
+    images = as_images(images, preparation_of(network))
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
@@ -60,14 +68,30 @@ def predict_arrays(
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 
 
-def prepare_for(
-    run_or_network: Run | Network, path: str | os.PathLike[str], invert: bool | None = None
-) -> np.ndarray:
-    """A user's image file as the network's input: (C, H, W) uint8."""
-    from convlens.data.images import prepare_image
+def preparation_of(run_or_network: Run | Network) -> Preparation:
+    """How the training images looked, from a run or a network loaded from one."""
+    if isinstance(run_or_network, Run):
+        return run_or_network.preparation
+    return run_or_network.preparation or Preparation.default(run_or_network.input_shape)
 
-    c, h, w = run_or_network.input_shape  # a Run and a Network both know it
-    return prepare_image(path, size=(h, w), channels=c, invert=invert)
+
+def prepare_for(
+    run_or_network: Run | Network,
+    picture: str | os.PathLike[str] | Image.Image,
+    invert: bool | None = None,
+    *,
+    background: str | None = None,
+) -> np.ndarray:
+    """A user's picture (a file or a PIL image) as the network's input: (C, H, W) uint8.
+
+    Inverted when its background differs from the training images' (``background``
+    "dark" or "light" says the picture's own, e.g. "dark" for white strokes drawn on
+    black; else it is measured on the border); ``invert`` True/False overrides.
+    The CLI, the library and the web page's upload path all prepare pictures here.
+    """
+    return prepare_picture(
+        picture, preparation_of(run_or_network), invert=invert, background=background
+    )
 
 
 def predict_files(

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from convlens import fileio
 from convlens.errors import ConvlensError, RunError
+from convlens.provenance import DataNote
 
 if TYPE_CHECKING:
+    from convlens.data.preparation import Preparation
     from convlens.models.network import Network
     from convlens.models.spec import ModelSpec
 
@@ -143,6 +145,20 @@ class Run:
         c, h, w = self.config["input_shape"]
         return (c, h, w)
 
+    @property
+    def preparation(self) -> Preparation:
+        """How the training images looked (size, channels, background, scaling); a run
+        saved before it was recorded gets Fashion-MNIST's look (light on dark)."""
+        from convlens.data.preparation import Preparation
+
+        recorded = self.config.get("dataset", {}).get("preparation")
+        return Preparation.from_dict(recorded, self.input_shape)
+
+    @property
+    def data_note(self) -> DataNote:
+        """What the run was trained and tested on, and the caveat to show with its figures."""
+        return DataNote.from_config(self.config)
+
     def state(self) -> dict[str, Any]:
         path = self.file(STATE)
         return fileio.read_json(path) if path.exists() else {"status": "new", "epochs_done": 0}
@@ -182,6 +198,7 @@ class Run:
             )
             raise RunError(f"{path} does not exist; {hint}")
         load_weights(network, path)
+        network.preparation = self.preparation
         network.eval()
         return network
 

@@ -86,8 +86,10 @@ def test_target_class_and_bad_choices(cnn) -> None:
         grad_cam(cnn, x, target_class=10)
     with pytest.raises(SpecError, match=r"no layer named 'conv7'"):
         grad_cam(cnn, x, layer="conv7")
+    # An (H, W) array is one grey image now (issue 16); another size is still refused.
+    np.testing.assert_array_equal(grad_cam(cnn, x[0]), grad_cam(cnn, x))
     with pytest.raises(ImageError, match=r"\(1, 28, 28\)"):
-        grad_cam(cnn, image((28, 28)))
+        grad_cam(cnn, image((32, 32)))
 
 
 def test_input_gradients_equal_autograd_for_the_dense_model() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Sub-command modules, in the order --help lists them. Each defines add_parser() and run().
@@ -52,7 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from convlens.errors import ConvlensError
+    from convlens.notices import ConvlensWarning
 
+    # The commands print their notices themselves (one line on stderr); the library's
+    # warning of the same sentence would say it twice.
+    warnings.filterwarnings("ignore", category=ConvlensWarning)
     try:
         return int(args.run(args) or 0)
     except ConvlensError as err:

@@ -96,11 +96,11 @@ def prepare_image(
     image = to_8bit(image).convert(mode)  # "L" or "RGB"
     pixels = np.asarray(image)  # (h, w) or (h, w, 3)
     if invert is None:
-        invert = bool(_border_median(np.asarray(image.convert("L"))) > 127)
+        invert = bool(border_median(np.asarray(image.convert("L"))) > 127)
     if invert:
         image = ImageOps.invert(image)
         pixels = np.asarray(image)
-    background = _border_median(pixels)  # scalar or (3,)
+    background = border_median(pixels)  # scalar or (3,)
 
     scale = min(height / image.height, width / image.width)
     new_w = max(1, min(width, round(image.width * scale)))
@@ -176,7 +176,7 @@ def resize_batch(
     return out
 
 
-def _border_median(pixels: np.ndarray) -> np.ndarray:
+def border_median(pixels: np.ndarray) -> np.ndarray:
     """Median of the outermost rows and columns: the background's value (per channel)."""
     edges = np.concatenate(
         [pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]], axis=0

@@ -31,6 +31,7 @@ from convlens.data.idx import IdxFile, check_labels, read_idx_file
 from convlens.data.images import resize_batch
 from convlens.data.verify import check_copy, has_any_file, locate
 from convlens.errors import DataError
+from convlens.notices import SampleDataWarning, say
 
 ENV_DATA = "CONVLENS_DATA"
 ENV_CACHE = "CONVLENS_CACHE"
@@ -198,15 +199,14 @@ def _load_known(
         except DataError as err:
             looked.append(f"embedded sample ({err})")
         else:
-            return dataclasses.replace(
-                dataset,
-                notice=(
-                    f"no full copy of {info.title} found (looked in: {where}); using the "
-                    f"embedded 10% sample ({len(dataset.train_labels):,} train / "
-                    f"{len(dataset.test_labels):,} test images). Point --data-dir at the full "
-                    "files for real results."
-                ),
+            notice = (
+                f"no full copy of {info.title} found (looked in: {where}); using the "
+                f"embedded 10% sample ({len(dataset.train_labels):,} train / "
+                f"{len(dataset.test_labels):,} test images). Point --data-dir (in Python: "
+                f"data_dir=, or ${ENV_DATA}) at the full files for real results."
             )
+            say(notice, SampleDataWarning)
+            return dataclasses.replace(dataset, notice=notice)
     fixes = [
         "pass --data-dir DIR holding the four IDX files",
         f"set {ENV_DATA}=DIR",

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from convlens.data.preparation import Preparation, as_images
 from convlens.errors import ImageError, OptionError, SpecError
 from convlens.models.inputs import to_float_images
 from convlens.models.layers import AvgPool, Conv, MaxPool, Residual
@@ -77,9 +79,14 @@ def check_image_layers(network: Network, layers: Sequence[str]) -> list[str]:
     return list(layers)
 
 
-def check_images(network: Network, images: np.ndarray) -> np.ndarray:
-    """``images`` as uint8 (N, C, H, W) matching the network's input, or an ImageError."""
-    images = np.asarray(images)
+def check_images(network: Network, images: Any) -> np.ndarray:
+    """``images`` as uint8 (N, C, H, W) matching the network's input, or an ImageError.
+
+    Anything :func:`convlens.data.preparation.as_images` reads is prepared first, the
+    way the network's training data was (arrays and tensors of uint8 or floats in the
+    usual layouts, PIL images, paths).
+    """
+    images = as_images(images, network.preparation or Preparation.default(network.input_shape))
     expected = tuple(network.input_shape)
     if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != expected:
         c, h, w = expected
@@ -96,9 +103,10 @@ def feature_maps(
 ) -> dict[str, np.ndarray]:
     """Every image-shaped layer's output (or just ``layers``) for uint8 ``images``.
 
-    ``images``: (N, C, H, W) uint8. Returns ``{layer: (N, C_l, H_l, W_l) float32}`` in
-    layer order; for ``cnn`` on 28x28: conv2d (N, 64, 26, 26), max_pooling2d
-    (N, 64, 13, 13), conv2d_1 (N, 64, 11, 11), max_pooling2d_1 (N, 64, 5, 5).
+    ``images``: (N, C, H, W) uint8, or anything :func:`check_images` prepares.
+    Returns ``{layer: (N, C_l, H_l, W_l) float32}`` in layer order; for ``cnn`` on
+    28x28: conv2d (N, 64, 26, 26), max_pooling2d (N, 64, 13, 13), conv2d_1
+    (N, 64, 11, 11), max_pooling2d_1 (N, 64, 5, 5).
     Puts the network in eval mode on the CPU.
     """
     images = check_images(network, images)
@@ -162,9 +170,10 @@ def journey(
 ) -> Journey:
     """Follow filter ``filter_index`` through ``layers`` (default: every conv and pool).
 
-    ``images``: (N, C, H, W) uint8. The filter index applies to every layer, so it must
-    be below the smallest channel count among them (an OptionError names the layer and
-    the valid range otherwise). One forward pass gives the maps and the predictions.
+    ``images``: (N, C, H, W) uint8, or anything :func:`check_images` prepares.
+    The filter index applies to every layer, so it must be below the smallest channel
+    count among them (an OptionError names the layer and the valid range otherwise).
+    One forward pass gives the maps and the predictions.
     """
     images = check_images(network, images)
     names = journey_layer_names(network) if layers is None else list(layers)

@@ -22,13 +22,14 @@ its gradient says more about the runner-up than about the class.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from convlens.errors import ImageError, OptionError
-from convlens.introspect.features import check_image_layers
+from convlens.introspect.features import check_image_layers, check_images
 from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
 from convlens.models.inputs import to_float_images
 from convlens.models.layers import Conv, MaxPool, Residual
@@ -97,6 +98,7 @@ def explain(
     :func:`cam_layer_name`); on a model without conv layers it is left out (``cam`` is
     None) unless a layer was asked for, which is then an error.
     """
+    image = _one_image(network, image)  # (C, H, W) uint8
     x = _prepare(network, image)  # (1, C, H, W), requires grad
     if layer is not None:
         check_image_layers(network, [layer])
@@ -248,9 +250,12 @@ def _normalise(values: torch.Tensor) -> np.ndarray:
     return (values / top if top > 0 else torch.zeros_like(values)).numpy()
 
 
-def _prepare(network: Network, image: np.ndarray) -> torch.Tensor:
-    """uint8 (C, H, W) -> float (1, C, H, W) in 0..1 that autograd follows back to."""
-    image = np.asarray(image)
+def _prepare(network: Network, image: Any) -> torch.Tensor:
+    """One image -> float (1, C, H, W) in 0..1 that autograd follows back to.
+
+    uint8 (C, H, W) as it is; anything else :func:`check_images` reads (a photo's path,
+    a PIL image, an (H, W) array...) is prepared like the training data first."""
+    image = _one_image(network, image)
     expected = tuple(network.input_shape)
     if image.dtype != np.uint8 or tuple(image.shape) != expected:
         c, h, w = expected
@@ -261,6 +266,20 @@ def _prepare(network: Network, image: np.ndarray) -> torch.Tensor:
         )
     network.to("cpu").float().eval()
     return to_float_images(image[None].copy()).requires_grad_(True)  # copy: may be read-only
+
+
+def _one_image(network: Network, image: Any) -> np.ndarray:
+    """(C, H, W) uint8: ``image`` itself when it already is one, else prepared."""
+    if (
+        isinstance(image, np.ndarray)
+        and image.dtype == np.uint8
+        and tuple(image.shape) == tuple(network.input_shape)
+    ):
+        return image
+    images = check_images(network, image)  # (N, C, H, W)
+    if len(images) != 1:
+        raise ImageError(f"explain looks at one image at a time, got {len(images)}; pass images[k]")
+    return images[0]
 
 
 def _check_target(network: Network, target: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +19,9 @@ from convlens.errors import SpecError
 from convlens.models.footprint import check_memory
 from convlens.models.layers import BatchNorm, Conv, Dense, LayerSpec, MaxPool, Shape
 from convlens.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from convlens.data.preparation import Preparation
 
 
 class Network(nn.Module):
@@ -53,6 +57,9 @@ class Network(nn.Module):
             )
         self.num_classes = self.shapes[-1][0]
         check_memory(spec, self.input_shape)  # before any weight is allocated
+        # How the training images looked (set by Run.load_network from the run); None:
+        # Fashion-MNIST's look. ``as_input`` prepares a user's images to match it.
+        self.preparation: Preparation | None = None
         blocks = OrderedDict()
         shape = self.input_shape
         for name, layer, out_shape in zip(self.names, spec.layers, self.shapes, strict=True):
@@ -67,10 +74,35 @@ class Network(nn.Module):
             x = step(x)
         return x  # (N, K) logits
 
+    def as_input(self, images: Any) -> torch.Tensor:
+        """Whatever images a user holds as this network's input: float (N, C, H, W) in 0..1.
+
+        A float tensor already shaped (N, C, H, W) for this network is taken as the
+        input it is (0..1, as the network was trained). Anything else (uint8 or float
+        NumPy arrays and tensors in any of the usual layouts, PIL images, paths, lists)
+        goes through :func:`convlens.data.preparation.as_images` with the training
+        data's preparation, then is scaled by 1/255 as training did.
+        """
+        if (
+            isinstance(images, torch.Tensor)
+            and images.is_floating_point()
+            and images.ndim == 4
+            and tuple(images.shape[1:]) == tuple(self.input_shape)
+        ):
+            return images
+        from convlens.data.preparation import Preparation, as_images
+        from convlens.models.inputs import to_float_images
+
+        preparation = self.preparation or Preparation.default(self.input_shape)
+        return to_float_images(as_images(images, preparation))  # from (N, C, H, W) uint8
+
     def trace(
-        self, x: torch.Tensor, layers: Iterable[str] | None = None, *, logits: bool = False
+        self, x: Any, layers: Iterable[str] | None = None, *, logits: bool = False
     ) -> OrderedDict[str, torch.Tensor]:
         """Every layer's output for a batch ``x`` (N, C, H, W), by layer name, in order.
+
+        ``x`` is the network's input (a float tensor in 0..1), or any images
+        :meth:`as_input` accepts: ``network.trace(test_images[:3])`` with uint8 arrays.
 
         The last layer's entry holds probabilities (softmax applied), or the raw class
         scores with ``logits=True`` (Grad-CAM differentiates those: a saturated softmax
@@ -79,6 +111,7 @@ class Network(nn.Module):
         with autograd as the caller set it: wrap in ``torch.no_grad()`` to look, leave
         it on for saliency.
         """
+        x = self.as_input(x)
         wanted = None if layers is None else list(layers)
         if wanted is not None:
             unknown = [name for name in wanted if name not in self.blocks]

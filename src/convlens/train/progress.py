@@ -67,15 +67,90 @@ class TqdmReporter:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        prefix = f"{self.label} " if self.label else ""
-        self.note(
-            f"{prefix}epoch {int(row['epoch'])}: loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.2%} | test loss {row['test_loss']:.4f} "
-            f"acc {row['test_accuracy']:.2%} | {row['seconds']:.1f}s"
-        )
+        self.note(_epoch_line(self.label, row))
 
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
         else:
             print(text, file=self.stream, flush=True)
+
+
+class LiveCurvesReporter(TqdmReporter):
+    """In a notebook: the progress bar, plus the curves redrawn in place after each epoch.
+
+    One figure and one status line are displayed once and then updated (IPython display
+    handles), so twenty epochs still leave one figure in the cell, not twenty. Outside a
+    notebook it is a :class:`TqdmReporter`.
+    """
+
+    def __init__(self, label: str = "", stream: Any = None) -> None:
+        super().__init__(label, stream)
+        self.history: list[dict[str, float]] = []
+        self._figure_handle: Any = None
+        self._line_handle: Any = None
+
+    def epoch_end(self, row: dict[str, float]) -> None:
+        if not in_notebook():
+            super().epoch_end(row)
+            return
+        from IPython.display import Image, display
+
+        from convlens.display import figure_png
+        from convlens.plots.curves import curves_figure
+
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.history.append(row)
+        picture = Image(data=figure_png(curves_figure(self.history, self.label)), format="png")
+        line = _epoch_line(self.label, row)
+        if self._figure_handle is None:
+            self._figure_handle = display(picture, display_id=True)
+            self._line_handle = display(_Text(line), display_id=True)
+        else:
+            self._figure_handle.update(picture)
+            self._line_handle.update(_Text(line))
+
+
+class _Text:
+    """Plain text for a display handle (a str would be shown with its quotes)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _epoch_line(label: str, row: dict[str, float]) -> str:
+    prefix = f"{label} " if label else ""
+    return (
+        f"{prefix}epoch {int(row['epoch'])}: loss {row['train_loss']:.4f} "
+        f"acc {row['train_accuracy']:.2%} | test loss {row['test_loss']:.4f} "
+        f"acc {row['test_accuracy']:.2%} | {row['seconds']:.1f}s"
+    )
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (Jupyter, JupyterLab, Colab, VS Code notebooks)."""
+    if "ipykernel" not in sys.modules and "google.colab" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def reporter_for(progress: bool | None = None, live: bool = False, label: str = "") -> Reporter:
+    """The reporter a library call gets: live curves, a progress bar, or silence.
+
+    ``progress=None`` shows the bar in a notebook and stays silent in a script.
+    """
+    if live:
+        return LiveCurvesReporter(label)
+    if progress is None:
+        progress = in_notebook()
+    return TqdmReporter(label) if progress else SilentReporter()

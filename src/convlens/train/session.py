@@ -19,6 +19,7 @@ import torch
 
 from convlens import fileio, runs
 from convlens.data.config import DataConfig
+from convlens.data.preparation import Preparation
 from convlens.errors import Interrupted, RunError, TrainingDiverged
 from convlens.models.footprint import check_memory
 from convlens.models.inputs import to_tensor
@@ -27,12 +28,14 @@ from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
 from convlens.models.weights import save_weights
+from convlens.notices import SmokeModeWarning, say
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
+from convlens.train import smoke
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from convlens.train.engine import evaluate_tensors, make_optimizer, train_epoch
 from convlens.train.evaluation import evaluate_network
-from convlens.train.progress import Reporter, SilentReporter
+from convlens.train.progress import Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
 from convlens.version import __version__
 
@@ -47,6 +50,8 @@ def train(
     reporter: Reporter | None = None,
     dataset: Any = None,
     recipe_preset: str | None = None,
+    progress: bool | None = None,
+    live: bool = False,
 ) -> Run:
     """Train ``model`` (preset name, spec file, layer text or ModelSpec) into a new run.
 
@@ -54,11 +59,17 @@ def train(
     sweeps load it once for many runs); otherwise ``data`` says what to load.
     ``recipe_preset`` names the preset whose recipe ``config`` started from (``fast`` for
     ``convlens train cnn-bn --preset fast``); it is recorded as config.json's "recipe".
+    Without a ``reporter``: a progress bar when ``progress`` (default: in a notebook
+    only), and with ``live=True`` the curves redrawn in place after every epoch.
+    ``CONVLENS_SMOKE=1`` caps the epochs and data (see :mod:`convlens.train.smoke`).
     """
     data = data or DataConfig()
-    config = config or TrainConfig()
-    reporter = reporter or SilentReporter()
+    config, smoke_note = smoke.cap(config or TrainConfig())
+    reporter = reporter or reporter_for(progress, live)
     spec = resolve_model(model) if isinstance(model, str) else model
+    if smoke_note:
+        say(smoke_note, SmokeModeWarning)
+        reporter.note(smoke_note)
     if dataset is None:
         dataset = data.load(progress=not isinstance(reporter, SilentReporter))
         if dataset.notice:
@@ -79,6 +90,9 @@ def train(
             "is_sample": dataset.is_sample,
             "train_count": len(dataset.train_labels),
             "test_count": len(dataset.test_labels),
+            "smoke": smoke_note is not None,
+            # how its images look, so predict/explain/journey prepare photos to match
+            "preparation": Preparation.measure(dataset.train_images).to_dict(),
         },
         "train": config.to_dict(),
         "class_names": list(dataset.class_names),
@@ -111,6 +125,8 @@ def resume(
     run = Run.open(ref, runs_dir)
     saved = run.config
     config = TrainConfig.from_dict(saved["train"])
+    if smoke.smoke_mode() and epochs is not None:  # the run's data stays the run's
+        epochs = min(epochs, smoke.SMOKE_EPOCHS)
     if epochs is not None:
         config = replace(config, epochs=epochs)
         config.validate()

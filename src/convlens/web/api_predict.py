@@ -7,10 +7,11 @@ Routes (JSON in and out; the picture is ``"pixels"`` (a drawing) or ``"image": R
     POST /api/saliency   {run, ..., target} -> Grad-CAM (or input gradients) overlay
     GET  /api/runs/{run}/filters/{layer}?index=F -> the weights of one learned filter
 
-A photo is prepared as ``convlens predict`` prepares it (:func:`prepare_image`: gray or
+A photo is prepared as ``convlens predict`` prepares it (:func:`prepare_for`: gray or
 RGB as the run was trained, shrunk with its aspect kept, inverted when its background
-is light). A drawing is white on black already, like Fashion-MNIST, so it is never
-inverted; it is only resized if the run takes another size. The arrays come from
+is the other way round from the run's training images). A drawing is white on black,
+like Fashion-MNIST: it is inverted only for a run trained on a light background, and
+resized if the run takes another size. The arrays come from
 :mod:`convlens.predict` and :mod:`convlens.introspect`, all via ``Network.trace()``.
 """
 
@@ -24,10 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from convlens.data.images import prepare_image
 from convlens.introspect import explain, feature_maps, journey_layer_names, learned_filters
 from convlens.models.network import Network
-from convlens.predict import predict_arrays
+from convlens.predict import predict_arrays, prepare_for
 from convlens.runs import Run
 from convlens.web.bodies import Fields, read_json
 from convlens.web.encode import image_png, inferno_png, overlay_png
@@ -78,16 +78,14 @@ async def learned_filter(request: Request) -> JSON:
 def network_input(request: Request, fields: Fields) -> tuple[Run, Network, np.ndarray]:
     """-> (run, network, the picture as the network's input: (C, H, W) uint8)."""
     run, network = lab(request).networks.get(fields.required_text("run", "cnn-20250101-120000"))
-    c, h, w = network.input_shape
     if "pixels" in fields:
         if "image" in fields:
             raise WebError("give either 'pixels' (a drawing) or 'image' (a picture), not both")
         picture = Image.fromarray(drawing(fields.raw("pixels")), "L")
-        invert: bool | None = False  # white strokes on black already
-    else:
-        picture, _ = lab(request).pictures.picture(fields.required_text("image", "fashion:0"))
-        invert = fields.flag("invert")
-    return run, network, prepare_image(picture, size=(h, w), channels=c, invert=invert)
+        # White strokes on black: inverted only for a run trained on a light background.
+        return run, network, prepare_for(run, picture, background="dark")
+    picture, _ = lab(request).pictures.picture(fields.required_text("image", "fashion:0"))
+    return run, network, prepare_for(run, picture, fields.flag("invert"))
 
 
 def _predict(request: Request, fields: Fields) -> dict[str, Any]:
