@@ -215,7 +215,9 @@ def test_runs_side_by_side(page, shots) -> None:
     page.click("#r-table tr[data-name='dnn']")
     wait_until(page, "document.querySelectorAll('.run-card').length === 2")
     page.wait_for_selector("#r-verdict:not([hidden])")
-    assert "wins on test accuracy" in page.text_content("#r-verdict")
+    verdict = page.text_content("#r-verdict")
+    assert "wins" not in verdict and "points apart" in verdict
+    assert "McNemar's exact test" in verdict
     wait_until(
         page,
         "[...document.querySelectorAll('.run-card img.figure')].every(i => i.complete"

@@ -13,7 +13,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train several models on the same data and compare them",
         description="Train each model on the same data, seed and recipe (the lesson's, or "
         "--preset NAME's for every model), print a side-by-side table and write "
-        "compare.csv/json/png beside the run folders.",
+        "compare.csv/json/png beside the run folders. Which model is more accurate is "
+        "decided with McNemar's exact test on the same test images: a difference with "
+        "p >= 0.05 is reported as a tie within noise.",
     )
     parser.add_argument(
         "models",
@@ -22,6 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="presets, spec files or layer lists (e.g. dnn cnn)",
     )
     parser.add_argument("--name", help="comparison folder name (default compare-DATE-TIME)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train every model N times, seeds SEED, SEED+1, ...; report mean ± std and "
+        "call a model more accurate only when it is so in every seed (default 1)",
+    )
     add_runs_option(parser)
     add_train_options(parser)
     add_data_options(parser)
@@ -48,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         reporter_for=reporter_for,
         on_note=lambda text: print(text, file=sys.stderr),
         recipe_preset=recipe_preset(args),
+        repeats=args.repeats,
     )
     print(comparison.format())
     print(f"\nwrote {comparison.path}/compare.png, compare.csv and one run folder per model")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
-from convlens.plots.style import TEST_COLOR, TRAIN_COLOR, new_figure
+from convlens.plots.style import TEST_COLOR, TRAIN_COLOR, epoch_axis, new_figure
 
 
 def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
@@ -20,9 +20,8 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
             epochs, [r[f"train_{key}"] for r in history], "o-", color=TRAIN_COLOR, label="train"
         )
         ax.plot(epochs, [r[f"test_{key}"] for r in history], "s-", color=TEST_COLOR, label="test")
-        ax.set_xlabel("epoch")
         ax.set_title(label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax, epochs)
         ax.grid(alpha=0.3)
     acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     if history:

@@ -18,7 +18,7 @@ RESULT_HEADERS += ["test acc", "± std (points)", "gap (points)", "Pareto"]
 TRIAL_HEADERS = ["configuration", "repeat", "seed", "folder", "status", "reused", "train s"]
 TRIAL_HEADERS += ["test acc"]
 COMPARE_HEADERS = ["model", "parameters", "seconds/epoch", "train accuracy", "test accuracy"]
-COMPARE_HEADERS += ["test loss", "epochs"]
+COMPARE_HEADERS += ["95% interval (one seed) or ± std (seeds)", "test loss", "epochs"]
 
 
 def sweep_body(folder: Path) -> tuple[str, str, str]:
@@ -124,19 +124,31 @@ def compare_body(folder: Path) -> tuple[str, str, str]:
             f"{float(r['seconds_per_epoch']):.1f}",
             pct(r["train_accuracy"]),
             pct(r["test_accuracy"]),
+            _spread(r),
             f"{float(r['test_loss']):.4f}",
             r.get("epochs", ""),
         ]
         for r in rows
     ]
-    parts = [section("Side by side", table(COMPARE_HEADERS, cells, numeric=range(1, 7)))]
-    if rows:
-        best = max(rows, key=lambda r: float(r["test_accuracy"]))
-        text = f"Most accurate on the test set: {best['model']} ({pct(best['test_accuracy'])})."
-        parts.append(para(text, "spot"))
+    parts = [section("Side by side", table(COMPARE_HEADERS, cells, numeric=range(1, 8)))]
+    decision = info.get("decision")
+    if decision:  # McNemar's exact test on the same test images (convlens.compare)
+        parts.append(para(" ".join(str(line) for line in decision), "spot"))
+    elif len(rows) > 1:  # a comparison written before the paired test: no decision to show
+        old = "This comparison predates the paired test, so no model is called more accurate; "
+        parts.append(note(old + "run convlens compare again for the decision."))
     figure = figure_file(folder / "compare.png", "the models compared")
     parts.append(section("Accuracy per epoch, and final accuracy", figure))
     return f"Comparison {folder.name}", subtitle, "\n".join(parts)
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """'90.7%-91.8%' (Wilson, one seed), '± 0.15 points' (several seeds), '' (older files)."""
+    if int(row.get("repeats") or 1) > 1 and row.get("test_accuracy_std") is not None:
+        return f"± {100 * float(row['test_accuracy_std']):.2f} points"
+    if row.get("test_accuracy_low") not in (None, ""):
+        return f"{pct(row['test_accuracy_low'], 1)}-{pct(row['test_accuracy_high'], 1)}"
+    return ""
 
 
 def _true(value: Any) -> bool:

@@ -111,9 +111,14 @@ function verdict(details) {
   const [win, lose] = a.test_accuracy >= b.test_accuracy ? [a, b] : [b, a];
   const points = (100 * (win.test_accuracy - lose.test_accuracy)).toFixed(2);
   const speed = win.seconds_per_epoch && lose.seconds_per_epoch ? win.seconds_per_epoch / lose.seconds_per_epoch : null;
+  // Two numbers alone cannot say which model is better: that takes a paired test on the
+  // same test images (McNemar's, as convlens compare runs it), so no winner is named here.
   box.replaceChildren(
-    el('b', { text: win.name }), ` wins on test accuracy by ${points} points over `, el('b', { text: lose.name }),
-    speed ? ` and takes ${speed.toFixed(1)}× the time per epoch.` : '.',
+    el('b', { text: win.name }), ` ${pct(win.test_accuracy, 2)} and `, el('b', { text: lose.name }),
+    ` ${pct(lose.test_accuracy, 2)} on their test sets: ${points} points apart`,
+    speed ? `; ${win.name} takes ${speed.toFixed(1)}× the time per epoch. ` : '. ',
+    'Whether the gap is more than noise takes a paired test on the same test images: ',
+    el('code', { text: 'convlens compare MODEL MODEL' }), ' trains both alike and decides with McNemar\'s exact test.',
   );
   box.hidden = false;
 }

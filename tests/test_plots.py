@@ -1,0 +1,45 @@
+"""What the figures claim, read back from the matplotlib objects: axes, ticks, marks."""
+
+from __future__ import annotations
+
+from convlens.plots.compare import compare_figure
+from convlens.plots.curves import curves_figure
+
+ONE_EPOCH = [
+    {"epoch": 1, "train_loss": 0.6, "train_accuracy": 0.8, "test_loss": 0.5, "test_accuracy": 0.82}
+]
+
+
+def _ticks(ax) -> list[float]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    return [t for t in ax.get_xticks() if low <= t <= high]
+
+
+def test_a_one_epoch_run_has_whole_epoch_ticks_and_markers() -> None:
+    figure = curves_figure(ONE_EPOCH)
+    for ax in figure.axes:
+        assert _ticks(ax) == [1.0]
+        assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines()[:2])
+
+
+def test_compare_bars_start_at_zero_with_labelled_axes() -> None:
+    row = {
+        "model": "cnn",
+        "params": 10,
+        "seconds_per_epoch": 1.0,
+        "test_accuracy": 0.9,
+        "test_accuracy_low": 0.88,
+        "test_accuracy_high": 0.92,
+        "test_accuracy_std": 0.0,
+    }
+    figure = compare_figure(
+        [row, {**row, "model": "dnn"}],
+        [ONE_EPOCH, ONE_EPOCH],
+        ["cnn and dnn: a tie within noise (p = 1)"],
+    )
+    curves, bars = figure.axes
+    assert bars.get_ylim() == (0.0, 1.0)
+    assert "0%" in bars.get_ylabel() and bars.get_xlabel().startswith("model")
+    assert "tie within noise" in bars.get_title()
+    assert curves.get_ylabel() == "accuracy" and _ticks(curves) == [1.0]
