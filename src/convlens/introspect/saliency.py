@@ -229,10 +229,11 @@ def _centres(network: Network, layer: str) -> tuple[float, float]:
     resize would stretch them over.
     """
     scale, offset = 1.0, 0.0
-    for name, spec in network.layer_specs().items():
+    in_shapes = [network.input_shape, *network.shapes[:-1]]
+    for (name, spec), in_shape in zip(network.layer_specs().items(), in_shapes, strict=True):
         step, shift = 1, 0.0  # batchnorm, dropout: pixel i stays pixel i
-        if isinstance(spec, Conv):
-            step, shift = spec.stride, (spec.kernel - 1) / 2 - spec._pad()
+        if isinstance(spec, Conv):  # rows; a non-square kernel is placed by its height
+            step, shift = spec.stride, (spec.kernel_size[0] - 1) / 2 - spec.pads(in_shape)[0]
         elif isinstance(spec, MaxPool):  # AvgPool too
             step, shift = spec.stride or spec.size, (spec.size - 1) / 2
         elif isinstance(spec, Residual):  # 3x3 'same' convs: only the stride moves cells

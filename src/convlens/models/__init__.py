@@ -1,6 +1,7 @@
 """Models as data: layer specs, model specs, presets, the builder, trace and summary."""
 
 from convlens.models.layers import (
+    Activation,
     AvgPool,
     BatchNorm,
     Conv,
@@ -17,6 +18,7 @@ from convlens.models.spec import ModelSpec, load_spec_file, parse_spec
 
 __all__ = [
     "PRESETS",
+    "Activation",
     "AvgPool",
     "BatchNorm",
     "Conv",

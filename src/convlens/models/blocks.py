@@ -28,6 +28,25 @@ class ResidualBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
+class AsymmetricPadConv2d(nn.Conv2d):
+    """A convolution after explicit zero padding ``pads`` = (left, right, top, bottom).
+
+    TensorFlow's 'same' padding puts an odd zero at the bottom/right, which
+    ``nn.Conv2d``'s symmetric ``padding`` cannot express. Same parameters (``weight``,
+    ``bias``) and state-dict names as ``nn.Conv2d``, so weights load either way.
+    """
+
+    def __init__(self, *args, pads: tuple[int, int, int, int], **kwargs) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads = tuple(pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pads={self.pads}"
+
+
 class Flatten(nn.Module):
     """(N, C, H, W) -> (N, C*H*W) in PyTorch's C, H, W order, whatever the memory format.
 

@@ -137,9 +137,42 @@ class LayerSpec:
         return f"{self.kind}({', '.join(args)})" if args else self.kind
 
 
+def _kernel_size(value: Any) -> int | tuple[int, int]:
+    """3 -> 3; (3, 3), [3, 3] or "3x3" -> 3; (3, 2) or "3x2" -> (3, 2): square kernels stay
+    one number, so specs and their files read as the lesson writes them."""
+    if isinstance(value, str) and "x" in value:
+        try:
+            value = tuple(int(part) for part in value.split("x"))
+        except ValueError:
+            return value  # validate() names it
+    if isinstance(value, list | tuple) and len(value) == 2:
+        kh, kw = value
+        return kh if kh == kw else (kh, kw)
+    return value
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of one axis: (before, after) zeros.
+
+    The output has ceil(size / stride) positions; the zeros needed for that are split
+    with the odd one *after* (bottom/right). With stride 1 and an odd kernel that is
+    kernel // 2 on each side; with stride 2 it is often (0, 1): 28 pixels, a 3x3 kernel
+    -> 14 outputs need 13 * 2 + 3 - 28 = 1 zero, at the bottom. PyTorch's symmetric
+    padding=1 would shift every output by one pixel.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 @dataclass(frozen=True)
 class Conv(LayerSpec):
-    """Conv2D: ``filters`` kernels of ``kernel x kernel`` slide over the image."""
+    """Conv2D: ``filters`` kernels of ``kernel x kernel`` (or ``(kh, kw)``) slide over the image.
+
+    ``padding`` is Keras': ``valid`` (none), ``same`` (TensorFlow's rule, see
+    :func:`same_padding`: the output is ceil(H / stride) high, any odd zero at the bottom
+    and right), or a number of zeros on every side.
+    """
 
     kind: ClassVar[str] = "conv"
     keras_type: ClassVar[str] = "Conv2D"
@@ -147,22 +180,38 @@ class Conv(LayerSpec):
     aliases: ClassVar[tuple[str, ...]] = ("conv2d",)
 
     filters: int
-    kernel: int = 3
+    kernel: int | tuple[int, int] = 3
     stride: int = 1
     padding: str | int = "valid"
     activation: str | None = None  # Keras' default: linear; the lesson always says relu
     bias: bool = True
 
-    def _pad(self) -> int:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", _kernel_size(self.kernel))
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        """(kh, kw)."""
+        k = self.kernel
+        return (k, k) if isinstance(k, int) else k
+
+    def pads(self, in_shape: Shape) -> tuple[int, int, int, int]:
+        """Zeros added (top, bottom, left, right) for an input of ``in_shape`` (C, H, W)."""
+        (kh, kw), (_, h, w) = self.kernel_size, in_shape
         if self.padding == "valid":
-            return 0
+            return (0, 0, 0, 0)
         if self.padding == "same":
-            return self.kernel // 2
-        return int(self.padding)
+            return (*same_padding(h, kh, self.stride), *same_padding(w, kw, self.stride))
+        p = int(self.padding)
+        return (p, p, p, p)
 
     def validate(self, where: str) -> None:
         _positive_int(self.filters, "filters", where)
-        _positive_int(self.kernel, "kernel", where)
+        if isinstance(self.kernel, tuple):
+            for size in self.kernel:
+                _positive_int(size, "kernel", where)
+        else:
+            _positive_int(self.kernel, "kernel", where)
         _positive_int(self.stride, "stride", where)
         if self.padding not in ("valid", "same") and not (
             isinstance(self.padding, int)
@@ -173,33 +222,38 @@ class Conv(LayerSpec):
                 f"{where}: padding must be 'valid', 'same' or a non-negative integer, "
                 f"got {self.padding!r}"
             )
-        if self.padding == "same" and self.kernel % 2 == 0:
-            raise SpecError(f"{where}: padding 'same' needs an odd kernel, got {self.kernel}")
         _check_activation(self.activation, where)
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _, h, w = _require_image(in_shape, self.kind)
-        pad = self._pad()
-        if h + 2 * pad < self.kernel or w + 2 * pad < self.kernel:
+        top, bottom, left, right = self.pads(in_shape)
+        kh, kw = self.kernel_size
+        if h + top + bottom < kh or w + left + right < kw:
             raise SpecError(
-                f"conv: a {self.kernel}x{self.kernel} kernel does not fit a {h}x{w} input; "
+                f"conv: a {kh}x{kw} kernel does not fit a {h}x{w} input; "
                 "use a smaller kernel, padding 'same', or fewer pooling layers before it"
             )
-        out_h = (h + 2 * pad - self.kernel) // self.stride + 1
-        out_w = (w + 2 * pad - self.kernel) // self.stride + 1
+        out_h = (h + top + bottom - kh) // self.stride + 1
+        out_w = (w + left + right - kw) // self.stride + 1
         return (self.filters, out_h, out_w)
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
 
-        conv = nn.Conv2d(
-            in_shape[0], self.filters, self.kernel, self.stride, self._pad(), bias=self.bias
-        )
+        from convlens.models.blocks import AsymmetricPadConv2d
+
+        top, bottom, left, right = self.pads(in_shape)
+        args = (in_shape[0], self.filters, self.kernel_size, self.stride)
+        if top == bottom and left == right:
+            conv = nn.Conv2d(*args, (top, left), bias=self.bias)
+        else:  # TF's 'same' with an odd total: pad explicitly, then a valid conv
+            conv = AsymmetricPadConv2d(*args, pads=(left, right, top, bottom), bias=self.bias)
         return nn.Sequential(conv, activation_module(self.activation))
 
     def flops(self, in_shape: Shape) -> int:
         f, h, w = self.output_shape(in_shape)
-        return 2 * f * h * w * in_shape[0] * self.kernel * self.kernel
+        kh, kw = self.kernel_size
+        return 2 * f * h * w * in_shape[0] * kh * kw
 
     def params(self, in_shape: Shape) -> int:
         return in_shape[0] * self.kernel * self.kernel * self.filters + (
@@ -209,20 +263,34 @@ class Conv(LayerSpec):
     def explain(self, in_shape: Shape) -> str:
         _, h, _ = in_shape
         f, out_h, _ = self.output_shape(in_shape)
-        k, pad, s = self.kernel, self._pad(), self.stride
-        if pad == 0 and s == 1:
-            lost = (k - 1) // 2
+        (kh, kw), s = self.kernel_size, self.stride
+        top, bottom, _, _ = self.pads(in_shape)
+        if top == bottom == 0 and s == 1:
+            lost = (kh - 1) // 2
             why = (
-                f"a {k}x{k} filter needs a full neighbourhood, so a {lost}-pixel margin is lost "
-                f"on each side: {h} - {k} + 1 = {out_h}"
+                f"a {kh}x{kw} filter needs a full neighbourhood, so a {lost}-pixel margin is "
+                f"lost on each side: {h} - {kh} + 1 = {out_h}"
             )
+        elif top == bottom:
+            why = f"floor(({h} + 2x{top} - {kh}) / {s}) + 1 = {out_h}"
         else:
-            why = f"floor(({h} + 2x{pad} - {k}) / {s}) + 1 = {out_h}"
-        params = in_shape[0] * k * k * f + (f if self.bias else 0)
+            why = (
+                f"'same' pads {top} above and {bottom} below (TensorFlow puts the odd zero at "
+                f"the bottom/right): floor(({h} + {top} + {bottom} - {kh}) / {s}) + 1 = {out_h}"
+            )
+        c = in_shape[0]
+        params = c * kh * kw * f + (f if self.bias else 0)
         return (
-            f"{why}; {f} filters give {f} channels; params = {k}x{k}x{in_shape[0]}x{f} "
+            f"{why}; {f} filters give {f} channels; params = {kh}x{kw}x{c}x{f} "
             f"weights + {f if self.bias else 0} biases = {params:,}"
         )
+
+    def to_text(self) -> str:
+        text = super().to_text()
+        if isinstance(self.kernel, tuple):  # the text form splits on commas: write 3x2
+            kh, kw = self.kernel
+            text = text.replace(f"kernel={self.kernel}", f"kernel={kh}x{kw}")
+        return text
 
 
 @dataclass(frozen=True)
@@ -420,7 +488,14 @@ class Dropout(LayerSpec):
 
 @dataclass(frozen=True)
 class BatchNorm(LayerSpec):
-    """BatchNormalization: normalise each channel over the batch, then scale and shift."""
+    """BatchNormalization: normalise each channel over the batch, then scale and shift.
+
+    ``epsilon`` is added to the variance before the square root: PyTorch's 1e-5 by
+    default; a model imported from Keras keeps Keras' 1e-3 (on a channel whose running
+    variance is ~1e-3 the two differ by 40%). ``momentum`` is PyTorch's convention, the
+    weight of the *new* batch in the running averages (0.1); Keras' ``momentum=0.99`` is
+    the weight of the *old* average, i.e. 0.01 here.
+    """
 
     kind: ClassVar[str] = "batchnorm"
     keras_type: ClassVar[str] = "BatchNormalization"
@@ -428,9 +503,14 @@ class BatchNorm(LayerSpec):
     aliases: ClassVar[tuple[str, ...]] = ("bn", "batchnormalization", "batch_normalization")
 
     activation: str | None = None
+    epsilon: float = 1e-5
+    momentum: float = 0.1
 
     def validate(self, where: str) -> None:
         _check_activation(self.activation, where)
+        for what, value in (("epsilon", self.epsilon), ("momentum", self.momentum)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise SpecError(f"{where}: {what} must be a number in (0, 1), got {value!r}")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         return in_shape
@@ -440,7 +520,8 @@ class BatchNorm(LayerSpec):
 
         # PyTorch's running-average momentum (0.1), not Keras' 0.99 (PyTorch's 0.01): the
         # statistics then follow the weights within tens of steps, which short runs need.
-        norm = nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
+        norm_type = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+        norm = norm_type(in_shape[0], eps=float(self.epsilon), momentum=float(self.momentum))
         return nn.Sequential(norm, activation_module(self.activation))
 
     def params(self, in_shape: Shape) -> int:
@@ -452,6 +533,38 @@ class BatchNorm(LayerSpec):
             f"same shape; per channel a learned scale and shift ({2 * c} trainable) and a "
             f"running mean and variance ({2 * c} non-trainable)"
         )
+
+
+@dataclass(frozen=True)
+class Activation(LayerSpec):
+    """Activation: apply a function to every value (Keras' ``Activation`` / ``ReLU`` layer).
+
+    Usually written into the layer before it (``conv(64, 3, relu)``); a layer of its own
+    where there is none to carry it, e.g. after pooling in an imported model.
+    """
+
+    kind: ClassVar[str] = "activation"
+    keras_type: ClassVar[str] = "Activation"
+    keras_name: ClassVar[str] = "activation"
+    aliases: ClassVar[tuple[str, ...]] = ("act",)
+
+    activation: str = "relu"
+
+    def validate(self, where: str) -> None:
+        if _check_activation(self.activation, where) is None or self.activation == "softmax":
+            raise SpecError(
+                f"{where}: an activation layer needs a function other than linear or softmax "
+                f"(softmax belongs to the last dense layer), got {self.activation!r}"
+            )
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        return activation_module(self.activation)
+
+    def explain(self, in_shape: Shape) -> str:
+        return f"same shape; {self.activation} of every value; no weights to learn"
 
 
 @dataclass(frozen=True)
@@ -513,6 +626,7 @@ LAYER_TYPES: tuple[type[LayerSpec], ...] = (
     Dense,
     Dropout,
     BatchNorm,
+    Activation,
     Residual,
 )
 

@@ -190,6 +190,8 @@ def _split_top_level(text: str, source: str) -> list[str]:
 
 _EXAMPLES = {"conv": "conv(64, 3, relu)", "dense": "dense(128, relu)"}
 
+_SIZE = re.compile(r"^\d+x\d+$")  # a non-square kernel in text form: conv(16, 3x1)
+
 _ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
@@ -247,7 +249,7 @@ def _make_layer(
         if isinstance(value, str) and value in ("same", "valid") and "padding" in fields:
             args["padding"] = value
             continue
-        if isinstance(value, str) and "activation" in fields:
+        if isinstance(value, str) and "activation" in fields and not _SIZE.match(value):
             raise SpecError(
                 f"{where}: unknown activation '{value}'; use one of {', '.join(ACTIVATIONS)}"
             )
