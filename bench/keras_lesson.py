@@ -6,7 +6,9 @@ Runs in its own environment (TensorFlow must not share one with the product)::
     bench/.venv-tf/bin/python bench/keras_lesson.py --data-dir DIR --model cnn --epochs 5
 
 Prints one JSON object: seconds and images/s per epoch, train and test accuracy. The data
-is read from the four IDX files (keras.datasets would download them).
+is read from the four IDX files (keras.datasets would download them). ``--save PREFIX``
+also saves the trained model as ``PREFIX.keras`` and ``PREFIX.h5``: the files that
+``convlens import`` is checked against (README, "Bring your own model").
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def main() -> None:
     parser.add_argument("--model", choices=("cnn", "dnn"), default="cnn")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--save",
+        metavar="PREFIX",
+        type=Path,
+        help="also save the trained model as PREFIX.keras and PREFIX.h5 (for convlens import)",
+    )
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -95,6 +103,9 @@ def main() -> None:
         verbose=0,
     )
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
+    if args.save:
+        model.save(f"{args.save}.keras")
+        model.save(f"{args.save}.h5")  # the legacy HDF5 format (Keras warns; that is the point)
     print(
         json.dumps(
             {

@@ -43,6 +43,7 @@ _EXPORTS = {
     "sweep": "convlens.experiments.sweep:sweep",
     "write_report": "convlens.reports:write_report",
     "export_onnx": "convlens.export:export_onnx",
+    "import_model": "convlens.interop:import_model",
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "compare",
     "evaluate_network",
     "export_onnx",
+    "import_model",
     "list_runs",
     "load_dataset",
     "parse_spec",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.errors import ConvlensError
     from convlens.experiments.sweep import sweep
     from convlens.export import export_onnx
+    from convlens.interop import import_model
     from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
     from convlens.models.network import Network, build_network
     from convlens.models.summary import summarize

@@ -48,3 +48,8 @@ class Interrupted(KeyboardInterrupt):
     A KeyboardInterrupt still (code that stops on Ctrl-C keeps stopping), carrying the
     line that says how to resume.
     """
+
+
+class ModelImportError(ConvlensError):
+    """A model file from another framework that cannot be imported exactly: damaged, or
+    holding a layer or option convlens does not compute the same way."""

@@ -32,22 +32,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from convlens.errors import OptionError
     from convlens.models.network import build_network
     from convlens.models.registry import resolve_model
     from convlens.models.summary import summarize
 
     spec = resolve_model(args.model)
-    shape = spec.input_shape or (1, 28, 28)
-    if args.input:
-        try:
-            h, w, *c = (int(v) for v in args.input.lower().split("x"))
-        except ValueError:
-            raise OptionError(f"--input '{args.input}' is not HxW or HxWxC, e.g. 28x28x1") from None
-        shape = (c[0] if c else 1, h, w)
+    shape = parse_input_shape(args.input) if args.input else spec.input_shape or (1, 28, 28)
     summary = summarize(build_network(spec, shape, args.classes))
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(summary.format(explain=args.explain))
     return 0
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """'28x28x1' or '28x28' -> (C, H, W)."""
+    from convlens.errors import OptionError
+
+    try:
+        h, w, *c = (int(v) for v in text.lower().split("x"))
+        if len(c) > 1 or min(h, w, *c) < 1:
+            raise ValueError
+    except ValueError:
+        raise OptionError(f"--input '{text}' is not HxW or HxWxC, e.g. 28x28x1") from None
+    return (c[0] if c else 1, h, w)

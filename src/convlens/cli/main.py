@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMANDS: tuple[str, ...] = (
     "summary",
     "train",
+    "import",
     "evaluate",
     "runs",
     "predict",

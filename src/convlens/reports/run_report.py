@@ -44,14 +44,18 @@ def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, s
     )
     metrics = run.metrics() if run.file(runs.METRICS_JSON).is_file() else None
     history = run.history()
-    parts = [_headline(metrics, state)]
+    imported = config.get("imported")
+    if imported and metrics is None:  # trained elsewhere: judge it on its test set now
+        metrics = _imported_metrics(run, data_dir)
+    parts = [_headline(metrics, state) if not imported else _imported_headline(metrics, imported)]
     if history:
         parts.append(section("Overfitting", _overfitting(history)))
         curves = figure_file(run.file(runs.CURVES), "loss and accuracy per epoch")
         parts.append(section("Training curves", curves))
     if metrics is not None:
-        confusion = figure_file(run.file(runs.CONFUSION), "confusion matrix of the test set")
-        parts.append(section("Confusion matrix", confusion))
+        if run.file(runs.CONFUSION).is_file():
+            confusion = figure_file(run.file(runs.CONFUSION), "confusion matrix of the test set")
+            parts.append(section("Confusion matrix", confusion))
         parts.append(section("Per-class accuracy", _per_class(metrics)))
         parts.append(section("Misclassified test images", _mistakes(run, data_dir)))
     parts.append(section("Configuration", _settings(run, config)))
@@ -78,6 +82,31 @@ def _headline(metrics: dict[str, Any] | None, state: dict[str, Any]) -> str:
             (str(metrics.get("weights_epoch", metrics["epochs_done"])), "weights from epoch"),
         ]
     )
+
+
+def _imported_metrics(run: runs.Run, data_dir: str | None) -> dict[str, Any] | None:
+    """test accuracy, loss, per-class accuracy and confusion of an imported run, now."""
+    from convlens.evaluate import evaluate_network
+
+    try:
+        images, labels, _ = predictions_on_test_set(run, data_dir)
+    except ConvlensError:
+        return None  # the mistakes section says why
+    return evaluate_network(run.load_network(), images, labels, run.class_names).to_dict()
+
+
+def _imported_headline(metrics: dict[str, Any] | None, origin: dict[str, Any]) -> str:
+    where = (
+        f"Imported from {origin.get('file')} ({origin.get('format')}, "
+        f"sha256 {str(origin.get('sha256', ''))[:12]}); trained outside convlens, so it "
+        "has no training curves."
+    )
+    if metrics is None:
+        return para(where + " Its test images could not be loaded.", "verdict")
+    figures = [(pct(metrics["test_accuracy"]), "test accuracy"),
+               (f"{metrics['test_loss']:.4f}", "test loss"),
+               (f"{metrics['test_count']:,}", "test images")]  # fmt: skip
+    return cards(figures) + para(where)
 
 
 def _overfitting(history: list[dict[str, float]]) -> str:
@@ -176,7 +205,10 @@ def png(image: Any) -> bytes:
 def _settings(run: runs.Run, config: dict[str, Any]) -> str:
     spec = run.spec()
     rows: list[list[Any]] = [["model", spec.name], ["layers", spec.to_text()]]
-    rows += [[f"train.{k}", v] for k, v in config["train"].items() if v is not None]
+    if config.get("imported"):  # its recipe is not ours to show: where it came from instead
+        rows += [[f"imported.{k}", v] for k, v in config["imported"].items() if v]
+    else:
+        rows += [[f"train.{k}", v] for k, v in config["train"].items() if v is not None]
     rows += [[f"data.{k}", v] for k, v in config["data"].items() if v is not None]
     rows += [[f"dataset.{k}", v] for k, v in config.get("dataset", {}).items()]
     if run.file(runs.ENV).is_file():

@@ -1,0 +1,188 @@
+"""Keras models read without TensorFlow give Keras' own outputs, to 1e-5.
+
+The references are Keras' predictions, computed when the fixtures were made
+(scripts/make_keras_fixtures.py, TensorFlow 2.21 / Keras 3) and committed beside them.
+Each trap of the translation has a test that undoes the fix and sees the outputs move.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from convlens.errors import ModelImportError
+from convlens.interop import read_model, to_network
+from convlens.interop.imported import ImportedModel
+from convlens.models.layers import BatchNorm, Conv
+
+IMPORTABLE = ("lesson", "strided", "functional", "logits")
+
+
+def probabilities(model: ImportedModel, images: np.ndarray) -> np.ndarray:
+    network = to_network(model)
+    return network.predict_proba(torch.from_numpy(images).float() / 255).double().numpy()
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("name", IMPORTABLE)
+def test_outputs_equal_keras_to_1e5(keras_fixtures, name, suffix) -> None:
+    model = read_model(keras_fixtures.path(name, suffix))
+    got = probabilities(model, keras_fixtures.images())
+    want = keras_fixtures.probabilities(name)
+    assert np.abs(got - want).max() < 1e-5
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_keras_and_h5_files_give_the_same_spec(keras_fixtures) -> None:
+    for name in IMPORTABLE:
+        keras3 = read_model(keras_fixtures.path(name, ".keras"))
+        legacy = read_model(keras_fixtures.path(name, ".h5"))
+        assert keras3.spec == legacy.spec
+        assert keras3.origin["format"] == "keras" and legacy.origin["format"] == "keras-h5"
+
+
+def test_the_lesson_shape_reads_as_the_lessons_layers(keras_fixtures) -> None:
+    spec = read_model(keras_fixtures.path("lesson")).spec
+    kinds = [layer.kind for layer in spec.layers]
+    assert kinds == ["conv", "maxpool", "conv", "maxpool", "flatten", "dense", "dense"]
+    assert spec.layers[0].activation == "relu" and spec.layers[-1].activation == "softmax"
+    assert spec.input_shape == (1, 28, 28)
+    assert spec.layer_names()[:3] == ["conv2d", "max_pooling2d", "conv2d_1"]  # Keras' names
+
+
+def _undo(model: ImportedModel, layers=None, weights=None) -> ImportedModel:
+    return dataclasses.replace(
+        model,
+        spec=model.spec.with_layers(layers or model.spec.layers),
+        weights=tuple(weights or model.weights),
+    )
+
+
+def test_trap_flatten_order_nhwc_vs_nchw(keras_fixtures) -> None:
+    """Without permuting the first dense layer's rows the lesson model is wrong."""
+    model = read_model(keras_fixtures.path("lesson"))
+    index = next(i for i, layer in enumerate(model.spec.layers) if layer.kind == "flatten")
+    (c, h, w) = model.spec.shapes(model.spec.input_shape)[index - 1]
+    weights = [dict(w_) for w_ in model.weights]
+    dense = weights[index + 1]["weight"]  # (units, C*H*W) in torch order
+    # Back to Keras' row order, as a naive importer would leave it.
+    keras_order = dense.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(dense.shape[0], -1)
+    weights[index + 1] = {**weights[index + 1], "weight": keras_order}
+    naive = probabilities(_undo(model, weights=weights), keras_fixtures.images())
+    assert c > 1 and h * w > 1
+    assert np.abs(naive - keras_fixtures.probabilities("lesson")).max() > 1e-3
+
+
+def test_trap_tf_same_padding_with_stride_2(keras_fixtures, monkeypatch) -> None:
+    """PyTorch-style symmetric padding shifts every strided 'same' output by a pixel."""
+    from convlens.models import layers
+
+    model = read_model(keras_fixtures.path("strided"))
+    assert any(
+        isinstance(x, Conv) and x.padding == "same" and x.stride == 2 for x in model.spec.layers
+    )
+    tf_rule = layers.same_padding
+    # PyTorch's padding=k//2 on both sides for the odd kernels (the even one keeps TF's
+    # rule, which symmetric padding cannot express at all).
+    monkeypatch.setattr(
+        layers,
+        "same_padding",
+        lambda size, k, s: (k // 2, k // 2) if k % 2 else tf_rule(size, k, s),
+    )
+    naive = probabilities(model, keras_fixtures.images())
+    assert np.abs(naive - keras_fixtures.probabilities("strided")).max() > 1e-3
+
+
+def test_same_padding_puts_the_odd_zero_at_the_bottom_right() -> None:
+    from convlens.models.layers import same_padding
+
+    assert same_padding(28, 3, 2) == (0, 1)  # 14 outputs need 13*2 + 3 - 28 = 1 zero
+    assert same_padding(7, 3, 2) == (1, 1)
+    assert same_padding(14, 4, 1) == (1, 2)  # an even kernel
+    assert same_padding(28, 3, 1) == (1, 1)  # the lesson's stride 1: unchanged
+    assert same_padding(4, 1, 2) == (0, 0)
+
+
+def test_trap_batchnorm_epsilon(keras_fixtures) -> None:
+    model = read_model(keras_fixtures.path("strided"))
+    norms = [layer for layer in model.spec.layers if isinstance(layer, BatchNorm)]
+    assert norms and all(layer.epsilon == pytest.approx(1e-3) for layer in norms)
+    torch_default = [
+        dataclasses.replace(x, epsilon=1e-5) if isinstance(x, BatchNorm) else x
+        for x in model.spec.layers
+    ]
+    naive = probabilities(_undo(model, layers=torch_default), keras_fixtures.images())
+    assert np.abs(naive - keras_fixtures.probabilities("strided")).max() > 1e-3
+
+
+def test_batchnorm_momentum_in_torch_convention(keras_fixtures) -> None:
+    """Keras' momentum is the old average's weight; PyTorch's is the new batch's."""
+    lesson = read_model(keras_fixtures.path("strided")).spec.layers
+    functional = read_model(keras_fixtures.path("functional")).spec.layers
+    assert [x.momentum for x in lesson if isinstance(x, BatchNorm)] == [0.01, 0.01]
+    assert [x.momentum for x in functional if isinstance(x, BatchNorm)] == [pytest.approx(0.1)]
+    network = to_network(read_model(keras_fixtures.path("functional")))
+    assert [m.momentum for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)] == [
+        pytest.approx(0.1)
+    ]
+
+
+def test_trap_kernel_layouts_non_square(keras_fixtures) -> None:
+    """A (3, 2) kernel stays (3, 2): (kh, kw, in, out) -> (out, in, kh, kw), not (kw, kh)."""
+    model = read_model(keras_fixtures.path("strided"))
+    index = next(i for i, x in enumerate(model.spec.layers) if getattr(x, "kernel", None) == (3, 2))
+    assert model.weights[index]["weight"].shape == (8, 6, 3, 2)
+
+
+def test_the_functional_chain_drops_only_what_is_trivial(keras_fixtures) -> None:
+    model = read_model(keras_fixtures.path("functional"))
+    assert [layer.kind for layer in model.spec.layers] == [
+        "conv", "batchnorm", "avgpool", "conv", "gap", "dense", "dropout", "dense",
+    ]  # fmt: skip
+    assert model.spec.layers[1].activation == "relu"  # the ReLU layer, folded
+    assert model.spec.layers[-1].activation == "softmax"  # the Softmax layer, folded
+    assert model.spec.layers[3].bias is False
+    assert any("Rescaling" in note for note in model.origin["notes"])
+
+
+def test_an_activation_after_pooling_is_a_layer_of_its_own(keras_fixtures) -> None:
+    model = read_model(keras_fixtures.path("logits"))
+    assert [layer.kind for layer in model.spec.layers][:3] == ["conv", "maxpool", "activation"]
+    assert model.spec.layers[1].stride == 2 and model.spec.layers[1].size == 3
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_unsupported_layer_is_named_with_its_position(keras_fixtures, suffix) -> None:
+    with pytest.raises(ModelImportError) as caught:
+        read_model(keras_fixtures.path("unsupported", suffix))
+    message = str(caught.value)
+    assert "layer 2 'depthwise_conv2d' (DepthwiseConv2D) is not supported" in message
+    assert "Conv2D, MaxPooling2D" in message and "\n" not in message
+
+
+def test_a_branching_model_is_refused(keras_fixtures) -> None:
+    with pytest.raises(ModelImportError, match="single chain"):
+        read_model(keras_fixtures.path("branched"))
+
+
+def test_damaged_and_foreign_files_get_one_line(tmp_path, keras_fixtures) -> None:
+    truncated = tmp_path / "cut.keras"
+    truncated.write_bytes(keras_fixtures.path("lesson").read_bytes()[:3000])
+    text = tmp_path / "notes.h5"
+    text.write_text("hello")
+    weights_only = tmp_path / "w.h5"
+    import h5py
+
+    with h5py.File(weights_only, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    for path, match in (
+        (truncated, "damaged"),
+        (text, "neither"),
+        (weights_only, "holds no model"),
+        (tmp_path / "missing.keras", "does not exist"),
+    ):
+        with pytest.raises(ModelImportError, match=match):
+            read_model(path)
