@@ -80,12 +80,12 @@ def test_a_used_name_is_refused(tmp_path, keras_fixtures, capsys) -> None:
 
 def test_a_failure_while_writing_leaves_nothing(tmp_path, keras_fixtures, monkeypatch) -> None:
     from convlens.errors import ConvlensError
-    from convlens.train import checkpoint
+    from convlens.models import weights
 
     def full_disk(*args, **kwargs):
         raise ConvlensError("cannot write model.safetensors: No space left on device")
 
-    monkeypatch.setattr(checkpoint, "save_weights", full_disk)
+    monkeypatch.setattr(weights, "save_weights", full_disk)
     assert _import(keras_fixtures.path("lesson"), tmp_path) == 2
     assert list(tmp_path.iterdir()) == []
 

@@ -131,7 +131,7 @@ def _write_atomically(
     origin: dict[str, Any],
 ) -> Run:
     from convlens.models.summary import summarize
-    from convlens.train.checkpoint import save_weights
+    from convlens.models.weights import save_weights
 
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -162,8 +162,8 @@ def _run_config(
     class_names: list[str],
     origin: dict[str, Any],
 ) -> dict[str, Any]:
-    from convlens import __version__
-    from convlens.train.config import TrainConfig
+    from convlens.recipe import TrainConfig
+    from convlens.version import __version__
 
     return {
         "name": run_name,
@@ -183,7 +183,7 @@ def _run_config(
 
 def _data_config(dataset: str, input_shape: tuple[int, ...]) -> Any:
     """The data the run is judged on; a folder is read at the model's own image size."""
-    from convlens.train.config import DataConfig
+    from convlens.data.config import DataConfig
 
     c, h, w = input_shape
     known = _KNOWN_DATA.get(dataset)

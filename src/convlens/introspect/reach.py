@@ -67,17 +67,21 @@ def reaching_cells(network: Network) -> dict[str, AxisReach]:
         name, spec = specs[index]
         reach[name] = AxisReach(rows, cols)
         _, in_h, in_w = shapes[index]
-        rows = _reads(spec, rows, in_h)
-        cols = _reads(spec, cols, in_w)
+        rows = _reads(spec, rows, in_h, shapes[index], axis=0)
+        cols = _reads(spec, cols, in_w, shapes[index], axis=1)
     reach[INPUT] = AxisReach(rows, cols)
     order = [INPUT, *(name for name, _ in specs)]
     return {name: reach[name] for name in order if name in reach}
 
 
-def _reads(spec: object, used: np.ndarray, size: int) -> np.ndarray:
-    """(size,) bool: the input cells of one axis that the ``used`` output cells read."""
-    if isinstance(spec, Conv):
-        return _windows(used, size, spec.kernel, spec.stride, spec._pad())
+def _reads(
+    spec: object, used: np.ndarray, size: int, in_shape: tuple[int, ...], axis: int
+) -> np.ndarray:
+    """(size,) bool: the input cells of one axis (0 rows, 1 columns) that the ``used``
+    output cells read."""
+    if isinstance(spec, Conv):  # a non-square kernel, and 'same' padding, differ by axis
+        top, _, left, _ = spec.pads(in_shape)
+        return _windows(used, size, spec.kernel_size[axis], spec.stride, (top, left)[axis])
     if isinstance(spec, MaxPool):  # AvgPool too
         return _windows(used, size, spec.size, spec.stride or spec.size, 0)
     if isinstance(spec, Residual):  # conv 3x3 stride s, conv 3x3, plus a 1x1 stride-s shortcut

@@ -256,9 +256,8 @@ class Conv(LayerSpec):
         return 2 * f * h * w * in_shape[0] * kh * kw
 
     def params(self, in_shape: Shape) -> int:
-        return in_shape[0] * self.kernel * self.kernel * self.filters + (
-            self.filters if self.bias else 0
-        )
+        kh, kw = self.kernel_size
+        return in_shape[0] * kh * kw * self.filters + (self.filters if self.bias else 0)
 
     def explain(self, in_shape: Shape) -> str:
         _, h, _ = in_shape

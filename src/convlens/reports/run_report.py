@@ -86,7 +86,7 @@ def _headline(metrics: dict[str, Any] | None, state: dict[str, Any]) -> str:
 
 def _imported_metrics(run: runs.Run, data_dir: str | None) -> dict[str, Any] | None:
     """test accuracy, loss, per-class accuracy and confusion of an imported run, now."""
-    from convlens.evaluate import evaluate_network
+    from convlens.train.evaluation import evaluate_network
 
     try:
         images, labels, _ = predictions_on_test_set(run, data_dir)
