@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -93,15 +94,89 @@ def write_figure(path: str | os.PathLike[str], figure: Any, **savefig_kwargs: An
     write_bytes(path, buffer.getvalue())
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, turning a missing or corrupt file into a one-line error."""
+#: The most bytes a small file of a run folder (JSON, CSV, text) may hold when read back.
+SMALL_FILE_LIMIT = 64 * 2**20
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    A FIFO, a device (``/dev/zero``, also behind a symlink), a socket or a folder is
+    refused without blocking or reading: the file is opened non-blocking and checked
+    with ``fstat`` before a byte is read, and no more than ``limit`` + 1 bytes are ever
+    read (a file that grows meanwhile is refused too). ``FileNotFoundError`` passes
+    through; everything else is a one-line :class:`ConvlensError`.
+    """
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise ConvlensError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConvlensError(
+                f"{path} is not a regular file ({_kind(info.st_mode)}); replace it with the "
+                "file itself"
+            )
+        if info.st_size > limit:
+            raise ConvlensError(
+                f"{path} is {info.st_size:,} bytes, over the {limit:,}-byte limit for this "
+                "file; it is not the file convlens wrote"
+            )
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ConvlensError(f"{path} grew past the {limit:,}-byte limit while being read")
+        return b"".join(chunks)
+    except OSError as err:
+        raise ConvlensError(f"cannot read {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def read_text(path: str | os.PathLike[str], limit: int = SMALL_FILE_LIMIT) -> str:
+    """A regular text file of at most ``limit`` bytes, as UTF-8 (see :func:`read_regular`)."""
+    try:
+        return read_regular(path, limit).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConvlensError(f"cannot read {path}: not UTF-8 text ({err.reason})") from None
+
+
+def read_json(path: str | os.PathLike[str], limit: int = SMALL_FILE_LIMIT) -> Any:
+    """Read a JSON file, turning a missing, special, huge or corrupt file into a one-line
+    error (NaN and Infinity are accepted: metrics may hold them)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path, limit))
     except FileNotFoundError as err:
         raise ConvlensError(f"missing file {path}") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConvlensError(f"cannot read {path}: {err}; the file is corrupt or not JSON") from err
+    except (json.JSONDecodeError, RecursionError) as err:
+        detail = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise ConvlensError(
+            f"cannot read {path}: {detail}; the file is corrupt or not JSON"
+        ) from None
 
 
 def _json_default(obj: Any) -> Any:

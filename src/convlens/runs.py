@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -169,9 +170,14 @@ class Run:
         if not path.exists():
             return []
         try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-        except (OSError, UnicodeDecodeError, ValueError, TypeError, csv.Error) as err:
+            text = fileio.read_text(path)
+            rows = [
+                {k: float(v) for k, v in row.items()}
+                for row in csv.DictReader(io.StringIO(text, newline=""))
+            ]
+        except ConvlensError as err:
+            raise RunError(str(err)) from None
+        except (ValueError, TypeError, csv.Error) as err:
             raise RunError(
                 f"{path} is damaged ({type(err).__name__}); the checkpoint still holds the "
                 "history: resume or train the run again"

@@ -11,15 +11,26 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save as save_bytes
 
 from convlens import fileio
 from convlens.errors import RunError
-from convlens.models.weights import load_state, read_tensors
+from convlens.models.weights import (
+    DTYPES,
+    Expected,
+    check_entries,
+    expected_of,
+    load_state,
+    read_header,
+    read_tensors,
+    short,
+)
 
 
 @dataclass
@@ -60,27 +71,164 @@ def save_checkpoint(
 
 
 def load_checkpoint(
-    path: str | Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer
+    path: str | Path,
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps_per_epoch: int | None = None,
 ) -> TrainingState:
-    tensors, metadata = read_tensors(path)
+    """Restore ``network`` and ``optimizer`` from a checkpoint, after checking all of it.
+
+    Every tensor's name, dtype and shape is checked against the model and the optimizer
+    before the data is read (a moment of the wrong shape would make fused Adam write
+    out of bounds), and every field of the metadata before anything is restored: the
+    epoch, the history (one row per epoch, numbers only), the best epoch, the optimizer's
+    hyper-parameters (same keys and kinds as the optimizer's own) and its step counts
+    (equal for every parameter, at most ``epoch * steps_per_epoch``).
+    """
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    slots = _optimizer_slots(optimizer)
+    model_expected = expected_of(network.state_dict())
+    expected: Expected = {f"model/{k}": v for k, v in model_expected.items()}
+    expected |= {f"best/{k}": v for k, v in model_expected.items()}
+    for index, param in enumerate(params):
+        for slot, scalar in slots.items():
+            shape = () if scalar else tuple(param.shape)
+            expected[f"optim/{index}/{slot}"] = (DTYPES[torch.float32], shape)
+    header = read_header(path)
+    metadata = header.metadata
+
+    def damaged(what: str) -> RunError:
+        return RunError(
+            f"{path} has damaged training state ({what}); train the run again, or resume "
+            "from a good copy"
+        )
+
     if metadata.get("format") != "convlens-checkpoint-1":
         raise RunError(f"{path} is not a convlens checkpoint")
+    epoch = _whole(metadata.get("epoch"), 0, MAX_EPOCHS)
+    if epoch is None:
+        raise damaged(f"epoch {short(metadata.get('epoch'))} is not a whole number of epochs")
+    history = _json(metadata.get("history"))
+    if not (
+        isinstance(history, list)
+        and len(history) == epoch
+        and all(_history_row(row, i + 1) for i, row in enumerate(history))
+    ):
+        raise damaged(f"its history is not {epoch} rows of numbers for epochs 1 to {epoch}")
+    best_epoch = _json(metadata.get("best_epoch", "null"))
+    if best_epoch is not None and not (type(best_epoch) is int and 1 <= best_epoch <= epoch):
+        raise damaged(f"best epoch {short(best_epoch)} is not one of epochs 1 to {epoch}")
+    groups = _json(metadata.get("param_groups"))
+    if not _same_groups(groups, optimizer.state_dict()["param_groups"]):
+        raise damaged("its optimizer settings do not match the optimizer of this recipe")
+    has_best = any(name.startswith("best/") for name in header.tensors)
+    if has_best != (best_epoch is not None):
+        raise damaged("the best epoch and the best weights disagree")
+    optim_found = {name for name in header.tensors if name.startswith("optim/")}
+    by_param = {name.split("/")[1] for name in optim_found}
+    if any(
+        len([n for n in optim_found if n.split("/")[1] == index]) != len(slots)
+        for index in by_param
+    ):
+        raise damaged("a parameter has only part of its optimizer state")
+    check_entries(header.tensors, expected, ("optim/",) if has_best else ("best/", "optim/"), path)
+
+    tensors, _ = read_tensors(path)
     model = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     load_state(network, model, path)
-    slots: dict[int, dict[str, torch.Tensor]] = {}
+    state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim/"):
             _, index, name = key.split("/", 2)
-            slots.setdefault(int(index), {})[name] = value
+            state.setdefault(int(index), {})[name] = value
+    steps = {float(slot["step"]) for slot in state.values() if "step" in slot}
+    limit = epoch * steps_per_epoch if steps_per_epoch is not None else math.inf
+    if len(steps) > 1 or any(not (s == int(s) and 0 < s <= limit) for s in steps):
+        raise damaged(f"its optimizer step counts {sorted(steps)[:3]} do not fit {epoch} epochs")
+    best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
+    if any(not torch.isfinite(v).all() for v in [*model.values(), *best.values()]):
+        raise damaged("the weights hold NaN or infinite values")
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return TrainingState(
+        epoch=epoch, history=history, best_epoch=best_epoch, best_state=best or None
+    )
+
+
+#: More epochs than any checkpoint can honestly claim.
+MAX_EPOCHS = 1_000_000
+
+
+def _optimizer_slots(optimizer: torch.optim.Optimizer) -> dict[str, bool]:
+    """The per-parameter tensors ``optimizer`` keeps: name -> whether it is a scalar."""
+    if isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+        slots = {"step": True, "exp_avg": False, "exp_avg_sq": False}
+        if optimizer.defaults.get("amsgrad"):
+            slots["max_exp_avg_sq"] = False
+        return slots
+    if isinstance(optimizer, torch.optim.SGD):
+        return {"momentum_buffer": False} if optimizer.defaults.get("momentum") else {}
+    raise RunError(f"checkpoints of {type(optimizer).__name__} are not supported")
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return _INVALID
     try:
-        param_groups = json.loads(metadata["param_groups"])
-        optimizer.load_state_dict({"state": slots, "param_groups": param_groups})
-        best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
-        return TrainingState(
-            epoch=int(metadata["epoch"]),
-            history=json.loads(metadata["history"]),
-            best_epoch=json.loads(metadata.get("best_epoch", "null")),
-            best_state=best or None,
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _INVALID
+
+
+_INVALID = object()
+
+
+def _whole(value: Any, low: int, high: int) -> int | None:
+    """``value`` (an int, or its decimal text) if it is a whole number in low..high."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 9):
+            return None
+        value = int(value)
+    if type(value) is not int or not low <= value <= high:
+        return None
+    return value
+
+
+def _history_row(row: Any, epoch: int) -> bool:
+    return (
+        isinstance(row, dict)
+        and all(
+            isinstance(k, str) and type(v) in (int, float) and math.isfinite(v)
+            for k, v in row.items()
         )
-    except (KeyError, ValueError, TypeError) as err:
-        raise RunError(f"{path} has damaged training state ({err}); train the run again") from None
+        and row.get("epoch") == epoch
+    )
+
+
+def _same_groups(groups: Any, own: list[dict[str, Any]]) -> bool:
+    """Same number of groups, same keys, same parameter indices, same kinds of value."""
+    if not isinstance(groups, list) or len(groups) != len(own):
+        return False
+    for given, mine in zip(groups, own, strict=True):
+        if not isinstance(given, dict) or set(given) != set(mine):
+            return False
+        if given["params"] != list(mine["params"]):
+            return False
+        for key, value in mine.items():
+            if key != "params" and not _same_kind(given[key], value):
+                return False
+    return True
+
+
+def _same_kind(given: Any, mine: Any) -> bool:
+    if mine is None or isinstance(mine, bool):
+        return given is None or isinstance(given, bool)
+    if isinstance(mine, int | float):
+        return type(given) in (int, float) and math.isfinite(given)
+    if isinstance(mine, tuple | list):
+        return (
+            isinstance(given, list)
+            and len(given) == len(mine)
+            and all(_same_kind(g, m) for g, m in zip(given, mine, strict=True))
+        )
+    return isinstance(given, type(mine))

@@ -179,7 +179,10 @@ def _fit(
     if resume:
         for stray in run.path.glob(".*.tmp"):  # a write that a kill cut short
             stray.unlink(missing_ok=True)
-        state = load_checkpoint(run.file(runs.CHECKPOINT), network, optimizer)
+        steps = -(-len(dataset.train_labels) // config.batch_size)
+        state = load_checkpoint(
+            run.file(runs.CHECKPOINT), network, optimizer, steps_per_epoch=steps
+        )
         reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
     else:
         state = TrainingState(epoch=0)
