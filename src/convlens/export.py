@@ -48,7 +48,7 @@ def export_onnx(run: Run, path: str | Path, *, check: bool = True) -> ExportResu
         raise ConvlensError(
             "ONNX export needs the onnx extra; install it with: pip install 'convlens[onnx]'"
         ) from None
-    network = run.load_network().float().eval()
+    network = run.network().float().eval()
     model = _Probabilities(network)
     c, h, w = run.input_shape
     example = torch.rand(2, c, h, w)

@@ -102,7 +102,7 @@ def predict_files(
     network: Network | None = None,
 ) -> list[Prediction]:
     """Prepare and classify each image file with the run's final weights."""
-    network = network or run.load_network()
+    network = network or run.network()
     images = np.stack([prepare_for(network, p, invert) for p in paths])
     probabilities = predict_arrays(network, images)
     names = tuple(run.class_names)

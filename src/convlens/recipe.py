@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convlens.errors import OptionError
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -141,3 +144,12 @@ def _require(ok: bool, what: str, value: Any, valid: str) -> None:
 def _choice(value: str, choices: tuple[str, ...], what: str) -> None:
     if value not in choices:
         raise OptionError(f"{what} '{value}' is not valid; choose one of {', '.join(choices)}")
+
+
+def apply_subsets(dataset: Dataset, config: TrainConfig) -> Dataset:
+    """The images a run with ``config`` trains and is judged on: its seeded
+    ``train_subset`` and ``test_subset`` of ``dataset`` (both drawn in one go: the test
+    pick depends on the train pick), or the whole dataset."""
+    if config.train_subset is None and config.test_subset is None:
+        return dataset
+    return dataset.subset(train=config.train_subset, test=config.test_subset, seed=config.seed)

@@ -21,7 +21,9 @@ loadable at its last completed epoch and ``convlens train --resume`` finishes it
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import functools
 import io
 import os
 import re
@@ -32,11 +34,14 @@ from typing import TYPE_CHECKING, Any
 from convlens import fileio
 from convlens.errors import ConvlensError, RunError
 from convlens.provenance import DataNote
+from convlens.run_config import check_layout
 
 if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
     from convlens.data.preparation import Preparation
     from convlens.models.network import Network
     from convlens.models.spec import ModelSpec
+    from convlens.run_config import RunConfig
 
 CONFIG = "config.json"
 SPEC = "spec.json"
@@ -80,7 +85,7 @@ def check_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """A handle on one run folder. Cheap to make; reads files when asked."""
+    """A handle on one run folder. Cheap to make; reads files when asked, config.json once."""
 
     path: Path
 
@@ -94,7 +99,7 @@ class Run:
     # --- creating and opening ---------------------------------------------------------
 
     @classmethod
-    def create(cls, runs_dir: str | Path, name: str, config: dict[str, Any]) -> Run:
+    def create(cls, runs_dir: str | Path, name: str, config: RunConfig | dict[str, Any]) -> Run:
         """Make ``runs_dir/name`` and write its config; refuses to reuse a used folder."""
         path = Path(runs_dir) / check_name(name)
         if (path / CONFIG).exists():
@@ -103,7 +108,7 @@ class Run:
                 f"it with --resume {path}"
             )
         run = cls(path)
-        fileio.write_json(run.file(CONFIG), config)
+        run.write_config(config if isinstance(config, dict) else config.to_dict())
         return run
 
     @classmethod
@@ -123,19 +128,25 @@ class Run:
 
     # --- reading ------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def config(self) -> dict[str, Any]:
+        """config.json as written, its layout checked; read once per :class:`Run`."""
         try:
             data = fileio.read_json(self.file(CONFIG))
         except ConvlensError as err:
             raise RunError(str(err)) from None
-        _check_config(data, self.file(CONFIG))
+        check_layout(data, str(self.file(CONFIG)))
         return data
 
-    def spec(self) -> ModelSpec:
-        from convlens.models.spec import ModelSpec
+    @functools.cached_property
+    def run_config(self) -> RunConfig:
+        """config.json as typed objects (spec, recipe, data, classes); parsed once."""
+        from convlens.run_config import RunConfig
 
-        return ModelSpec.from_dict(self.config["model"], source=str(self.file(CONFIG)))
+        return RunConfig.from_dict(self.config, source=str(self.file(CONFIG)))
+
+    def spec(self) -> ModelSpec:
+        return self.run_config.model
 
     @property
     def class_names(self) -> list[str]:
@@ -189,8 +200,9 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         return fileio.read_json(self.file(METRICS_JSON))
 
-    def load_network(self, weights: str = WEIGHTS) -> Network:
-        """Build the run's network and load its weights (safetensors only, never pickle)."""
+    def network(self, weights: str = WEIGHTS) -> Network:
+        """Build the run's network and load its weights (safetensors only, never pickle);
+        in eval mode, on the CPU. The one way to bring a run's network back."""
         from convlens.models.network import build_network
         from convlens.models.weights import load_weights
 
@@ -208,7 +220,43 @@ class Run:
         network.eval()
         return network
 
+    load_network = network  # the name before Run.network(); kept for existing code
+
+    def dataset(
+        self, data_dir: str | None = None, *, subsets: bool = True, progress: bool = True
+    ) -> Dataset:
+        """The run's data as it was trained on: its saved :class:`DataConfig`, read from
+        ``data_dir`` instead when the same files now live there, narrowed to the run's
+        seeded ``train_subset``/``test_subset`` (``subsets=False`` keeps every image).
+        The one way to bring a run's data back.
+
+        Data whose classes or image shape differ from the run's is refused: its figures
+        would be about other images.
+        """
+        from convlens.recipe import apply_subsets
+
+        config = self.run_config
+        data = config.data if not data_dir else dataclasses.replace(config.data, data_dir=data_dir)
+        dataset = data.load(progress=progress)
+        if subsets:
+            dataset = apply_subsets(dataset, config.train)
+        if tuple(dataset.class_names) != config.class_names or (
+            tuple(dataset.input_shape) != config.input_shape
+        ):
+            raise RunError(
+                f"the data found now ({dataset.name} from {dataset.source}) differs from the "
+                f"data {self.path} was trained on; point --data-dir at the original files"
+            )
+        return dataset
+
     # --- writing ------------------------------------------------------------------------
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Write config.json (checked first) and let this handle read it from now on."""
+        check_layout(config, str(self.file(CONFIG)))
+        fileio.write_json(self.file(CONFIG), config)
+        self.__dict__.pop("config", None)
+        self.__dict__.pop("run_config", None)
 
     def write_state(self, status: str, epochs_done: int, message: str = "") -> None:
         fileio.write_json(
@@ -223,30 +271,6 @@ class Run:
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         fileio.write_csv(self.file(METRICS_CSV), rows)
-
-
-def _check_config(data: Any, path: Path) -> None:
-    """The shape of config.json that every reader relies on; a hand-edit that breaks it
-    is named here rather than failing somewhere deep in a loader."""
-
-    def damaged(what: str) -> RunError:
-        return RunError(f"{path}: {what}; the run's config is damaged (train the run again)")
-
-    if not isinstance(data, dict):
-        raise damaged("not a JSON object")
-    for key in ("model", "data", "train"):
-        if not isinstance(data.get(key), dict):
-            raise damaged(f"'{key}' is missing or not a mapping")
-    shape = data.get("input_shape")
-    if not (
-        isinstance(shape, list)
-        and len(shape) == 3
-        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 4096 for v in shape)
-    ):
-        raise damaged(f"'input_shape' must be [C, H, W], not {shape!r}")
-    names = data.get("class_names")
-    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        raise damaged("'class_names' must be a non-empty list of names")
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

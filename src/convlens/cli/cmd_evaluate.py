@@ -34,29 +34,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
     import json
 
-    from convlens.data.config import DataConfig
-    from convlens.recipe import TrainConfig
     from convlens.runs import Run
-    from convlens.train.evaluation import evaluate_network
-    from convlens.train.session import apply_subsets
+    from convlens.train.evaluation import evaluate_run
 
     run_ = Run.open(args.run_ref, args.runs)
-    network = run_.load_network()
-    config = run_.config
-    data = DataConfig.from_dict(config["data"])
-    tta_flip = args.tta_flip
-    if tta_flip is None:  # the run's own test-time recipe, so the figures match metrics.json
-        tta_flip = bool(config["train"].get("tta_flip", False))
-    if args.data_dir:
-        data = dataclasses.replace(data, data_dir=args.data_dir)
-    dataset = data.load()
-    if not args.whole_test_set:  # the run's own test images, as metrics.json judged them
-        dataset = apply_subsets(dataset, TrainConfig.from_dict(config["train"]))
-    evaluation = evaluate_network(
-        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
+    evaluation, dataset, tta_flip = evaluate_run(
+        run_, data_dir=args.data_dir, tta_flip=args.tta_flip, whole_test_set=args.whole_test_set
     )
     if args.json:
         print(json.dumps({**evaluation.to_dict(), "tta_flip": tta_flip}, indent=2))

@@ -11,9 +11,13 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convlens.errors import OptionError
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
+    from convlens.runs import Run
 
 
 def add_invert_options(parser: argparse.ArgumentParser) -> None:
@@ -41,21 +45,15 @@ def open_run(args: argparse.Namespace) -> tuple[Any, Any]:
     from convlens.runs import Run
 
     run = Run.open(args.run_ref, args.runs)
-    return run, run.load_network()
+    return run, run.network()
 
 
-def load_test_set(run: Any, data_dir: str | None) -> Any:
-    """The run's dataset as it was trained (its saved data config), optionally from
-    another folder; its one-line notice (e.g. "using the embedded sample") goes to stderr."""
-    import dataclasses
-
-    from convlens.data.config import DataConfig
-
-    data = DataConfig.from_dict(run.config["data"])
-    if data_dir:
-        data = dataclasses.replace(data, data_dir=data_dir)
-    dataset = data.load()
-    if getattr(dataset, "notice", None):
+def load_test_set(run: Run, data_dir: str | None) -> Dataset:
+    """The run's dataset as it was trained (:meth:`Run.dataset`), every test image of it
+    (``--index`` counts in the whole test split), optionally from another folder; its
+    one-line notice (e.g. "using the embedded sample") goes to stderr."""
+    dataset = run.dataset(data_dir, subsets=False)
+    if dataset.notice:
         print(dataset.notice, file=sys.stderr)
     return dataset
 

@@ -8,12 +8,11 @@ the run was evaluated on, judged as it was judged.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from typing import Any
 
 from convlens import fileio, runs
-from convlens.errors import ConvlensError, RunError
+from convlens.errors import ConvlensError
 from convlens.reports.html import (
     bar,
     cards,
@@ -168,23 +167,11 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     """(images (N, C, H, W) uint8, labels (N,), probabilities (N, K)) for the run's test
     set: the same images, the same ``test_subset`` and the same flip averaging
     (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
-    from convlens.data.config import DataConfig
     from convlens.predict import predict_arrays
-    from convlens.recipe import TrainConfig
-    from convlens.train.session import apply_subsets
 
-    config = run.config
-    data = DataConfig.from_dict(config["data"])
-    if data_dir:
-        data = dataclasses.replace(data, data_dir=data_dir)
-    train = TrainConfig.from_dict(config["train"])
-    dataset = apply_subsets(data.load(progress=False), train)
-    if list(dataset.class_names) != run.class_names:
-        raise RunError(
-            f"the data found now ({dataset.source}) has other classes than {run.path}; "
-            "point --data-dir at the run's data"
-        )
-    probabilities = predict_arrays(run.load_network(), dataset.test_images, tta_flip=train.tta_flip)
+    dataset = run.dataset(data_dir, progress=False)
+    tta_flip = run.run_config.train.tta_flip
+    probabilities = predict_arrays(run.network(), dataset.test_images, tta_flip=tta_flip)
     return dataset.test_images, dataset.test_labels, probabilities
 
 

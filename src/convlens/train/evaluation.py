@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,10 @@ from convlens.models.network import Network
 from convlens.recipe import TrainConfig
 from convlens.train.engine import evaluate_tensors
 from convlens.train.runtime import Runtime, resolve_runtime
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
+    from convlens.runs import Run
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,25 @@ def evaluate_network(
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (np.asarray(labels), predicted_np), 1)
     return Evaluation(accuracy, loss, len(labels), tuple(class_names), confusion, predicted_np)
+
+
+def evaluate_run(
+    run: Run,
+    *,
+    data_dir: str | None = None,
+    tta_flip: bool | None = None,
+    whole_test_set: bool = False,
+) -> tuple[Evaluation, Dataset, bool]:
+    """``run``'s final weights on its own test images, as metrics.json judged them.
+
+    (evaluation, the dataset it read, whether flip averaging was used.) ``tta_flip=None``
+    follows the run's recipe; ``whole_test_set`` ignores the run's ``test_subset``.
+    """
+    network = run.network()
+    if tta_flip is None:  # the run's own test-time recipe, so the figures match metrics.json
+        tta_flip = run.run_config.train.tta_flip
+    dataset = run.dataset(data_dir, subsets=not whole_test_set)
+    evaluation = evaluate_network(
+        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
+    )
+    return evaluation, dataset, tta_flip

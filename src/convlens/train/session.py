@@ -29,7 +29,8 @@ from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
 from convlens.models.weights import save_weights
 from convlens.notices import SmokeModeWarning, say
-from convlens.recipe import TrainConfig
+from convlens.recipe import TrainConfig, apply_subsets
+from convlens.run_config import DatasetFacts, RunConfig
 from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
@@ -78,30 +79,25 @@ def train(
     # Before creating the folder: a spec that cannot fit the data or the memory fails here.
     check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
     build_network(spec, dataset.input_shape, dataset.num_classes)
-    run_config = {
-        "name": name,
-        "model": spec.to_dict(),
-        "preset": spec.name if spec.name in PRESETS else None,  # the model's
-        "recipe": recipe_preset,  # the preset whose recipe was the starting point, or None
-        "data": data.to_dict(),
-        "dataset": {
-            "name": dataset.name,
-            "source": dataset.source,
-            "is_sample": dataset.is_sample,
-            "train_count": len(dataset.train_labels),
-            "test_count": len(dataset.test_labels),
-            "smoke": smoke_note is not None,
-            # how its images look, so predict/explain/journey prepare photos to match
-            "preparation": Preparation.measure(dataset.train_images).to_dict(),
-        },
-        "train": config.to_dict(),
-        "class_names": list(dataset.class_names),
-        "input_shape": list(dataset.input_shape),
-        "created": dt.datetime.now().isoformat(timespec="seconds"),
-        "convlens_version": __version__,
-    }
     run_name = name or runs.new_run_name(spec.name)
-    run_config["name"] = run_name
+    run_config = RunConfig(
+        name=run_name,
+        model=spec,
+        preset=spec.name if spec.name in PRESETS else None,  # the model's
+        recipe=recipe_preset,  # the preset whose recipe was the starting point, or None
+        data=data,
+        dataset=DatasetFacts.of(
+            dataset,
+            smoke=smoke_note is not None,
+            # how its images look, so predict/explain/journey prepare photos to match
+            preparation=Preparation.measure(dataset.train_images).to_dict(),
+        ),
+        train=config,
+        class_names=tuple(dataset.class_names),
+        input_shape=dataset.input_shape,
+        created=dt.datetime.now().isoformat(timespec="seconds"),
+        convlens_version=__version__,
+    )
     run = Run.create(runs_dir or runs.default_runs_dir(), run_name, run_config)
     return _fit(run, spec, dataset, config, reporter, resume=False)
 
@@ -124,7 +120,7 @@ def resume(
     reporter = reporter or SilentReporter()
     run = Run.open(ref, runs_dir)
     saved = run.config
-    config = TrainConfig.from_dict(saved["train"])
+    config = run.run_config.train
     if smoke.smoke_mode() and epochs is not None:  # the run's data stays the run's
         epochs = min(epochs, smoke.SMOKE_EPOCHS)
     if epochs is not None:
@@ -133,9 +129,6 @@ def resume(
     if threads is not None or device is not None:
         config = replace(config, threads=threads or config.threads, device=device or config.device)
         config.validate()
-    data = DataConfig.from_dict(saved["data"])
-    if data_dir is not None:
-        data = replace(data, data_dir=data_dir)
     state = run.state()
     if not run.file(runs.CHECKPOINT).exists():
         raise RunError(
@@ -145,18 +138,10 @@ def resume(
     if state.get("status") in ("complete", "stopped") and done >= config.epochs:
         reporter.note(f"{run.path} already finished {done} epochs; nothing to do")
         return run
-    dataset = data.load(progress=not isinstance(reporter, SilentReporter))
-    dataset = apply_subsets(dataset, config)
-    if list(dataset.class_names) != run.class_names or list(dataset.input_shape) != list(
-        saved["input_shape"]
-    ):
-        raise RunError(
-            f"the data found now ({dataset.name} from {dataset.source}) differs from the data "
-            f"{run.path} was trained on; point --data-dir at the original files"
-        )
+    dataset = run.dataset(data_dir, progress=not isinstance(reporter, SilentReporter))
     if config.epochs != saved["train"]["epochs"]:
         train_section = {**saved["train"], "epochs": config.epochs}  # nothing else changes
-        fileio.write_json(run.file(runs.CONFIG), {**saved, "train": train_section})
+        run.write_config({**saved, "train": train_section})
     return _fit(run, run.spec(), dataset, config, reporter, resume=True)
 
 
@@ -326,15 +311,6 @@ def _place(network: Network, runtime: Runtime) -> Network:
     if runtime.channels_last:
         network = network.to(memory_format=torch.channels_last)
     return network
-
-
-def apply_subsets(dataset: Any, config: TrainConfig) -> Any:
-    """The images a run with ``config`` trains and is judged on: its seeded
-    ``train_subset`` and ``test_subset`` of ``dataset`` (both drawn in one go: the test
-    pick depends on the train pick), or the whole dataset."""
-    if config.train_subset is None and config.test_subset is None:
-        return dataset
-    return dataset.subset(train=config.train_subset, test=config.test_subset, seed=config.seed)
 
 
 def environment(runtime: Runtime, config: TrainConfig, dataset: Any) -> dict[str, Any]:

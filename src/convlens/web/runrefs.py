@@ -4,7 +4,7 @@ A run is named by its path relative to the runs folder: ``NAME``, or ``GROUP/NAM
 the runs ``convlens compare`` and ``sweep`` write one level down. Each part must pass
 :func:`convlens.runs.check_name` (no slashes, no ``..``), and the resolved folder must
 still lie inside the runs folder (a symlink pointing out is refused), so no name reaches
-a file outside it. Weights load through :meth:`Run.load_network`: safetensors only.
+a file outside it. Weights load through :meth:`Run.network`: safetensors only.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class NetworkCache:
                 self._networks.move_to_end(run.path)
                 return cached[1], cached[2]
         try:
-            network = run.load_network()  # safetensors only: loading runs no code
+            network = run.network()  # safetensors only: loading runs no code
         except RunError as err:
             raise Conflict(str(err)) from None
         with self._lock:
