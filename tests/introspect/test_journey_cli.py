@@ -46,7 +46,7 @@ def is_png(path: Path) -> bool:
 
 
 def test_journey_of_the_lessons_images(capsys, runs) -> None:
-    code, out, _ = cli(capsys, runs, "journey", "r")
+    code, out, _ = cli(capsys, runs, "journey", "r", "--filter", "1")  # the lesson's filter
     assert code == 0
     assert is_png(runs / "r" / "journey-filter1.png")
     assert (
@@ -145,3 +145,67 @@ def test_an_unreadable_image_is_one_line(capsys, runs, tmp_path) -> None:
     broken.write_bytes(b"not a png at all")
     code, _, err = cli(capsys, runs, "explain", "r", str(broken))
     assert code == 2 and err.count("\n") == 1 and "broken.png" in err
+
+
+@pytest.fixture(scope="module")
+def killed(runs) -> str:
+    """A copy of run 'r' whose conv2d_1 filter 1 is dead: a bias of -1000 before its relu."""
+    import shutil
+
+    from torch import nn
+
+    from convlens.models.weights import save_weights
+    from convlens.runs import WEIGHTS, Run
+
+    shutil.copytree(runs / "r", runs / "killed")
+    run = Run(runs / "killed")
+    network = run.load_network()
+    conv = next(m for m in network.blocks["conv2d_1"].modules() if isinstance(m, nn.Conv2d))
+    with torch_no_grad():
+        conv.bias[1] = -1000.0
+    save_weights(network, run.file(WEIGHTS), network.spec.to_dict())
+    return "killed"
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()
+
+
+def test_the_default_journey_follows_a_live_filter_and_says_why(capsys, runs, killed) -> None:
+    import re
+
+    code, out, _ = cli(capsys, runs, "journey", killed)
+    assert code == 0
+    found = re.search(
+        r"following filter (\d+): the lesson's filter 1 is silent in (\d+) of 12", out
+    )
+    assert found and found.group(1) != "1" and int(found.group(2)) >= 3  # dead in conv2d_1
+    assert f"filter {found.group(1)} is the first live in every layer on these images" in out
+    assert is_png(runs / killed / f"journey-filter{found.group(1)}.png")
+    code, out, _ = cli(capsys, runs, "journey", killed, "--filter", "1")
+    assert code == 0 and "following" not in out
+    assert "filter 1 of conv2d_1 is dead: 0 on every one of 60 test images" in out
+
+
+def test_dead_filters_are_marked_in_all_filters_and_filters(capsys, runs, killed) -> None:
+    code, out, _ = cli(capsys, runs, "journey", killed, "--all-filters", "--layer", "conv2d_1")
+    assert code == 0 and "dead filters of conv2d_1 (0 on all 60 test images): 1" in out
+    code, out, _ = cli(capsys, runs, "filters", killed, "--layer", "conv2d_1")
+    assert code == 0 and "dead filters (output 0 on all 60 test images): 1" in out
+    assert "drawn: the mean over the 8 input channels" in out
+    assert "--channel 0..7 draws one input channel's kernels" in out
+
+
+def test_choose_filter_and_dead_filters_on_a_known_network(runs, killed) -> None:
+    from convlens.introspect.liveness import choose_filter, dead_filters
+    from convlens.runs import Run
+
+    network = Run(runs / killed).load_network()
+    images = np.zeros((2, 1, 28, 28), np.uint8)
+    images[:, 0, 8:20, 8:20] = 255
+    dead = dead_filters(network, images, ["conv2d_1"])["conv2d_1"]
+    assert dead[1] and dead.dtype == bool
+    choice = choose_filter(network, images, ["conv2d", "conv2d_1"])
+    assert choice.index != 1 and "the lesson's filter 1 is silent in 2 of 4 panels" in choice.reason

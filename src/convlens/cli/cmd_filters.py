@@ -29,13 +29,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(0, 1, ...) or their mean (default)",
     )
     parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="read the test set (to find dead filters) from here"
+    )
     add_runs_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.looking import figure_path, open_run, save
+    from convlens.cli.looking import figure_path, open_run, reference_images, save
     from convlens.introspect import learned_filters
+    from convlens.introspect.liveness import dead_filters
     from convlens.plots.filters import filters_figure
 
     run_, network = open_run(args)
@@ -43,13 +47,36 @@ def run(args: argparse.Namespace) -> int:
     weights = learned_filters(network, layer)  # (F, C, k, k)
     count, channels, kh, kw = weights.shape
     channel = _channel(args.channel, channels)
+    reference = reference_images(run_, args.data_dir)
+    dead = None if reference is None else dead_filters(network, reference, [layer])[layer]
     path = figure_path(args.out, run_, f"filters-{layer}.png")
-    save(filters_figure(weights, layer, channel), path)
+    figure = filters_figure(
+        weights,
+        layer,
+        channel,
+        dead=dead,
+        reference_count=0 if reference is None else len(reference),
+    )
+    save(figure, path)
     plural = "s" if channels > 1 else ""
     print(
         f"{layer}: {count} kernels {kh}x{kw} over {channels} input channel{plural}, weights "
         f"from {weights.min():.3g} to {weights.max():.3g}"
     )
+    if channels > 1:
+        shown = weights.mean(axis=1) if channel == "mean" else weights[:, channel]
+        what = (
+            f"the mean over the {channels} input channels"
+            if channel == "mean"
+            else f"input channel {channel} of {channels}"
+        )
+        print(
+            f"drawn: {what} (from {shown.min():.3g} to {shown.max():.3g}); "
+            f"--channel 0..{channels - 1} draws one input channel's kernels"
+        )
+    if dead is not None:
+        listed = ", ".join(str(i) for i in dead.nonzero()[0]) or "none"
+        print(f"dead filters (output 0 on all {len(reference):,} test images): {listed}")
     print(f"wrote {path}")
     return 0
 

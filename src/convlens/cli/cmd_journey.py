@@ -1,7 +1,10 @@
 """convlens journey RUN: one filter's feature map after each conv and pool layer.
 
 The lesson's figure: three test images of one class (0, 23 and 28 by default), filter
-1, columns conv2d 26x26, max_pooling2d 13x13, conv2d_1 11x11, max_pooling2d_1 5x5. With
+1, columns conv2d 26x26, max_pooling2d 13x13, conv2d_1 11x11, max_pooling2d_1 5x5. When
+filter 1 is silent somewhere on these images (a dead filter is common in conv2d_1) the
+first filter live in every layer is followed instead, and the printout says why. Dead
+filters (silent on every one of the first 256 test images) are marked in red. With
 ``--all-filters`` it shows every map of one layer for one image instead.
 """
 
@@ -17,7 +20,7 @@ from convlens.cli.options import add_runs_option
 
 _EPILOG = """\
 examples:
-  convlens journey runs/cnn1                          the lesson's shoes 0, 23, 28, filter 1
+  convlens journey runs/cnn1                          the lesson's shoes 0, 23, 28, a live filter
   convlens journey runs/cnn1 --class "Ankle boot" --count 4 --filter 7
   convlens journey runs/cnn1 --images 1,2,3 --layer conv2d,conv2d_1
   convlens journey runs/cnn1 --all-filters --layer conv2d --images 23
@@ -54,9 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--filter",
         type=int,
-        default=1,
+        default=None,
         metavar="K",
-        help="which filter to follow in every layer (1, as in the lesson)",
+        help="which filter index to follow in every layer (each layer's filter K is a "
+        "different filter; default: the lesson's 1 when it is live in every layer, else "
+        "the first filter that is)",
     )
     parser.add_argument(
         "--all-filters",
@@ -97,12 +102,19 @@ class _Chosen:
     labels: list[str]  # for people: "test #23 (Ankle boot)", "shoe.jpg"
     ids: list[str]  # for file names: "test23", "shoe"
     stem: str  # the selection in a file name: "", "ankle-boot", "test1-2-3", "shoe"
+    reference: Any  # (M, C, H, W) uint8 test images that judge dead filters, or None
 
 
 def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
     import numpy as np
 
-    from convlens.cli.looking import describe_test_image, load_test_set, read_photo, slug
+    from convlens.cli.looking import (
+        describe_test_image,
+        load_test_set,
+        read_photo,
+        reference_images,
+        slug,
+    )
     from convlens.errors import OptionError
     from convlens.introspect import parse_indices, pick_images
 
@@ -113,7 +125,8 @@ def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
             )
         images = np.stack([read_photo(run_, p, args.invert) for p in args.photos])
         ids = [slug(Path(p).stem) for p in args.photos]
-        return _Chosen(images, [_short(p) for p in args.photos], ids, ids[0])
+        reference = reference_images(run_, args.data_dir)
+        return _Chosen(images, [_short(p) for p in args.photos], ids, ids[0], reference)
     indices = parse_indices(args.images) if args.images else None
     if args.count != 3 and args.class_name is None:
         raise OptionError("--count goes with --class, e.g. --class 'Ankle boot' --count 3")
@@ -130,22 +143,42 @@ def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
         [describe_test_image(dataset, i) for i in chosen],
         [f"test{i}" for i in chosen],
         stem,
+        reference_images(run_, args.data_dir, dataset),
     )
 
 
 def _journey(
     args: argparse.Namespace, run_: Any, network: Any, chosen: _Chosen
 ) -> tuple[Any, Any, list[str]]:
+    from dataclasses import replace
+
     from convlens.cli.looking import figure_path
-    from convlens.introspect import journey
+    from convlens.introspect import journey, journey_layer_names
+    from convlens.introspect.liveness import choose_filter, mark_dead
     from convlens.plots.journey import journey_figure
 
     layers = _layer_list(args.layer)
-    result = journey(network, chosen.images, args.filter, layers, run_.class_names)
-    title = f"Filter {args.filter} through the layers of {run_.name}"
+    reason = ""
+    k = args.filter
+    if k is None:
+        names = journey_layer_names(network) if layers is None else layers
+        choice = choose_filter(network, chosen.images, names) if names else None
+        k, reason = (choice.index, choice.reason) if choice else (1, "")
+    result = journey(network, chosen.images, k, layers, run_.class_names)
+    result = replace(result, reason=reason)
+    if chosen.reference is not None:
+        result = mark_dead(result, network, chosen.reference)
+    title = f"Filter {k} of each layer, through the layers of {run_.name}"
     figure = journey_figure(result, chosen.labels, title)
-    name = f"journey-filter{args.filter}" + (f"-{chosen.stem}" if chosen.stem else "") + ".png"
+    name = f"journey-filter{k}" + (f"-{chosen.stem}" if chosen.stem else "") + ".png"
     lines = [result.shape_line()]
+    if reason:
+        lines.append(f"following filter {k}: {reason}")
+    for layer in result.dead:
+        lines.append(
+            f"filter {k} of {layer} is dead: 0 on every one of {result.reference_count:,} "
+            "test images (choose another with --filter)"
+        )
     lines += [
         f"{label}: predicted {result.predicted_name(i)} {result.probability[i]:.1%}"
         for i, label in enumerate(chosen.labels)
@@ -173,15 +206,32 @@ def _all_filters(
     layer = layers[0]
     image, label = chosen.images[:1], chosen.labels[0]  # (1, C, H, W)
     maps = feature_maps(network, image, [layer])[layer][0]  # (C, H, W)
+    dead = None
+    if chosen.reference is not None:
+        from convlens.introspect.liveness import dead_filters
+
+        dead = dead_filters(network, chosen.reference, [layer])[layer]  # (C,) bool
     from convlens.plots.journey import layer_maps_figure
     from convlens.predict import predict_arrays
 
     probabilities = predict_arrays(network, image)[0]  # (K,)
     k = int(probabilities.argmax())
     guess = f"{_class_name(run_, k)} {probabilities[k]:.1%}"
-    figure = layer_maps_figure(maps, layer, image[0], f"{label}\npredicted: {guess}")
+    figure = layer_maps_figure(
+        maps,
+        layer,
+        image[0],
+        f"{label}\npredicted: {guess}",
+        dead=dead,
+        reference_count=0 if chosen.reference is None else len(chosen.reference),
+    )
     name = f"maps-{layer}-{chosen.ids[0]}.png"
     lines = [f"{label}: {layer} {maps.shape[1]}x{maps.shape[2]}x{maps.shape[0]}, predicted {guess}"]
+    if dead is not None and dead.any():
+        listed = ", ".join(str(i) for i in dead.nonzero()[0])
+        lines.append(
+            f"dead filters of {layer} (0 on all {len(chosen.reference):,} test images): {listed}"
+        )
     if len(chosen.images) > 1 and (args.images or args.class_name or args.photos):
         lines.append(f"(--all-filters shows one image, the first: {label})")
     return figure, figure_path(args.out, run_, name), lines

@@ -58,6 +58,23 @@ def load_test_set(run: Run, data_dir: str | None) -> Dataset:
     return dataset
 
 
+def reference_images(run: Any, data_dir: str | None, dataset: Any = None) -> Any:
+    """The first few hundred test images (N, C, H, W) uint8, on which a filter that never
+    fires is called dead; None (and a note on stderr) when the test set cannot be read."""
+    from convlens.errors import ConvlensError
+    from convlens.introspect.liveness import REFERENCE_IMAGES
+
+    if dataset is None:
+        try:
+            dataset = load_test_set(run, data_dir)
+        except ConvlensError as err:
+            print(
+                f"(dead filters not marked: the test set could not be read: {err})", file=sys.stderr
+            )
+            return None
+    return dataset.test_images[:REFERENCE_IMAGES]
+
+
 def read_photo(run: Any, path: str, invert: bool | None) -> Any:
     """A user's image file prepared like the training data: (C, H, W) uint8."""
     from convlens.predict import prepare_for

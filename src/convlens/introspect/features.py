@@ -135,7 +135,13 @@ class Journey:
     """One filter's feature map through the conv and pool layers, for a few images.
 
     ``maps[layer]`` is (N, H_l, W_l): filter ``filter_index`` of that layer for each
-    image. ``shapes[i]`` is layer i's whole output (C_l, H_l, W_l).
+    image. ``shapes[i]`` is layer i's whole output (C_l, H_l, W_l). Filter k of conv2d
+    and filter k of conv2d_1 are different filters (conv2d_1's reads every map of the
+    layer before); a pooling layer's map k is the shrunk map k of the conv before it.
+
+    ``dead`` names the layers where this filter is silent on every one of
+    ``reference_count`` test images (see :mod:`convlens.introspect.liveness`);
+    ``reason`` says why this filter was chosen, when it was chosen for the user.
     """
 
     images: np.ndarray  # (N, C, H, W) uint8, what the network saw
@@ -146,6 +152,10 @@ class Journey:
     predicted: np.ndarray  # (N,) int: the predicted class of each image
     probability: np.ndarray  # (N,) float: its probability
     class_names: tuple[str, ...] = ()
+    conv_layers: tuple[str, ...] = ()  # those of ``layers`` that compute new maps
+    dead: tuple[str, ...] = ()
+    reference_count: int = 0
+    reason: str = ""
 
     def predicted_name(self, row: int) -> str:
         k = int(self.predicted[row])
@@ -204,4 +214,7 @@ def journey(
         predicted=predicted,
         probability=probabilities[np.arange(len(images)), predicted],
         class_names=tuple(class_names),
+        conv_layers=tuple(
+            n for n in names if isinstance(network.layer_specs()[n], Conv | Residual)
+        ),
     )

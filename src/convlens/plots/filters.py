@@ -9,10 +9,12 @@ figure shows one channel or their mean, and says which.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from convlens.plots.journey import bare, grid_shape
+from convlens.plots.journey import DEAD_COLOR, bare, grid_shape
 from convlens.plots.style import new_figure
 
 __all__ = ["KERNEL_CMAP", "filters_figure"]
@@ -25,11 +27,14 @@ def filters_figure(
     layer: str,
     channel: int | str = "mean",
     title: str | None = None,
+    dead: np.ndarray | None = None,
+    reference_count: int = 0,
 ) -> Figure:
     """All kernels of one conv layer: ``weights`` (F, C, k, k), one cell per filter.
 
     ``channel``: an input channel index, or "mean" (over the C input channels). With one
-    input channel the two are the same and the figure just says so.
+    input channel the two are the same and the figure just says so. ``dead`` (F,) bool
+    marks the filters whose output is 0 on every one of ``reference_count`` test images.
     """
     count, channels, kh, kw = weights.shape
     if channels == 1:
@@ -52,24 +57,41 @@ def filters_figure(
         image = ax.imshow(
             shown[index], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, interpolation="nearest"
         )
-        ax.set_title(str(index), fontsize=7, pad=2)
+        is_dead = dead is not None and bool(dead[index])
+        ax.set_title(
+            f"{index} dead" if is_dead else str(index),
+            fontsize=7,
+            pad=2,
+            color=DEAD_COLOR if is_dead else "black",
+        )
     if image is not None:
         bar = figure.colorbar(image, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
         bar.ax.tick_params(labelsize=8)
-        bar.set_label("weight (0 is white)", fontsize=9)
-    figure.suptitle(
-        title or f"The {count} learned {kh}x{kw} kernels of {layer}",
-        fontsize=14,
-        fontweight="bold",
-    )
+        what = "mean weight" if channels > 1 and channel == "mean" else "weight"
+        bar.set_label(f"{what} (0 is white)", fontsize=9)
+    heading = title or f"The {count} learned {kh}x{kw} kernels of {layer}"
+    if channels > 1 and title is None:
+        heading += f"\n{note}"
+    figure.suptitle(heading, fontsize=14, fontweight="bold")
+    footer = f"{note}; red positive, blue negative, one colour scale for all"
+    if channels > 1 and channel == "mean":
+        footer += f"; --channel 0..{channels - 1} draws one input channel's kernels"
+    lines = textwrap.wrap(footer, int(13 * figure.get_figwidth()))
+    if dead is not None:
+        lines += textwrap.wrap(
+            f"{int(dead.sum())} of {count} filters are dead (red label): their output is 0 "
+            f"on every one of {reference_count:,} test images",
+            int(13 * figure.get_figwidth()),
+        )
     figure.text(
         0.5,
         0.005,
-        f"{note}; red positive, blue negative, one colour scale for all",
+        "\n".join(lines),
         ha="center",
         va="bottom",
         fontsize=9,
         color="#555555",
     )
-    figure.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+    bottom = (0.2 + 0.16 * len(lines)) / figure.get_figheight()  # room for the footer lines
+    figure.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     return figure

@@ -13,6 +13,7 @@ grid (64 maps: 8x8), on one colour scale, beside the input.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from convlens.plots.style import FEATURE_CMAP, IMAGE_CMAP, new_figure
 __all__ = ["bare", "grid_shape", "journey_figure", "layer_maps_figure", "show_image"]
 
 _CELL = 1.75  # inches per map in the journey grid: 26x26 pixels stay crisp at 100%
+DEAD_COLOR = "#d62728"  # a dead filter's label: red, as a warning
 _COLORBAR = {"location": "bottom", "shrink": 0.85, "aspect": 14, "pad": 0.02}
 
 
@@ -65,18 +67,23 @@ def journey_figure(
                 interpolation="nearest",
             )
             bare(axes[row, col])
-            if silent:
+            if maps[row].max() <= maps[row].min():  # this panel: one value everywhere
                 axes[row, col].text(
                     0.5,
                     0.5,
-                    f"all {_number(low)}\n(silent)",
+                    f"all {_number(float(maps[row].min()))}\n(silent)",
                     color="#bbbbbb",
                     ha="center",
                     va="center",
                     fontsize=10,
                     transform=axes[row, col].transAxes,
                 )
-        axes[0, col].set_title(f"{layer}\n{shape[1]}x{shape[2]}", fontsize=11)
+        dead = layer in journey.dead
+        axes[0, col].set_title(
+            f"{layer}\n{shape[1]}x{shape[2]}" + ("\nDEAD filter" if dead else ""),
+            fontsize=11,
+            color=DEAD_COLOR if dead else "black",
+        )
         bar = figure.colorbar(image, ax=axes[:, col], **_COLORBAR)
         bar.ax.tick_params(labelsize=8)
         if silent:
@@ -84,11 +91,38 @@ def journey_figure(
         else:
             bar.locator = _few_ticks()
             bar.update_ticks()
+            bar.set_label("activation", fontsize=8)
 
+    k = journey.filter_index
     figure.suptitle(
-        title or f"Filter {journey.filter_index} through the layers", fontsize=15, fontweight="bold"
+        title or f"Filter {k} of each layer, through the layers", fontsize=15, fontweight="bold"
     )
+    figure.supxlabel(_journey_footer(journey), fontsize=9, color="#444444")
     return figure
+
+
+def _journey_footer(journey: Journey) -> str:
+    """What the columns are, why this filter, and what 'dead' means, as footer lines."""
+    k = journey.filter_index
+    convs = [
+        name for name, s in zip(journey.layers, journey.shapes, strict=True) if "pool" not in name
+    ]
+    lines = []
+    if len(convs) > 1:
+        lines.append(
+            f"Each layer's filter {k} is a different filter: {convs[1]}'s filter {k} reads every "
+            f"map of the layer before it and does not continue {convs[0]}'s filter {k}; "
+            "a pooling column shrinks the map to its left."
+        )
+    if journey.reason:
+        lines.append(f"Why filter {k}: {journey.reason}.")
+    if journey.dead:
+        lines.append(
+            f"DEAD: in {', '.join(journey.dead)} filter {k} outputs 0 on every one of "
+            f"{journey.reference_count:,} test images; choose another with --filter."
+        )
+    lines.append("Colours: each column on its own scale (the colour bar: the layer's activation).")
+    return "\n".join(textwrap.fill(line, 150) for line in lines)
 
 
 def layer_maps_figure(
@@ -97,11 +131,14 @@ def layer_maps_figure(
     image: np.ndarray | None = None,
     label: str = "",
     title: str | None = None,
+    dead: np.ndarray | None = None,
+    reference_count: int = 0,
 ) -> Figure:
     """All feature maps of ``layer`` for one image: ``maps`` (C, H, W), ``image`` (C, H, W).
 
     One colour scale for the whole layer, so a filter that does not fire on this image
-    is black rather than stretched noise.
+    is black rather than stretched noise. ``dead`` (C,) bool marks the filters silent on
+    every one of ``reference_count`` test images (their index turns red, "dead").
     """
     channels, h, w = maps.shape
     rows, cols = grid_shape(channels)
@@ -130,15 +167,32 @@ def layer_maps_figure(
         shown = ax.imshow(
             maps[index], cmap=FEATURE_CMAP, vmin=low, vmax=high, interpolation="nearest"
         )
-        ax.set_title(str(index), fontsize=7, pad=2)
+        is_dead = dead is not None and bool(dead[index])
+        ax.set_title(
+            f"{index} dead" if is_dead else str(index),
+            fontsize=7,
+            pad=2,
+            color=DEAD_COLOR if is_dead else "black",
+        )
     if shown is not None:
         bar = right.colorbar(shown, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
         bar.ax.tick_params(labelsize=8)
+        bar.set_label(f"activation of {layer} (one scale for all maps)", fontsize=8)
     figure.suptitle(
         title or f"All {channels} feature maps of {layer} ({h}x{w})",
         fontsize=14,
         fontweight="bold",
     )
+    silent = int(
+        (maps.reshape(channels, -1).max(axis=1) <= maps.reshape(channels, -1).min(axis=1)).sum()
+    )
+    footer = f"{silent} of {channels} maps are one value everywhere on this image (silent)"
+    if dead is not None:
+        footer += (
+            f"; {int(dead.sum())} filters are dead (red): silent on every one of "
+            f"{reference_count:,} test images"
+        )
+    figure.supxlabel(footer, fontsize=9, color="#444444")
     return figure
 
 
