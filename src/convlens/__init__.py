@@ -44,6 +44,7 @@ _EXPORTS = {
     "write_report": "convlens.reports:write_report",
     "export_onnx": "convlens.export:export_onnx",
     "import_model": "convlens.interop:import_model",
+    "from_torch": "convlens.interop.torch:from_torch",
 }
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "compare",
     "evaluate_network",
     "export_onnx",
+    "from_torch",
     "import_model",
     "list_runs",
     "load_dataset",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.experiments.sweep import sweep
     from convlens.export import export_onnx
     from convlens.interop import import_model
+    from convlens.interop.torch import from_torch
     from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
     from convlens.models.network import Network, build_network
     from convlens.models.summary import summarize

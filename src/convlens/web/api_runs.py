@@ -154,6 +154,7 @@ def _detail(runs_dir: Path, run: Run) -> dict[str, Any]:
         "spec": spec.to_text(),
         "train": config["train"],
         "data": config["data"],
+        "imported": config.get("imported"),  # where an imported model came from, else None
         "history": run.history(),
         "metrics": run.metrics() if run.file(METRICS_JSON).exists() else None,
         "summary": summarize(_network(run)).to_dict(),
