@@ -77,10 +77,12 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def write_csv(path: str | os.PathLike[str], rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` (dicts sharing their keys) as CSV with a header line."""
+    """Write ``rows`` as CSV with a header line: the union of their keys, in first-seen
+    order; a row without a key gets an empty cell."""
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", restval="")
         writer.writeheader()
         writer.writerows(rows)
     write_text(path, buffer.getvalue())

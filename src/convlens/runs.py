@@ -183,7 +183,7 @@ class Run:
         try:
             text = fileio.read_text(path)
             rows = [
-                {k: float(v) for k, v in row.items()}
+                {k: float(v) for k, v in row.items() if v != ""}  # "": not measured that epoch
                 for row in csv.DictReader(io.StringIO(text, newline=""))
             ]
         except ConvlensError as err:
@@ -195,10 +195,19 @@ class Run:
             ) from None
         if any("epoch" not in row for row in rows):
             raise RunError(f"{path} has no 'epoch' column; the file is damaged")
-        return rows
+        return [upgrade_history_row(row) for row in rows]
 
     def metrics(self) -> dict[str, Any]:
-        return fileio.read_json(self.file(METRICS_JSON))
+        """metrics.json; a run from before the measured train accuracy (no
+        ``train_sample_images``) has its running means moved to ``running_*`` and no
+        ``train_accuracy``, ``train_loss`` or ``overfit_gap``."""
+        metrics = fileio.read_json(self.file(METRICS_JSON))
+        if isinstance(metrics, dict) and "train_sample_images" not in metrics:
+            running = {"running_accuracy": metrics.pop("train_accuracy", None)}
+            running["running_loss"] = metrics.pop("train_loss", None)
+            metrics.pop("overfit_gap", None)
+            metrics = {**metrics, **running, "train_sample_images": None}
+        return metrics
 
     def network(self, weights: str = WEIGHTS) -> Network:
         """Build the run's network and load its weights (safetensors only, never pickle);
@@ -271,6 +280,20 @@ class Run:
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         fileio.write_csv(self.file(METRICS_CSV), rows)
+
+
+def upgrade_history_row(row: dict[str, float]) -> dict[str, float]:
+    """A metrics row in today's terms. Before the end-of-epoch measurement (rows without
+    ``running_accuracy``), ``train_accuracy`` and ``train_loss`` were running means over
+    the epoch's steps: they become ``running_*``, and the row has no measured train
+    figures (readers say so rather than compare them with the test figures)."""
+    if "running_accuracy" in row or "train_accuracy" not in row:
+        return row
+    upgraded = {k: v for k, v in row.items() if k not in ("train_accuracy", "train_loss")}
+    upgraded["running_accuracy"] = row["train_accuracy"]
+    if "train_loss" in row:
+        upgraded["running_loss"] = row["train_loss"]
+    return upgraded
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

@@ -258,3 +258,64 @@ def test_a_recipe_field_of_the_wrong_kind_is_one_line(client, runs_dir, body, wo
     assert words in response.json()["error"] and "\n" not in response.json()["error"]
     assert client.get("/api/train").json()["status"] == "idle"
     assert not (runs_dir / "bad").exists()
+
+
+def all_events(client) -> list[tuple[str, dict]]:
+    """Every event of the last training, from the first (``?after=0``), then ``end``."""
+    found: list[tuple[str, dict]] = []
+    kind = None
+    with client.stream("GET", "/api/train/events?after=0") as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: ") :]
+            elif line.startswith("data: "):
+                found.append((kind, json.loads(line[len("data: ") :])))
+                if kind == "end":
+                    break
+    return found
+
+
+def test_evaluation_and_the_finish_stream_as_phase_events(client, runs_dir) -> None:
+    client.post("/api/train", json={"model": SMALL, "epochs": 2, "name": "phases"})
+    wait_for(client, lambda s: not s["active"])
+    stream = all_events(client)
+    kinds = [kind for kind, _ in stream]
+    phases = [data for kind, data in stream if kind == "phase"]
+    assert {p["phase"] for p in phases} == {"evaluate", "finish"}
+    for epoch in (1, 2):
+        mine = [p for p in phases if p["phase"] == "evaluate" and p["epoch"] == epoch]
+        assert mine[0]["done"] == 0 and mine[-1]["done"] == mine[-1]["total"] > 0
+    # the steps, then the evaluation, then the epoch's row; the finish after the last row
+    first_end = kinds.index("epoch_end")
+    assert kinds.index("phase") < first_end
+    finish = [i for i, (k, d) in enumerate(stream) if k == "phase" and d["phase"] == "finish"]
+    assert finish[0] > len(kinds) - 1 - kinds[::-1].index("epoch_end")
+    assert kinds.index("done") > finish[-1]
+    row = next(d for k, d in stream if k == "epoch_end")
+    assert {"train_accuracy", "running_accuracy", "eval_seconds"} <= set(row)
+
+
+@pytest.mark.parametrize(("phase", "epoch", "done_epochs"), [("evaluate", 2, 1), ("finish", 2, 2)])
+def test_cancel_during_evaluation_or_the_finish_ends_interrupted_and_resumable(
+    client, runs_dir, monkeypatch, phase, epoch, done_epochs
+) -> None:
+    from convlens.web import training
+
+    original = training.WebReporter.phase
+
+    def cancel_there(self, name: str, done: int, total: int) -> None:
+        if name == phase and done == 1 and self.manager.current_epoch() == epoch:
+            self.manager.cancel()  # what the page's Cancel button does, at that moment
+        original(self, name, done, total)
+
+    monkeypatch.setattr(training.WebReporter, "phase", cancel_there)
+    client.post("/api/train", json={"model": SMALL, "epochs": 2, "name": "cut"})
+    final = wait_for(client, lambda s: not s["active"])
+    assert final["status"] == "interrupted", final
+    state = Run.open("cut", runs_dir).state()
+    assert state["status"] == "interrupted" and state["epochs_done"] == done_epochs
+    row = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == "cut")
+    assert row["resumable"]
+    monkeypatch.setattr(training.WebReporter, "phase", original)
+    assert client.post("/api/train/resume", json={"run": "cut"}).status_code == 202
+    assert wait_for(client, lambda s: not s["active"])["status"] == "complete"

@@ -5,6 +5,11 @@ learn its training images rather than the classes. From the per-epoch rows of
 ``metrics.csv`` this module finds the epoch of best test accuracy, the final train-test
 gap, and whether test accuracy fell after its best, and says so in one sentence.
 
+Train accuracy is the measured one (``train_accuracy``: the network at the end of each
+epoch on a fixed sample of training images, in eval mode). Runs from before that
+measurement only have ``running_accuracy``, the mean over an epoch's steps, which trails
+the network; they are still judged, and the sentence says which figure it used.
+
 A fall counts only when it is larger than ``tolerance`` (default 0.2 points: 20 of
 Fashion-MNIST's 10,000 test images), so that epoch-to-epoch noise is not called
 overfitting.
@@ -33,6 +38,7 @@ class Overfitting:
     fell_after_best: bool  # the drop exceeds the tolerance
     train_rose_after_best: bool  # train accuracy at the end is above its value at best_epoch
     loss_low_epoch: int | None  # epoch of the lowest test loss, if it has risen since
+    train_measured: bool  # False: an older run, judged on running means over the steps
     verdict: str  # "overfitting", "stalled", "still improving", "no sign", "too short"
     text: str  # the sentence for people
 
@@ -41,11 +47,12 @@ class Overfitting:
 
 
 def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANCE) -> Overfitting:
-    """Judge a run's per-epoch rows (``train_accuracy``, ``test_accuracy``, ``epoch``)."""
+    """Judge a run's per-epoch rows (``train_accuracy`` or, in older runs only,
+    ``running_accuracy``; ``test_accuracy``; ``epoch``)."""
     if not history:
         raise ValueError("an empty history has no epochs to judge")
     tests = [row["test_accuracy"] for row in history]
-    trains = [row["train_accuracy"] for row in history]
+    trains, measured = train_accuracies(history)
     best_index = max(range(len(tests)), key=lambda i: (tests[i], -i))
     best_epoch = int(history[best_index]["epoch"])
     final_epoch = int(history[-1]["epoch"])
@@ -59,6 +66,13 @@ def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANC
         f" Test loss has risen since epoch {loss_low}: the network grows confident in its mistakes."
         if loss_low is not None
         else ""
+    )
+    caveat = (
+        ""
+        if measured
+        else " (This run's train accuracy is the running mean over each epoch's steps,"
+        " recorded before convlens measured it at the end of each epoch: it trails the"
+        " network, so the gap is smaller than the network's own.)"
     )
     if len(history) < 2:
         verdict = "too short"
@@ -108,9 +122,20 @@ def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANC
         fell_after_best=fell,
         train_rose_after_best=rose,
         loss_low_epoch=loss_low,
+        train_measured=measured,
         verdict=verdict,
-        text=text,
+        text=text + caveat,
     )
+
+
+def train_accuracies(history: Sequence[dict[str, float]]) -> tuple[list[float], bool]:
+    """Each epoch's train accuracy, and whether it was measured: the measured figures when
+    every row has one, else (an older run) the running means over the steps."""
+    if all("train_accuracy" in row for row in history):
+        return [row["train_accuracy"] for row in history], True
+    return [
+        row.get("train_accuracy", row.get("running_accuracy", float("nan"))) for row in history
+    ], False
 
 
 def _loss_low_epoch(history: Sequence[dict[str, float]]) -> int | None:

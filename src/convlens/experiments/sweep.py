@@ -353,7 +353,8 @@ def _trial_row(trial: Trial, outcome: TrialOutcome | None, reused: bool) -> dict
         **row,
         "status": status,
         "train_seconds": metrics["train_seconds"],
-        "train_accuracy": metrics["train_accuracy"],
+        # None for a trial reused from before train accuracy was measured (see runs.py)
+        "train_accuracy": metrics.get("train_accuracy"),
         "test_accuracy": metrics["test_accuracy"],
         "best_epoch": metrics["best_epoch"],
         "best_test_accuracy": metrics["best_test_accuracy"],
@@ -400,16 +401,27 @@ def _config_row(
         "repeats_failed": len(fails),
     }
     for key in ("train_seconds", "train_accuracy", "test_accuracy"):
-        values = [r[key] for r in done]
+        values = [r[key] for r in done if r[key] is not None]
         row[f"{key}_mean"] = statistics.fmean(values) if values else None
         row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
-    gaps = [r["train_accuracy"] - r["test_accuracy"] for r in done]
+    # measured train accuracy only: a running mean over the steps would make the gap lie
+    gaps = [
+        r["train_accuracy"] - r["test_accuracy"] for r in done if r["train_accuracy"] is not None
+    ]
     row["gap_mean"] = statistics.fmean(gaps) if gaps else None
     row["best_epoch_mean"] = statistics.fmean(r["best_epoch"] for r in done) if done else None
     row["error"] = point.error or (fails[0]["error"] if fails else "")
     row["pareto"] = False
     row["sweet_spot"] = False
     return row
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
 
 
 def format_table(
@@ -435,8 +447,8 @@ def format_table(
         test = f"{r['test_accuracy_mean']:.2%}" + (f" ±{100 * std:.2f}" if std is not None else "")
         lines.append(
             f"{mark}{r['config']:<{width - 2}}{r['params']:>11,}{r['flops_per_image'] / 1e6:>9.2f}"
-            f"{r['train_seconds_mean']:>10.1f}{r['train_accuracy_mean']:>11.2%}{test:>17}"
-            f"{100 * r['gap_mean']:>8.2f}"
+            f"{r['train_seconds_mean']:>10.1f}{_pct(r['train_accuracy_mean']):>11}{test:>17}"
+            f"{_points(r['gap_mean']):>8}"
         )
     lines.append("(>> sweet spot, * Pareto front; gap = train - test accuracy, points)")
     ok = [r for r in rows if r["status"] == "ok"]

@@ -38,13 +38,14 @@ def compare_figure(
             color=color,
             label=f"{row['model']} test",
         )
+        measured = all("train_accuracy" in r for r in history)
         curve_ax.plot(
             epochs,
-            [r["train_accuracy"] for r in history],
+            [r.get("train_accuracy", r.get("running_accuracy")) for r in history],
             "s--",
             color=color,
             alpha=0.6,
-            label=f"{row['model']} train",
+            label=f"{row['model']} train" + ("" if measured else " (running mean)"),
         )
     seed_note = f" (seed {seeds[0]})" if len(seeds) > 1 else ""
     curve_ax.set_title(f"Accuracy per epoch{seed_note}", fontsize=11)

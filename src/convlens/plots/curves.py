@@ -11,14 +11,21 @@ from convlens.plots.style import TEST_COLOR, TRAIN_COLOR, epoch_axis, new_figure
 
 
 def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
-    """Two panels (loss, accuracy) from metrics rows; the best test epoch is marked."""
+    """Two panels (loss, accuracy) from metrics rows; the best test epoch is marked.
+
+    "train" is the network measured at the end of each epoch on a sample of training
+    images; a run from before that measurement has only running means over the steps,
+    drawn dashed and labelled so.
+    """
     figure = new_figure(9.0, 3.6)
     loss_ax, acc_ax = figure.subplots(1, 2)
     epochs = [int(row["epoch"]) for row in history]
+    measured = all("train_accuracy" in row for row in history)
+    train_label = "train" if measured else "train (running mean over steps)"
     for ax, key, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
-        ax.plot(
-            epochs, [r[f"train_{key}"] for r in history], "o-", color=TRAIN_COLOR, label="train"
-        )
+        trains = [r.get(f"train_{key}", r.get(f"running_{key}")) for r in history]
+        style = "o-" if measured else "o--"
+        ax.plot(epochs, trains, style, color=TRAIN_COLOR, label=train_label)
         ax.plot(epochs, [r[f"test_{key}"] for r in history], "s-", color=TEST_COLOR, label="test")
         ax.set_title(label)
         epoch_axis(ax, epochs)

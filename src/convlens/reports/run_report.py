@@ -75,7 +75,7 @@ def _headline(metrics: dict[str, Any] | None, state: dict[str, Any]) -> str:
     return cards(
         [
             (pct(metrics["test_accuracy"]), "test accuracy"),
-            (pct(metrics["train_accuracy"]), "train accuracy (last epoch)"),
+            _train_card(metrics),
             (str(metrics["epochs_done"]), "epochs"),
             (f"{metrics['seconds_per_epoch']:.1f} s", "per epoch (median)"),
             (str(metrics.get("weights_epoch", metrics["epochs_done"])), "weights from epoch"),
@@ -108,12 +108,22 @@ def _imported_headline(metrics: dict[str, Any] | None, origin: dict[str, Any]) -
     return cards(figures) + para(where)
 
 
+def _train_card(metrics: dict[str, Any]) -> tuple[str, str]:
+    """The measured train accuracy, or an older run's running mean, named as such."""
+    if metrics.get("train_accuracy") is not None:
+        images = metrics.get("train_sample_images")
+        where = f" on {images:,} training images" if images else ""
+        return pct(metrics["train_accuracy"]), f"train accuracy (end of last epoch{where})"
+    return pct(metrics.get("running_accuracy")), "train accuracy (running mean over the steps)"
+
+
 def _overfitting(history: list[dict[str, float]]) -> str:
     from convlens.experiments.overfit import overfitting
 
     v = overfitting(history)
     headers = ["best test epoch", "best test accuracy", "final test accuracy"]
-    headers += ["final train-test gap (points)", "fell after best"]
+    gap = "final train-test gap (points)" if v.train_measured else "final gap, running mean"
+    headers += [gap, "fell after best"]
     row = [v.best_epoch, pct(v.best_test_accuracy), pct(v.final_test_accuracy)]
     row += [points(v.final_gap), "yes" if v.fell_after_best else "no"]
     css = "verdict fine" if v.verdict in CALM else "verdict"

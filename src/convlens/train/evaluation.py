@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,13 +63,18 @@ def evaluate_network(
     *,
     runtime: Runtime | None = None,
     tta_flip: bool = False,
+    batch_size: int = 1000,
+    on_batch: Callable[[], None] | None = None,
 ) -> Evaluation:
-    """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``."""
+    """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``;
+    ``on_batch()`` after each batch of ``batch_size`` images (for progress)."""
     runtime = runtime or resolve_runtime(TrainConfig(precision="fp32", channels_last=False))
     network = network.to(runtime.device)
     x = to_tensor(images).to(runtime.device)  # uint8; scaled batch by batch
     y = to_tensor(np.asarray(labels, dtype=np.int64)).to(runtime.device)
-    loss, accuracy, predicted = evaluate_tensors(network, x, y, runtime, tta_flip=tta_flip)
+    loss, accuracy, predicted = evaluate_tensors(
+        network, x, y, runtime, tta_flip=tta_flip, batch_size=batch_size, on_batch=on_batch
+    )
     k = len(class_names)
     predicted_np = predicted.cpu().numpy()
     confusion = np.zeros((k, k), dtype=np.int64)

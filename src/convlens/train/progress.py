@@ -1,7 +1,15 @@
 """How training reports progress. The CLI shows tqdm bars; tests and the web use others.
 
 A reporter receives events; it never changes training. ``TqdmReporter`` draws one bar
-per epoch (live loss and accuracy) and prints a line per finished epoch.
+per epoch (live loss and accuracy), one for each epoch's evaluation, and prints a line
+per finished epoch.
+
+Phases: after an epoch's steps comes its evaluation (``phase("evaluate", done, total)``,
+in batches: the batchnorm refresh, the test pass, the training-sample pass), and after
+the last epoch the run's finish (``phase("finish", done, total)``: the fp32 evaluation
+of the saved weights and the figures). Each phase is announced with ``done == 0`` and
+ends with ``done == total``. A reporter may raise ``KeyboardInterrupt`` from any event
+(the web page's Cancel does): the run then ends "interrupted" and resumable, as on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -9,10 +17,15 @@ from __future__ import annotations
 import sys
 from typing import Any, Protocol
 
+EVALUATE = "evaluate"  # the phase after each epoch's steps
+FINISH = "finish"  # the phase after the last epoch
+PHASE_LABELS = {EVALUATE: "evaluating", FINISH: "final evaluation and figures"}
+
 
 class Reporter(Protocol):
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, done: int, total: int, loss: float, accuracy: float) -> None: ...
+    def phase(self, name: str, done: int, total: int) -> None: ...
     def epoch_end(self, row: dict[str, float]) -> None: ...
     def note(self, text: str) -> None: ...
 
@@ -24,6 +37,9 @@ class SilentReporter:
         pass
 
     def step(self, done: int, total: int, loss: float, accuracy: float) -> None:
+        pass
+
+    def phase(self, name: str, done: int, total: int) -> None:
         pass
 
     def epoch_end(self, row: dict[str, float]) -> None:
@@ -41,10 +57,14 @@ class TqdmReporter:
         self.stream = stream or sys.stderr
         self._bar: Any = None
         self._done = 0
+        self._epoch = 0
+        self._phase: str | None = None
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         from tqdm.auto import tqdm
 
+        self._close()
+        self._epoch = epoch
         prefix = f"{self.label} " if self.label else ""
         self._bar = tqdm(
             total=steps,
@@ -61,13 +81,39 @@ class TqdmReporter:
             return
         self._bar.update(done - self._done)
         self._done = done
+        # running means over the epoch's steps so far (the epoch line has the measured ones)
         self._bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.2%}", refresh=False)
 
+    def phase(self, name: str, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if done == 0 or self._phase != name:
+            self._close()
+            prefix = f"{self.label} " if self.label else ""
+            where = f"epoch {self._epoch} " if name == EVALUATE else ""
+            self._bar = tqdm(
+                total=total,
+                desc=f"{prefix}{where}{PHASE_LABELS.get(name, name)}",
+                unit="batch",
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=True,
+            )
+            self._phase, self._done = name, 0
+        self._bar.update(done - self._done)
+        self._done = done
+        if done >= total and name == FINISH:
+            self._close()
+
     def epoch_end(self, row: dict[str, float]) -> None:
+        self._close()
+        self.note(_epoch_line(self.label, row))
+
+    def _close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self.note(_epoch_line(self.label, row))
+        self._phase = None
 
     def note(self, text: str) -> None:
         if self._bar is not None:
@@ -99,9 +145,7 @@ class LiveCurvesReporter(TqdmReporter):
         from convlens.display import figure_png
         from convlens.plots.curves import curves_figure
 
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self._close()
         self.history.append(row)
         picture = Image(data=figure_png(curves_figure(self.history, self.label)), format="png")
         line = _epoch_line(self.label, row)
@@ -124,11 +168,13 @@ class _Text:
 
 
 def _epoch_line(label: str, row: dict[str, float]) -> str:
+    """The measured train and test figures, and the seconds of steps and of evaluation."""
     prefix = f"{label} " if label else ""
+    evaluated = f" + {row['eval_seconds']:.1f}s evaluating" if "eval_seconds" in row else ""
     return (
-        f"{prefix}epoch {int(row['epoch'])}: loss {row['train_loss']:.4f} "
+        f"{prefix}epoch {int(row['epoch'])}: train loss {row['train_loss']:.4f} "
         f"acc {row['train_accuracy']:.2%} | test loss {row['test_loss']:.4f} "
-        f"acc {row['test_accuracy']:.2%} | {row['seconds']:.1f}s"
+        f"acc {row['test_accuracy']:.2%} | {row['seconds']:.1f}s{evaluated}"
     )
 
 

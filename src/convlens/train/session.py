@@ -34,9 +34,10 @@ from convlens.run_config import DatasetFacts, RunConfig
 from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from convlens.train.engine import evaluate_tensors, make_optimizer, train_epoch
+from convlens.train.engine import make_optimizer, train_epoch
+from convlens.train.epoch_evaluation import evaluate_epoch, train_sample
 from convlens.train.evaluation import evaluate_network
-from convlens.train.progress import Reporter, SilentReporter, reporter_for
+from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
 from convlens.version import __version__
 
@@ -168,6 +169,7 @@ def _fit(
         state = load_checkpoint(
             run.file(runs.CHECKPOINT), network, optimizer, steps_per_epoch=steps
         )
+        state.history = [runs.upgrade_history_row(row) for row in state.history]
         reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
     else:
         state = TrainingState(epoch=0)
@@ -184,6 +186,7 @@ def _fit(
     run.write_state("running", state.epoch)
     stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
     first = config.epochs + 1 if stopped else state.epoch + 1
+    sample = train_sample(x_train.shape[0], x_test.shape[0], config.seed)
     try:
         for epoch in range(first, config.epochs + 1):
             steps = -(-x_train.shape[0] // config.batch_size)
@@ -198,16 +201,26 @@ def _fit(
                 epoch=epoch,
                 on_step=reporter.step,
             )
-            test_loss, test_acc, _ = evaluate_tensors(
-                network, x_test, y_test, runtime, tta_flip=config.tta_flip
+            measured = evaluate_epoch(
+                network,
+                (x_train, y_train),
+                (x_test, y_test),
+                sample,
+                runtime,
+                seed=config.seed + epoch,
+                tta_flip=config.tta_flip,
+                on_batch=lambda done, total: reporter.phase(EVALUATE, done, total),
             )
             row = {
                 "epoch": epoch,
-                "train_loss": result.loss,
-                "train_accuracy": result.accuracy,
-                "test_loss": test_loss,
-                "test_accuracy": test_acc,
+                "train_loss": measured.train_loss,
+                "train_accuracy": measured.train_accuracy,
+                "test_loss": measured.test_loss,
+                "test_accuracy": measured.test_accuracy,
+                "running_loss": result.running_loss,
+                "running_accuracy": result.running_accuracy,
                 "seconds": result.seconds,
+                "eval_seconds": measured.seconds,
                 "images_per_second": x_train.shape[0] / result.seconds,
                 "lr": optimizer.param_groups[0]["lr"],
             }
@@ -215,7 +228,7 @@ def _fit(
             state.epoch = epoch
             if config.keep == "best" and (
                 state.best_epoch is None
-                or test_acc > state.history[state.best_epoch - 1]["test_accuracy"]
+                or measured.test_accuracy > state.history[state.best_epoch - 1]["test_accuracy"]
             ):
                 state.best_epoch = epoch
                 state.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -227,6 +240,9 @@ def _fit(
             if stopped:
                 reporter.note(stopped)
                 break
+        # Inside the try: Ctrl-C, a cancel or SIGTERM during the final evaluation or the
+        # figures ends the run "interrupted" too; resuming it redoes only this part.
+        _finish(run, network, state, dataset, config, stopped, int(sample.shape[0]), reporter)
     except KeyboardInterrupt:
         message = (
             f"interrupted after {state.epoch} of {config.epochs} epochs; "
@@ -237,7 +253,6 @@ def _fit(
     except TrainingDiverged as err:
         run.write_state("diverged", state.epoch, str(err))
         raise
-    _finish(run, network, state, dataset, config, stopped)
     return run
 
 
@@ -248,11 +263,27 @@ def _finish(
     dataset: Any,
     config: TrainConfig,
     stopped: str,
+    train_images: int,
+    reporter: Reporter,
 ) -> None:
-    """Final weights, an fp32 evaluation, figures and the state, in that order."""
+    """Final weights, an fp32 evaluation, figures and the state, in that order.
+
+    Reported as the ``finish`` phase: one unit per evaluation batch, one per figure.
+    """
     from convlens.plots.confusion import confusion_figure
     from convlens.plots.curves import curves_figure
+    from convlens.train.epoch_evaluation import EVAL_BATCH
 
+    figures = 2
+    total = -(-len(dataset.test_labels) // EVAL_BATCH) + figures
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        reporter.phase(FINISH, done, total)
+
+    reporter.phase(FINISH, 0, total)
     if config.keep == "best" and state.best_state is not None:
         network.load_state_dict(state.best_state)
     network = network.to("cpu", memory_format=torch.contiguous_format).float()
@@ -263,6 +294,8 @@ def _finish(
         dataset.test_labels,
         dataset.class_names,
         tta_flip=config.tta_flip,
+        batch_size=EVAL_BATCH,
+        on_batch=tick,
     )
     history = state.history
     final = history[-1]
@@ -271,13 +304,20 @@ def _finish(
         **evaluation.to_dict(),
         "weights_epoch": state.best_epoch if config.keep == "best" else final["epoch"],
         "epochs_done": state.epoch,
-        "train_accuracy": final["train_accuracy"],
-        "train_loss": final["train_loss"],
+        # measured at the end of the last epoch on a fixed sample of training images, in
+        # the training precision, like the history's test figures it is compared with
+        "train_accuracy": final.get("train_accuracy"),
+        "train_loss": final.get("train_loss"),
+        "train_sample_images": train_images if "train_accuracy" in final else None,
+        "running_accuracy": final.get("running_accuracy"),  # mean over the last epoch's steps
         "best_test_accuracy": best["test_accuracy"],
         "best_epoch": int(best["epoch"]),
-        "overfit_gap": final["train_accuracy"] - final["test_accuracy"],
+        "overfit_gap": (
+            final["train_accuracy"] - final["test_accuracy"] if "train_accuracy" in final else None
+        ),
         "seconds_per_epoch": float(np.median([r["seconds"] for r in history])),
         "train_seconds": float(sum(r["seconds"] for r in history)),
+        "eval_seconds": float(sum(r.get("eval_seconds", 0.0) for r in history)),
         "stopped_early": stopped or None,
     }
     fileio.write_json(run.file(runs.METRICS_JSON), metrics)
@@ -285,10 +325,12 @@ def _finish(
         network.spec.name if run.name == network.spec.name else f"{network.spec.name} ({run.name})"
     )
     fileio.write_figure(run.file(runs.CURVES), curves_figure(history, title))
+    tick()
     fileio.write_figure(
         run.file(runs.CONFUSION),
         confusion_figure(evaluation.confusion, dataset.class_names, network.spec.name),
     )
+    tick()
     run.write_state("stopped" if stopped else "complete", state.epoch, stopped)
 
 
@@ -298,10 +340,12 @@ def _early_stop_message(config: TrainConfig, history: list[dict[str, float]]) ->
     if target is None or not history:
         return ""
     last = history[-1]
-    if last["train_accuracy"] < target or last["epoch"] >= config.epochs:
+    # measured at the end of the epoch; a row from an older run has only its running mean
+    reached = last.get("train_accuracy", last.get("running_accuracy", 0.0))
+    if reached < target or last["epoch"] >= config.epochs:
         return ""
     return (
-        f"reached {last['train_accuracy']:.2%} train accuracy (target {target:.2%}) "
+        f"reached {reached:.2%} train accuracy (target {target:.2%}) "
         f"after epoch {int(last['epoch'])}; stopping early"
     )
 

@@ -127,7 +127,10 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
         "epochs": config["train"].get("epochs"),
         "final": final,
         "test_accuracy": metrics.get("test_accuracy", last.get("test_accuracy")),
+        # measured at the end of the last epoch; None for runs from before that measurement,
+        # which have only the running mean over the steps (kept apart, named so)
         "train_accuracy": metrics.get("train_accuracy", last.get("train_accuracy")),
+        "running_accuracy": metrics.get("running_accuracy", last.get("running_accuracy")),
         "seconds_per_epoch": metrics.get("seconds_per_epoch", last.get("seconds")),
         "params": _params(run),
         "dataset": (config.get("dataset") or {}).get("name") or config["data"].get("dataset"),

@@ -4,9 +4,10 @@
 thread, so the server keeps answering while torch works. Its :class:`WebReporter` is an
 ordinary :class:`~convlens.train.progress.Reporter`: it records progress as numbered
 events the page reads as server-sent events, and it is also how a cancel arrives: when
-the cancel flag is set it raises ``KeyboardInterrupt`` from the next ``step`` (or
-``epoch_start``), exactly what Ctrl-C does in ``convlens train``, so the session leaves
-the folder resumable with state "interrupted".
+the cancel flag is set it raises ``KeyboardInterrupt`` from the next ``step``,
+``epoch_start`` or ``phase`` event (an evaluation batch or a figure), exactly what Ctrl-C
+does in ``convlens train``, so the session leaves the folder resumable with state
+"interrupted", whether the cancel comes during the steps, an evaluation or the finish.
 
 One at a time is enforced here, under a lock, before any folder is made: a second start
 gets a 409 naming the run that is training, so two runs never write one folder (and a
@@ -77,6 +78,9 @@ class Job:
     epoch: int = 0
     step: int = 0
     steps: int = 0
+    phase: str = "train"  # train (the steps), evaluate (after each epoch), finish (the end)
+    phase_done: int = 0  # batches of the evaluate/finish phase done so far
+    phase_total: int = 0
     loss: float | None = None
     accuracy: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
@@ -102,6 +106,9 @@ class Job:
             "epoch": self.epoch,
             "step": self.step,
             "steps": self.steps,
+            "phase": self.phase,
+            "phase_done": self.phase_done,
+            "phase_total": self.phase_total,
             "loss": self.loss,
             "accuracy": self.accuracy,
             "history": list(self.history),
@@ -115,7 +122,7 @@ class Job:
 @dataclass(frozen=True)
 class Event:
     id: int
-    kind: str  # start, epoch, step, epoch_end, note, done
+    kind: str  # start, epoch, step, phase, epoch_end, note, done
     data: dict[str, Any]
 
 
@@ -336,6 +343,10 @@ class TrainingManager:
 
     # --- called by the reporter, from the training thread -------------------------------
 
+    def current_epoch(self) -> int:
+        with self._lock:
+            return self._job.epoch if self._job else 0
+
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
             raise KeyboardInterrupt("cancelled from the page")
@@ -349,12 +360,11 @@ class TrainingManager:
                 setattr(job, key, value)
             if job.status == "starting":
                 job.status = "running"
-            if kind == "step":
+            if kind in ("step", "phase"):
+                ends = ("step", "steps") if kind == "step" else ("done", "total")
+                done, total = data[ends[0]], data[ends[1]]
                 now = time.monotonic()
-                if (
-                    now - self._last_step_event < STEP_EVENT_SECONDS
-                    and data["step"] < data["steps"]
-                ):
+                if now - self._last_step_event < STEP_EVENT_SECONDS and 0 < done < total:
                     return  # the snapshot has it; the page does not need every one
                 self._last_step_event = now
             elif kind == "epoch_end":
@@ -383,12 +393,21 @@ class WebReporter:
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self.manager._check_cancel()
         data = {"epoch": epoch, "epochs": epochs, "steps": steps}
-        self.manager._update("epoch", data, epoch=epoch, epochs=epochs, step=0, steps=steps)
+        self.manager._update(
+            "epoch", data, epoch=epoch, epochs=epochs, step=0, steps=steps, phase="train"
+        )
 
     def step(self, done: int, total: int, loss: float, accuracy: float) -> None:
         self.manager._check_cancel()
         data = {"step": done, "steps": total, "loss": loss, "accuracy": accuracy}
         self.manager._update("step", data, step=done, steps=total, loss=loss, accuracy=accuracy)
+
+    def phase(self, name: str, done: int, total: int) -> None:
+        """An evaluation batch or a figure done: ``phase`` event ``{"phase", "epoch",
+        "done", "total"}`` (see docs/WEB.md), and the moment a cancel can take effect."""
+        self.manager._check_cancel()
+        data = {"phase": name, "epoch": self.manager.current_epoch(), "done": done, "total": total}
+        self.manager._update("phase", data, phase=name, phase_done=done, phase_total=total)
 
     def epoch_end(self, row: dict[str, float]) -> None:
         self.manager._update("epoch_end", dict(row))
