@@ -246,7 +246,13 @@ class Run:
 
         config = self.run_config
         data = config.data if not data_dir else dataclasses.replace(config.data, data_dir=data_dir)
-        dataset = data.load(progress=progress)
+        if self.trained_on_sample and not data_dir:
+            # Its own test images are the sample's, even when a full copy is found now.
+            from convlens.data.sources import load_sample
+
+            dataset = load_sample()
+        else:
+            dataset = data.load(progress=progress)
         if subsets:
             dataset = apply_subsets(dataset, config.train)
         if tuple(dataset.class_names) != config.class_names or (
@@ -257,6 +263,32 @@ class Run:
                 f"data {self.path} was trained on; point --data-dir at the original files"
             )
         return dataset
+
+    @property
+    def trained_on_sample(self) -> bool:
+        """Whether the run was trained on the embedded 10% Fashion-MNIST sample."""
+        facts = self.run_config.dataset
+        return bool(facts is not None and facts.is_sample)
+
+    def data_difference(self, dataset: Dataset) -> str:
+        """'' when ``dataset`` (as :meth:`dataset` returned it) holds the test images the run
+        was judged on; else one plain sentence saying how it differs (the embedded sample
+        against the full data, or another number of test images)."""
+        facts = self.run_config.dataset
+        if facts is None:
+            return ""
+        count = len(dataset.test_labels)
+        then = _describe_data(bool(facts.is_sample), facts.test_count)
+        now = _describe_data(dataset.is_sample, count)
+        if bool(facts.is_sample) != dataset.is_sample or (
+            facts.test_count is not None and facts.test_count != count
+        ):
+            return (
+                f"the data differs from what this run was trained on: it was judged on "
+                f"{then}, and this uses {now} ({dataset.source}), so the figures are not "
+                "the ones in its metrics.json"
+            )
+        return ""
 
     # --- writing ------------------------------------------------------------------------
 
@@ -294,6 +326,12 @@ def upgrade_history_row(row: dict[str, float]) -> dict[str, float]:
     if "train_loss" in row:
         upgraded["running_loss"] = row["train_loss"]
     return upgraded
+
+
+def _describe_data(is_sample: bool, test_count: int | None) -> str:
+    """'the embedded 10% sample (1,000 test images)' or 'the full data (10,000 test images)'."""
+    what = "the embedded 10% sample" if is_sample else "the full data"
+    return what if test_count is None else f"{what} ({test_count:,} test images)"
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

@@ -43,10 +43,20 @@ def run(args: argparse.Namespace) -> int:
     evaluation, dataset, tta_flip = evaluate_run(
         run_, data_dir=args.data_dir, tta_flip=args.tta_flip, whole_test_set=args.whole_test_set
     )
+    difference = run_.data_difference(dataset)
     if args.json:
-        print(json.dumps({**evaluation.to_dict(), "tta_flip": tta_flip}, indent=2))
+        print(
+            json.dumps(
+                {**evaluation.to_dict(), "tta_flip": tta_flip, "data_difference": difference},
+                indent=2,
+            )
+        )
     else:
         flip = ", averaged over each image and its mirror" if tta_flip else ""
         print(f"{run_.path} on {dataset.name} ({dataset.source}){flip}")
+        if difference:
+            print(f"NOTE: {difference}.")
         print(evaluation.format())
+        print()
+        print(evaluation.format_confusion())
     return 0

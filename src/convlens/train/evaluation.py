@@ -54,6 +54,24 @@ class Evaluation:
             lines.append(f"  {name:<{width}}  {acc:7.2%}  {bar}")
         return "\n".join(lines)
 
+    def format_confusion(self) -> str:
+        """The confusion matrix as text: rows are the true classes, columns the predicted
+        ones (numbered as the rows), the diagonal is right.
+
+            confusion matrix (rows: true class, columns: predicted class)
+                              0     1 ...
+            0 T-shirt/top   853     2 ...
+        """
+        k = len(self.class_names)
+        width = max(len(f"{self.confusion.max():,}") if self.confusion.size else 1, len(str(k - 1)))
+        names = [f"{i} {name}" for i, name in enumerate(self.class_names)]
+        label = max(len(n) for n in names)
+        lines = ["confusion matrix (rows: true class, columns: predicted class, by number)"]
+        lines.append(" " * label + "".join(f"  {i:>{width}}" for i in range(k)))
+        for name, row in zip(names, self.confusion, strict=True):
+            lines.append(f"{name:<{label}}" + "".join(f"  {v:>{width},}" for v in row))
+        return "\n".join(lines)
+
 
 def evaluate_network(
     network: Network,
