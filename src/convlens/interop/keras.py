@@ -61,7 +61,8 @@ from convlens.models.spec import ModelSpec
 
 SUPPORTED = (
     "InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, "
-    "Dense, Dropout, BatchNormalization, Activation, ReLU, Softmax (last), "
+    "Dense, Dropout, BatchNormalization, Activation, ReLU, Softmax (last), ZeroPadding2D "
+    "before a Conv2D, "
     "Rescaling(1/255) and Reshape((H, W, 1)) at the input, Reshape to a vector"
 )
 
@@ -279,7 +280,7 @@ def _with_weights(
             position += 1
         try:
             if file_format == "keras":
-                snake = _snake_case(cls)
+                snake = snake_case(cls)
                 count = used.get(snake, 0)
                 used[snake] = count + 1
                 key = f"layers/{snake if count == 0 else f'{snake}_{count}'}/vars"
@@ -305,7 +306,7 @@ def _with_weights(
     return out
 
 
-def _snake_case(name: str) -> str:
+def snake_case(name: str) -> str:
     """Keras' own rule for weight paths: Conv2D -> conv2d, BatchNormalization ->
     batch_normalization, ReLU -> re_lu."""
     name = re.sub(r"\W+", "", name)
@@ -331,6 +332,8 @@ class _Translation:
         # keras_index[t]: the Keras position of torch feature t, while a flattened map has
         # not yet reached a dense layer (None: the orders agree).
         self.keras_index: np.ndarray | None = None
+        self.zero_padding: int | None = None  # from a ZeroPadding2D, for the next Conv2D
+        self.shape_before_padding: Shape | None = None
 
     def emit(self, layer: LayerSpec, weights: dict[str, np.ndarray], source: KerasLayer) -> None:
         try:
@@ -356,6 +359,8 @@ def _translate(
         handler = _HANDLERS.get(layer.class_name)
         if handler is None:
             raise state.unsupported(layer, "convlens has no such layer")
+        if state.zero_padding is not None and handler is not _conv:
+            raise state.unsupported(layer, "after a ZeroPadding2D convlens needs a Conv2D")
         handler(state, layer)
     if not state.layers:
         raise ModelImportError(f"{path}: the model has no layers convlens can compute")
@@ -441,9 +446,14 @@ def _conv(state: _Translation, layer: KerasLayer) -> None:
         raise state.unsupported(layer, f"dilation {cfg.get('dilation_rate')}")
     if int(cfg.get("groups", 1) or 1) != 1:
         raise state.unsupported(layer, f"groups={cfg.get('groups')}")
-    padding = str(cfg.get("padding", "valid")).lower()
+    padding: str | int = str(cfg.get("padding", "valid")).lower()
     if padding not in ("valid", "same"):
         raise state.unsupported(layer, f"padding '{padding}'")
+    if state.zero_padding is not None:
+        if padding != "valid":
+            raise state.unsupported(layer, "padding 'same' after a ZeroPadding2D")
+        padding, state.zero_padding = state.zero_padding, None
+        state.shape = state.shape_before_padding
     kernel = tuple(int(v) for v in cfg["kernel_size"])
     spec = Conv(
         filters=int(cfg["filters"]),
@@ -459,6 +469,20 @@ def _conv(state: _Translation, layer: KerasLayer) -> None:
     if spec.bias:
         weights["bias"] = _tensor(state, layer, 1)
     state.emit(spec, weights, layer)
+
+
+def _zero_padding(state: _Translation, layer: KerasLayer) -> None:
+    """ZeroPadding2D(p) then a valid Conv2D is convlens' conv(padding=p)."""
+    raw = layer.config.get("padding", 1)
+    flat = (
+        [raw]
+        if isinstance(raw, int)
+        else [v for pair in raw for v in (pair if isinstance(pair, list | tuple) else [pair])]
+    )
+    if len(set(flat)) != 1 or state.shape is None or len(state.shape) != 3:
+        raise state.unsupported(layer, f"padding {raw} (only the same on every side)")
+    state.zero_padding = int(flat[0])
+    state.shape_before_padding = state.shape
 
 
 def _pool(cls: type[MaxPool]) -> Any:
@@ -628,6 +652,7 @@ _HANDLERS = {
     "ReLU": _relu_layer,
     "Softmax": _softmax_layer,
     "Rescaling": _rescaling,
+    "ZeroPadding2D": _zero_padding,
     "Reshape": _reshape,
 }
 
