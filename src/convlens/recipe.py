@@ -1,16 +1,24 @@
-"""The training recipe as one typed config; its defaults are the lesson's (Keras') defaults."""
+"""The training recipe as one typed config; its defaults are the lesson's (Keras') defaults.
+
+:func:`plan_training` is the one rule that turns what a user asked for (a model, a
+preset, options, model edits) into the spec and recipe that train: the CLI, the web
+page, compare and sweeps all go through it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from convlens.errors import OptionError
 
 if TYPE_CHECKING:
     from convlens.data.dataset import Dataset
+    from convlens.models.layers import Shape
+    from convlens.models.spec import ModelSpec
 
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -153,3 +161,49 @@ def apply_subsets(dataset: Dataset, config: TrainConfig) -> Dataset:
     if config.train_subset is None and config.test_subset is None:
         return dataset
     return dataset.subset(train=config.train_subset, test=config.test_subset, seed=config.seed)
+
+
+class TrainingPlan(NamedTuple):
+    """What trains: the spec, the recipe, and the preset whose recipe it started from
+    (recorded as config.json's "recipe"; None for the lesson's defaults)."""
+
+    spec: ModelSpec
+    config: TrainConfig
+    recipe_preset: str | None
+
+
+def recipe_config(preset: str | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """``preset``'s recipe (none: the lesson's defaults) with ``overrides`` (TrainConfig
+    fields) on top; :class:`TrainConfig` judges the result."""
+    from convlens.models.registry import get_preset
+
+    values = {**(get_preset(preset).recipe if preset else {}), **(overrides or {})}
+    return TrainConfig.from_dict(values)
+
+
+def plan_training(
+    model: str | ModelSpec,
+    *,
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    edits: Mapping[str, int] | None = None,
+    input_shape: Shape | None = None,
+    spec_files: bool = True,
+) -> TrainingPlan:
+    """(spec, recipe, recipe preset) for a model (a preset name, spec file, layer text or
+    ModelSpec), as ``convlens train`` and the web page choose them.
+
+    The recipe starts from ``preset``'s (``None``: the model's own when the model is a
+    preset, so ``fast`` trains with fast's recipe; ``""``: none), then ``overrides``
+    (TrainConfig fields). ``edits`` change the spec (:meth:`ModelSpec.edit`:
+    ``{"filters": 32}``), with ``input_shape`` when the data's is known. ``spec_files``
+    False never opens a file (the web page).
+    """
+    from convlens.models.registry import recipe_preset, resolve_model
+
+    starting = recipe_preset(model if isinstance(model, str) else None, preset)
+    config = recipe_config(starting, overrides)
+    spec = resolve_model(model, files=spec_files) if isinstance(model, str) else model
+    if edits:
+        spec = spec.edit(**edits, input_shape=input_shape)
+    return TrainingPlan(spec, config, starting)

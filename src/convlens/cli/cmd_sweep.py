@@ -104,7 +104,7 @@ class TqdmSweepReporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.options import data_config, model_or_preset, recipe_preset, train_config
+    from convlens.cli.options import data_config, model_or_preset, training_plan
     from convlens.errors import OptionError
     from convlens.experiments.grid import parse_vary
     from convlens.experiments.sweep import SilentSweepReporter, sweep
@@ -113,13 +113,13 @@ def run(args: argparse.Namespace) -> int:
     if not model:
         raise OptionError("name a model to sweep, e.g. convlens sweep cnn (or --preset NAME)")
     vary = parse_vary(args.vary)
-    config = train_config(args, model)
+    plan = training_plan(args, model)
     result = sweep(
-        model,
+        plan.spec,
         vary,
         repeats=args.repeats,
         data=data_config(args),
-        config=config,
+        config=plan.config,
         runs_dir=args.runs,
         name=args.name,
         workers=args.workers,
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray or None,
         margin=args.margin / 100,
         reporter=SilentSweepReporter() if args.quiet else TqdmSweepReporter(),
-        recipe_preset=recipe_preset(args, model),
+        recipe_preset=plan.recipe_preset,
     )
     print(result.format())
     print(

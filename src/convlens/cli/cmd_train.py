@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from convlens.cli.options import add_data_options, add_runs_option, add_train_options
+from convlens.cli.options import (
+    add_data_options,
+    add_edit_option,
+    add_runs_option,
+    add_train_options,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--name", help="run folder name (default MODEL-DATE-TIME)")
     add_runs_option(parser)
+    add_edit_option(parser)
     add_train_options(parser)
     add_data_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -39,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         data_config,
         model_or_preset,
         recipe_options_given,
-        recipe_preset,
-        train_config,
+        training_plan,
     )
     from convlens.errors import OptionError
     from convlens.train.progress import SilentReporter, TqdmReporter
@@ -76,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
             raise OptionError(
                 "name a model to train, e.g. convlens train cnn (or --preset NAME, or --resume RUN)"
             )
-        config = train_config(args, model)
+        plan = training_plan(args, model)
         run_ = train(
-            model,
+            plan.spec,
             data=data_config(args),
-            config=config,
+            config=plan.config,
             runs_dir=args.runs,
             name=args.name,
             reporter=reporter,
-            recipe_preset=recipe_preset(args, model),
+            recipe_preset=plan.recipe_preset,
         )
     _print_result(run_)
     return 0

@@ -114,6 +114,17 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--test-subset", type=int, metavar="N", help="evaluate on N images only")
 
 
+def add_edit_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--edit",
+        metavar="NAME=N",
+        action="append",
+        help="change the model: filters=N (every conv), convs=N (conv blocks: drop or "
+        "repeat the last), dense=N (every hidden dense layer); repeat or comma-separate, "
+        "e.g. --edit filters=32,convs=3",
+    )
+
+
 def add_runs_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs", metavar="DIR", help="folder of run folders (default $CONVLENS_RUNS or ./runs)"
@@ -173,7 +184,7 @@ def options_given(args: argparse.Namespace, fields: tuple[str, ...]) -> list[str
 def recipe_options_given(args: argparse.Namespace) -> list[str]:
     """Training and data options given that --resume cannot honour: a resumed run keeps the
     recipe and data it started with, which is what makes it repeat the uninterrupted run."""
-    fields = tuple(f for f in _TRAIN_FIELDS + _DATA_FIELDS if f not in RESUME_MAY_CHANGE)
+    fields = tuple(f for f in (*_TRAIN_FIELDS, *_DATA_FIELDS, "edit") if f not in RESUME_MAY_CHANGE)
     return options_given(args, fields)
 
 
@@ -193,24 +204,32 @@ def recipe_preset(args: argparse.Namespace, model: str | None = None) -> str | N
     return registry.recipe_preset(model, args.preset or None)
 
 
-def recipe(args: argparse.Namespace, model: str | None = None) -> dict[str, Any]:
-    """The recipe training starts from, as TrainConfig overrides: :func:`recipe_preset`'s."""
-    from convlens.models.registry import PRESETS
-
-    name = recipe_preset(args, model)
-    return dict(PRESETS[name].recipe) if name else {}
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields given as options (left-out options are not overrides)."""
+    return {f: getattr(args, f) for f in _TRAIN_FIELDS if getattr(args, f, None) is not None}
 
 
 def train_config(args: argparse.Namespace, model: str | None = None):
-    """A TrainConfig: the :func:`recipe` for ``model``, overridden by the options given."""
-    from convlens.recipe import TrainConfig
+    """A TrainConfig: the recipe :func:`recipe_preset` names, overridden by the options."""
+    from convlens.recipe import recipe_config
 
-    values = recipe(args, model)
-    for field in _TRAIN_FIELDS:
-        value = getattr(args, field, None)
-        if value is not None:
-            values[field] = value
-    return TrainConfig(**values)
+    return recipe_config(recipe_preset(args, model), train_overrides(args))
+
+
+def training_plan(args: argparse.Namespace, model: str):
+    """(spec, recipe, recipe preset) for MODEL with --preset, the options and --edit, by
+    the library's one rule (:func:`convlens.recipe.plan_training`)."""
+    from convlens.models.edits import parse_edits
+    from convlens.recipe import plan_training
+
+    data = data_config(args)
+    return plan_training(
+        model,
+        preset=args.preset or None,
+        overrides=train_overrides(args),
+        edits=parse_edits(getattr(args, "edit", None) or []),
+        input_shape=data.known_input_shape(),
+    )
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 The lesson's exercises ask "what if the convolutions had 16, 32 or 64 filters?", "what if
 there were one, two or three of them?", "what if we trained for 20 epochs?". Each axis
-below answers one of them by editing the base :class:`ModelSpec` or :class:`TrainConfig`::
+below answers one of them by editing the base :class:`ModelSpec` (:meth:`ModelSpec.edit`,
+the same edits as ``convlens train --edit``) or :class:`TrainConfig`; the grid only
+enumerates them::
 
     filters=16,32,64   every conv layer's filters (and residual blocks')
     convs=1,2,3        conv(+pool) blocks: drop trailing ones, or repeat the last one
@@ -18,7 +20,6 @@ started again with the same settings finds its finished trials by folder name.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -28,20 +29,12 @@ from typing import Any
 
 from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError, OptionError
-from convlens.models.layers import (
-    Conv,
-    Dense,
-    Flatten,
-    GlobalAvgPool,
-    LayerSpec,
-    MaxPool,
-    Residual,
-    Shape,
-)
+from convlens.models.edits import EDITS, check_editable, edits_of
+from convlens.models.layers import Shape
 from convlens.models.spec import ModelSpec
 from convlens.recipe import TrainConfig
 
-MODEL_AXES: tuple[str, ...] = ("filters", "convs", "dense")
+MODEL_AXES: tuple[str, ...] = EDITS  # edits to the spec (convlens.models.edits)
 TRAIN_AXES: tuple[str, ...] = ("epochs", "lr", "batch_size")
 AXES: tuple[str, ...] = MODEL_AXES + TRAIN_AXES
 _FLOAT_AXES = ("lr",)
@@ -142,8 +135,8 @@ def expand(
         except OptionError as err:
             raise OptionError(f"--vary {_point_name(values)}: {err}") from None
         try:
-            spec_point = edit_spec(spec, settings, input_shape)
-            _check_fits(spec_point, input_shape, num_classes)
+            spec_point = spec.edit(**edits_of(settings), input_shape=input_shape)
+            spec_point.check_fits(input_shape, num_classes)
             error = None
         except ConvlensError as err:
             spec_point, error = spec, str(err)
@@ -151,117 +144,9 @@ def expand(
     return points
 
 
-def edit_spec(spec: ModelSpec, settings: Mapping[str, Any], input_shape: Shape) -> ModelSpec:
-    """Apply the model axes in a fixed order: block count, then filters, then dense units."""
-    layers = list(spec.layers)
-    if "convs" in settings:
-        layers = _with_conv_blocks(layers, settings["convs"], input_shape)
-    if "filters" in settings:
-        layers = [
-            dataclasses.replace(layer, filters=settings["filters"])
-            if isinstance(layer, Conv | Residual)
-            else layer
-            for layer in layers
-        ]
-    if "dense" in settings:
-        last = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
-        layers = [
-            dataclasses.replace(layer, units=settings["dense"])
-            if isinstance(layer, Dense) and i != last
-            else layer
-            for i, layer in enumerate(layers)
-        ]
-    if layers == list(spec.layers):
-        return spec
-    name = ",".join(f"{k}={_text(settings[k])}" for k in MODEL_AXES if k in settings)
-    return spec.with_layers(layers, name=f"{spec.name}[{name}]")
-
-
-def split_blocks(
-    layers: Sequence[LayerSpec],
-) -> tuple[list[LayerSpec], list[list[LayerSpec]], list[LayerSpec]]:
-    """(stem, blocks, head). A block is a conv and the image layers after it (batchnorm,
-    pooling, dropout) up to the next conv; the head starts at flatten, gap or dense."""
-    head_at = next(
-        (i for i, layer in enumerate(layers) if isinstance(layer, Flatten | GlobalAvgPool | Dense)),
-        len(layers),
-    )
-    stem: list[LayerSpec] = []
-    blocks: list[list[LayerSpec]] = []
-    for layer in layers[:head_at]:
-        if isinstance(layer, Conv | Residual):
-            blocks.append([layer])
-        elif blocks:
-            blocks[-1].append(layer)
-        else:
-            stem.append(layer)
-    return stem, blocks, list(layers[head_at:])
-
-
-def _with_conv_blocks(layers: list[LayerSpec], count: int, input_shape: Shape) -> list[LayerSpec]:
-    """Keep the first ``count`` conv blocks, or repeat the last block up to ``count``.
-
-    A repeated block keeps its pooling only while the map is at least the window's size
-    (2x2 for maxpool(2)), so the shapes stay valid as long as the convs themselves fit.
-    """
-    stem, blocks, head = _checked_split(layers)
-    if count <= len(blocks):
-        return [*stem, *itertools.chain.from_iterable(blocks[:count]), *head]
-    body = [*stem, *itertools.chain.from_iterable(blocks)]
-    shape = _shape_after(body, input_shape)
-    template = blocks[-1]
-    for number in range(len(blocks) + 1, count + 1):
-        for layer in template:
-            if isinstance(layer, MaxPool) and min(shape[1:]) < layer.size:
-                continue  # the map is too small to pool again
-            try:
-                shape = layer.output_shape(shape)
-            except ConvlensError:
-                raise OptionError(
-                    f"conv block {number} does not fit the {shape[1]}x{shape[2]} map left by "
-                    f"block {number - 1}; use fewer convs or padding 'same'"
-                ) from None
-            body.append(layer)
-    return [*body, *head]
-
-
-def _checked_split(layers: Sequence[LayerSpec]):
-    stem, blocks, head = split_blocks(layers)
-    if not blocks:
-        raise OptionError("the model has no conv layer; vary convs on a CNN such as 'cnn'")
-    return stem, blocks, head
-
-
 def _check_model_axes(spec: ModelSpec, vary: Mapping[str, Sequence[Any]]) -> None:
     """Axes that make no sense for this model at all fail before anything trains."""
-    has_conv = any(isinstance(layer, Conv | Residual) for layer in spec.layers)
-    if ("filters" in vary or "convs" in vary) and not has_conv:
-        axis = "filters" if "filters" in vary else "convs"
-        raise OptionError(
-            f"cannot vary {axis}: model '{spec.name}' has no conv layer; sweep a CNN such as "
-            "'cnn', or vary dense, epochs, lr or batch_size"
-        )
-    if "dense" in vary and sum(isinstance(layer, Dense) for layer in spec.layers) < 2:
-        raise OptionError(
-            f"cannot vary dense: model '{spec.name}' has no hidden dense layer (only the "
-            "output layer, whose units are the classes)"
-        )
-
-
-def _check_fits(spec: ModelSpec, input_shape: Shape, num_classes: int | None) -> None:
-    """Shapes and the class count, as the builder will check them, without building."""
-    shapes = spec.shapes(input_shape)
-    if num_classes is not None and shapes[-1] != (num_classes,):
-        raise OptionError(
-            f"the model ends with {shapes[-1]} outputs but the data has {num_classes} classes"
-        )
-
-
-def _shape_after(layers: Sequence[LayerSpec], input_shape: Shape) -> Shape:
-    shape = tuple(input_shape)
-    for layer in layers:
-        shape = layer.output_shape(shape)
-    return shape
+    check_editable(spec, (axis for axis in vary if axis in MODEL_AXES), verb="vary")
 
 
 def _edit_config(config: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:

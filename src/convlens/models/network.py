@@ -17,7 +17,7 @@ from torch import nn
 
 from convlens.errors import SpecError
 from convlens.models.footprint import check_memory
-from convlens.models.layers import BatchNorm, Conv, Dense, LayerSpec, MaxPool, Shape
+from convlens.models.layers import BatchNorm, Conv, LayerSpec, MaxPool, Shape
 from convlens.models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -38,23 +38,7 @@ class Network(nn.Module):
         self.spec = spec
         self.input_shape: Shape = tuple(input_shape)
         self.names = spec.layer_names()
-        self.shapes = spec.shapes(self.input_shape)
-        final = spec.layers[-1]
-        if len(self.shapes[-1]) != 1 or not isinstance(final, Dense):
-            raise SpecError(
-                f"model '{spec.name}' must end with a dense layer giving one score per class, "
-                f"e.g. dense({num_classes or 10}, softmax)"
-            )
-        if num_classes is not None and self.shapes[-1][0] != num_classes:
-            raise SpecError(
-                f"model '{spec.name}' ends with {self.shapes[-1][0]} outputs but the data has "
-                f"{num_classes} classes; make the last layer dense({num_classes}, softmax)"
-            )
-        if final.activation not in (None, "softmax"):
-            raise SpecError(
-                f"model '{spec.name}': the last dense layer must use softmax (or no "
-                f"activation), not {final.activation}"
-            )
+        self.shapes = spec.check_fits(self.input_shape, num_classes)
         self.num_classes = self.shapes[-1][0]
         check_memory(spec, self.input_shape)  # before any weight is allocated
         # How the training images looked (set by Run.load_network from the run); None:

@@ -145,16 +145,25 @@ def recipe_preset(model: str | None, preset: str | None = None) -> str | None:
     return get_preset(preset.strip()).name
 
 
-def resolve_model(model: str) -> ModelSpec:
-    """A preset name, a spec file path, or a text form, to a :class:`ModelSpec`."""
+def resolve_model(model: str, *, files: bool = True) -> ModelSpec:
+    """A preset name, a spec file path, or a text form, to a :class:`ModelSpec`.
+
+    ``files=False`` never reads a file: the web page must not make the server open
+    paths it names.
+    """
     model = model.strip()
     if model in PRESETS:
         return PRESETS[model].spec
     path = Path(model)
-    if path.suffix.lower() in SPEC_SUFFIXES:
+    if files and path.suffix.lower() in SPEC_SUFFIXES:
         return load_spec_file(path)
     if "(" in model or "," in model:
         return parse_spec(model)
+    if not files:
+        raise SpecError(
+            f"unknown model '{model}'; choose a preset ({', '.join(PRESETS)}) or type layers "
+            "like 'conv(32, 3, relu), maxpool(2), flatten, dense(10, softmax)'"
+        )
     raise SpecError(
         f"unknown model '{model}': not a preset ({', '.join(PRESETS)}), a spec file "
         f"({'/'.join(SPEC_SUFFIXES)}) or a layer list like 'conv(32, 3, relu), maxpool(2), "

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from convlens.errors import SpecError
-from convlens.models.layers import ACTIVATIONS, LayerSpec, Shape, layer_type
+from convlens.models.layers import ACTIVATIONS, Dense, LayerSpec, Shape, layer_type
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
@@ -82,6 +82,43 @@ class ModelSpec:
                 raise SpecError(f"layer {index + 1} of '{self.name}': {err}") from None
             shapes.append(shape)
         return shapes
+
+    def check_fits(self, input_shape: Shape, num_classes: int | None = None) -> list[Shape]:
+        """:meth:`shapes`, after checking what a classifier needs: a final dense layer
+        giving one score per class (``num_classes`` of them, when given), with softmax or
+        no activation. What the builder checks, without building anything."""
+        shapes = self.shapes(input_shape)
+        final = self.layers[-1]
+        if len(shapes[-1]) != 1 or not isinstance(final, Dense):
+            raise SpecError(
+                f"model '{self.name}' must end with a dense layer giving one score per class, "
+                f"e.g. dense({num_classes or 10}, softmax)"
+            )
+        if num_classes is not None and shapes[-1][0] != num_classes:
+            raise SpecError(
+                f"model '{self.name}' ends with {shapes[-1][0]} outputs but the data has "
+                f"{num_classes} classes; make the last layer dense({num_classes}, softmax)"
+            )
+        if final.activation not in (None, "softmax"):
+            raise SpecError(
+                f"model '{self.name}': the last dense layer must use softmax (or no "
+                f"activation), not {final.activation}"
+            )
+        return shapes
+
+    def edit(
+        self,
+        *,
+        filters: int | None = None,
+        convs: int | None = None,
+        dense: int | None = None,
+        input_shape: Shape | None = None,
+    ) -> ModelSpec:
+        """This spec with every conv's ``filters``, ``convs`` conv blocks or every hidden
+        dense layer's ``dense`` units changed (see :mod:`convlens.models.edits`)."""
+        from convlens.models.edits import edit_spec
+
+        return edit_spec(self, filters=filters, convs=convs, dense=dense, input_shape=input_shape)
 
     def with_layers(self, layers: Iterable[LayerSpec], name: str | None = None) -> ModelSpec:
         return dataclasses.replace(self, layers=tuple(layers), name=name or self.name)

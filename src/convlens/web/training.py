@@ -13,9 +13,10 @@ One at a time is enforced here, under a lock, before any folder is made: a secon
 gets a 409 naming the run that is training, so two runs never write one folder (and a
 folder that already holds a run is refused too: :meth:`Run.create` would refuse later).
 
-The recipe is chosen as ``convlens train`` chooses it: a preset's recipe to start from
-(``--preset``, else the model's own when the model is a preset), then the fields the page
-sets on top, all judged by :class:`TrainConfig`, so a bad value gets the library's words.
+The recipe is chosen as ``convlens train`` chooses it, by the same library function
+(:func:`convlens.recipe.plan_training`): a preset's recipe to start from (``--preset``,
+else the model's own when the model is a preset), then the fields the page sets on top,
+all judged by :class:`TrainConfig`, so a bad value gets the library's words.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from convlens.data.config import DataConfig
-from convlens.errors import ConvlensError, SpecError, TrainingDiverged
+from convlens.errors import ConvlensError, TrainingDiverged
 from convlens.models.footprint import check_memory
-from convlens.models.registry import PRESETS, recipe_preset
-from convlens.models.spec import ModelSpec, parse_spec
-from convlens.recipe import RECIPE_FIELDS, TrainConfig
+from convlens.models.registry import PRESETS
+from convlens.models.spec import ModelSpec
+from convlens.recipe import RECIPE_FIELDS, TrainConfig, plan_training
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
 from convlens.web.errors import Conflict, WebError
 from convlens.web.runrefs import resolve_run, run_ref
@@ -49,20 +50,6 @@ def lesson_recipe() -> dict[str, Any]:
     """The recipe fields as TrainConfig's defaults have them: the lesson's (Keras') recipe."""
     defaults = TrainConfig()
     return {key: getattr(defaults, key) for key in RECIPE_FIELDS}
-
-
-def spec_from_text(model: str) -> ModelSpec:
-    """A preset name or a layer list. Never a file path: the page must not make the
-    server read its files (``resolve_model`` would open ``*.yaml`` paths)."""
-    model = model.strip()
-    if model in PRESETS:
-        return PRESETS[model].spec
-    if "(" in model or "," in model:
-        return parse_spec(model)
-    raise SpecError(
-        f"unknown model '{model}'; choose a preset ({', '.join(PRESETS)}) or type layers "
-        "like 'conv(32, 3, relu), maxpool(2), flatten, dense(10, softmax)'"
-    )
 
 
 @dataclass
@@ -174,13 +161,15 @@ class TrainingManager:
         ``recipe`` holds :data:`RECIPE_FIELDS` that override the recipe of ``preset`` (see
         :func:`recipe_preset`); :class:`TrainConfig` judges the result.
         """
-        spec = spec_from_text(model)
         unknown = sorted(set(recipe or {}) - set(RECIPE_FIELDS))
         if unknown:
             raise WebError(f"the page cannot set {', '.join(unknown)}")
-        starting = recipe_preset(model, preset)
-        base = PRESETS[starting].recipe if starting else {}
-        config = TrainConfig(**{**base, **(recipe or {}), "train_subset": train_subset})
+        spec, config, starting = plan_training(
+            model,
+            preset=preset,
+            overrides={**(recipe or {}), "train_subset": train_subset},
+            spec_files=False,  # the page must not make the server open files
+        )
         shape = spec.input_shape or self.data.known_input_shape()
         if shape is not None:  # else the session checks it once the data is loaded
             check_memory(spec, shape, batch_size=config.batch_size)
