@@ -19,6 +19,7 @@ and a model counts as more accurate only when it is so, significantly, in every 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.experiments.significance import Paired, format_p, paired_test, wilson_interval
 from convlens.models.registry import resolve_model
+from convlens.provenance import combined_caveat
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.progress import Reporter, SilentReporter
@@ -96,9 +98,54 @@ class Comparison:
         if count:
             lines.append(f"\n(on the same {count:,} test images; 95% interval: Wilson score)")
         lines += ["", *self.decision]
-        if any(row.get("is_sample") for row in self.rows):
-            lines.append("(trained on the embedded 10% sample: expect lower figures)")
+        if self.caveat:
+            lines.append(f"({self.caveat})")
         return "\n".join(lines)
+
+    @property
+    def caveat(self) -> str:
+        """What the figures come from when not the full data (sample, subset, smoke)."""
+        folders = [Path(p) for row in self.rows for p in str(row.get("run", "")).split(";") if p]
+        notes = [Run(f).data_note for f in folders if (f / runs.CONFIG).is_file()]
+        return combined_caveat(notes)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.format())
+
+    def _repr_html_(self) -> str:
+        """The table (one column per model), the decision, the caveat and compare.png."""
+        from convlens.display import block, caveat_html, file_img, html_table
+
+        repeated = len(self.seeds) > 1
+        names = [row["model"] for row in self.rows]
+        table = html_table(
+            ["", *names],
+            [
+                (label.strip(), *(_cell(row, key, fmt, repeated) for row in self.rows))
+                for key, label, fmt in self._columns()
+            ],
+            caption=f"Comparison ({self.path})",
+            numeric=[False, *([True] * len(names))],
+        )
+        text = "".join(f'<p style="margin:2px 0">{html.escape(line)}</p>' for line in self.decision)
+        picture = file_img(self.path / "compare.png", "accuracy per epoch and final accuracy")
+        return block(table, text, caveat_html(self.caveat), picture)
+
+    def _columns(self) -> list[tuple[str, str, str]]:
+        """(key, label, format) per line of the table."""
+        columns = [*COLUMNS]
+        if len(self.seeds) > 1:
+            columns[3] = (
+                "test_accuracy",
+                f"Test accuracy (mean ± std, {len(self.seeds)} seeds)",
+                "",
+            )
+        else:
+            columns.insert(4, ("test_interval", "  95% interval", ""))
+        return columns
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -263,6 +310,7 @@ def _trial(label: str, run: Run, correct: np.ndarray) -> dict[str, Any]:
         "test_loss": metrics["test_loss"],
         "epochs": metrics["epochs_done"],
         "is_sample": run.config["dataset"]["is_sample"],
+        "data": run.data_note.short,
     }
 
 

@@ -100,3 +100,18 @@ def pre_html(text: str) -> str:
 def block(*parts: str) -> str:
     """Parts one under the other, in one <div>."""
     return "<div>" + "".join(p for p in parts if p) + "</div>"
+
+
+def pixels_png(image: Any, scale: int = 2) -> bytes:
+    """One uint8 image (C, H, W) as a PNG, each pixel drawn ``scale`` x ``scale``."""
+    import numpy as np
+    from PIL import Image
+
+    array = np.asarray(image, dtype=np.uint8)
+    picture = Image.fromarray(array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0))
+    if scale > 1:
+        size = (picture.width * scale, picture.height * scale)
+        picture = picture.resize(size, Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()

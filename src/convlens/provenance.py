@@ -60,7 +60,7 @@ class DataNote:
                 + "; a smoke test, not a result"
             )
         if self.is_sample and self.subset:
-            return f"trained on a subset of the embedded 10% sample ({self.counts})"
+            return f"trained on the embedded 10% sample, a subset of it ({self.counts})"
         if self.is_sample:
             return (
                 f"trained on the embedded 10% sample ({self.counts}): expect lower figures "

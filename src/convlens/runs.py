@@ -171,6 +171,17 @@ class Run:
         """What the run was trained and tested on, and the caveat to show with its figures."""
         return DataNote.from_config(self.config)
 
+    def __str__(self) -> str:
+        """The CLI's headline: where, test and train accuracy, epochs (and the data)."""
+        from convlens.run_card import headline
+
+        return headline(self)
+
+    def _repr_html_(self) -> str:
+        from convlens.run_card import run_html
+
+        return run_html(self)
+
     def state(self) -> dict[str, Any]:
         path = self.file(STATE)
         return fileio.read_json(path) if path.exists() else {"status": "new", "epochs_done": 0}

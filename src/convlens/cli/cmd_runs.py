@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             config, state = found.config, found.state()
         except ConvlensError as err:  # a damaged run is listed, not fatal
-            rows.append((str(found.path), "?", "damaged", "", "", str(err)[:40]))
+            rows.append((str(found.path), "?", "damaged", "", "", "", str(err)[:40]))
             continue
         accuracy = ""
         if found.file("metrics.json").exists():
@@ -34,11 +34,12 @@ def run(args: argparse.Namespace) -> int:
         epochs = f"{state.get('epochs_done', 0)}/{config['train'].get('epochs', '?')}"
         model = config["model"].get("name", "?")
         rows.append((str(found.path), model, state.get("status", "?"), epochs, accuracy,
-                     config.get("created", "")))  # fmt: skip
+                     found.data_note.short, config.get("created", "")))  # fmt: skip
     if not rows:
         print(f"no runs in {root}; train one with: convlens train cnn")
         return 0
-    header = ("RUN", "MODEL", "STATUS", "EPOCHS", "TEST ACC", "CREATED")
+    # DATA: full, sample (the embedded 10%), subset, smoke (CONVLENS_SMOKE capped it)
+    header = ("RUN", "MODEL", "STATUS", "EPOCHS", "TEST ACC", "DATA", "CREATED")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -96,11 +96,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_result(run_) -> None:
-    if not run_.file("metrics.json").exists():
-        return
-    metrics = run_.metrics()
-    print(
-        f"{run_.path}: test accuracy {metrics['test_accuracy']:.2%}, train accuracy "
-        f"{metrics['train_accuracy']:.2%}, {metrics['epochs_done']} epochs, "
-        f"{metrics['seconds_per_epoch']:.1f} s/epoch"
-    )
+    if run_.file("metrics.json").exists():
+        print(run_)  # the headline, with what the data was when not the full set

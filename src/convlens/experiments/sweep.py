@@ -33,12 +33,13 @@ from typing import Any, Protocol
 
 from convlens import fileio, runs
 from convlens.data.config import DataConfig
-from convlens.errors import OptionError
+from convlens.errors import ConvlensError, OptionError
 from convlens.experiments import executors, ray_executor, resources
 from convlens.experiments.executors import Trial, TrialOutcome
 from convlens.experiments.grid import GridPoint, check_vary, expand
 from convlens.experiments.pareto import DEFAULT_MARGIN, pareto_figure, pareto_front, sweet_spot
 from convlens.models.spec import ModelSpec
+from convlens.provenance import DataNote, combined_caveat
 from convlens.recipe import TrainConfig
 
 RESULTS_CSV = "results.csv"
@@ -75,7 +76,33 @@ class SweepResult:
     margin: float
 
     def format(self) -> str:
-        return format_table(self.rows, self.trials, self.sweet_spot, self.margin, self.path)
+        table = format_table(self.rows, self.trials, self.sweet_spot, self.margin, self.path)
+        return table + (f"\n({self.caveat})" if self.caveat else "")
+
+    def __str__(self) -> str:
+        return self.format()
+
+    @property
+    def caveat(self) -> str:
+        """What the trials trained on when not the full data (sample, subset, smoke)."""
+        notes = []
+        for trial in self.trials:
+            folder = Path(str(trial.get("folder") or ""))
+            path = folder if folder.is_absolute() else self.path / folder
+            if (path / runs.CONFIG).is_file():
+                try:
+                    notes.append(DataNote.from_config(runs.Run(path).config))
+                except ConvlensError:
+                    continue  # a damaged trial is reported in the table already
+        return combined_caveat(notes)
+
+    def _repr_html_(self) -> str:
+        """The table as the CLI prints it, the caveat, and the Pareto figure."""
+        from convlens.display import block, caveat_html, file_img, pre_html
+
+        table = format_table(self.rows, self.trials, self.sweet_spot, self.margin, self.path)
+        picture = file_img(self.path / PARETO_PNG, "test accuracy against training time")
+        return block(pre_html(table), caveat_html(self.caveat), picture)
 
 
 def sweep(

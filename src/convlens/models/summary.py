@@ -38,6 +38,34 @@ class ModelSummary:
     rows: tuple[LayerRow, ...]
     trainable: int
     non_trainable: int
+    explained: bool = False  # str() includes the why of every shape
+
+    def __str__(self) -> str:
+        return self.format(self.explained)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (a notebook shows it), the why beside each row."""
+        from convlens.display import html_table
+
+        c, h, w = self.input_shape
+        header = ["Layer (type)", "Output Shape", "Param #"]
+        rows = [[f"{r.name} ({r.keras_type})", r.keras_shape, f"{r.params:,}"] for r in self.rows]
+        if self.explained:
+            header.append("Why")
+            for row, layer in zip(rows, self.rows, strict=True):
+                row.append(layer.explanation)
+        totals = (
+            f"Total params: {self.total:,} ({_size(self.total)}); trainable {self.trainable:,}"
+            f", non-trainable {self.non_trainable:,}; "
+            f"{self.flops / 1e6:,.2f} MFLOPs per image"
+        )
+        table = html_table(
+            header,
+            rows,
+            caption=f'Model: "{self.model_name}", input {h}x{w}x{c} (H, W, C)',
+            numeric=[False, False, True] + [False] * self.explained,
+        )
+        return f'<div>{table}<p style="margin:2px 0;font-size:13px">{totals}</p></div>'
 
     @property
     def total(self) -> int:

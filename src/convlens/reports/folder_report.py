@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from convlens import fileio, runs
+from convlens.errors import ConvlensError
+from convlens.provenance import combined_caveat
 from convlens.reports.html import figure_file, note, para, pct, points, section, table
 
 RESULT_HEADERS = ["configuration", "status", "params", "MFLOPs/image", "train s", "train acc"]
@@ -35,6 +37,7 @@ def sweep_body(folder: Path) -> tuple[str, str, str]:
     )
     spot = info.get("sweet_spot")
     parts = [_sweet_spot(rows, spot, float(info.get("margin", 0.003)))]
+    parts[:0] = _caveat([folder / t["folder"] for t in trials if t.get("folder")])
     explain = note(
         "Means over repeats; gap = train - test accuracy at the last epoch. The Pareto front "
         "holds the configurations that no other beats on both training time and accuracy. "
@@ -130,7 +133,8 @@ def compare_body(folder: Path) -> tuple[str, str, str]:
         ]
         for r in rows
     ]
-    parts = [section("Side by side", table(COMPARE_HEADERS, cells, numeric=range(1, 8)))]
+    parts = _caveat([Path(p) for r in rows for p in str(r.get("run", "")).split(";") if p])
+    parts.append(section("Side by side", table(COMPARE_HEADERS, cells, numeric=range(1, 8))))
     decision = info.get("decision")
     if decision:  # McNemar's exact test on the same test images (convlens.compare)
         parts.append(para(" ".join(str(line) for line in decision), "spot"))
@@ -149,6 +153,19 @@ def _spread(row: dict[str, Any]) -> str:
     if row.get("test_accuracy_low") not in (None, ""):
         return f"{pct(row['test_accuracy_low'], 1)}-{pct(row['test_accuracy_high'], 1)}"
     return ""
+
+
+def _caveat(run_folders: list[Path]) -> list[str]:
+    """A paragraph saying what the runs trained on when not the full data, or none."""
+    notes = []
+    for path in run_folders:
+        if (path / runs.CONFIG).is_file():
+            try:
+                notes.append(runs.Run(path).data_note)
+            except ConvlensError:
+                continue  # a damaged run folder: its own row says so
+    caveat = combined_caveat(notes)
+    return [para(f"Data: {caveat}.", "verdict")] if caveat else []
 
 
 def _true(value: Any) -> bool:

@@ -47,6 +47,8 @@ def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, s
     if imported and metrics is None:  # trained elsewhere: judge it on its test set now
         metrics = _imported_metrics(run, data_dir)
     parts = [_headline(metrics, state) if not imported else _imported_headline(metrics, imported)]
+    if run.data_note.caveat:  # the sample, a subset or smoke mode: said before any figure
+        parts.insert(0, para(f"Data: {run.data_note.caveat}.", "verdict"))
     if history:
         parts.append(section("Overfitting", _overfitting(history)))
         curves = figure_file(run.file(runs.CURVES), "loss and accuracy per epoch")

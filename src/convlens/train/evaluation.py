@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ class Evaluation:
     class_names: tuple[str, ...]
     confusion: np.ndarray  # (K, K) int: rows true, columns predicted
     predictions: np.ndarray  # (N,) int
+    caveat: str = ""  # what the figures come from, when not the full data (for people)
+
+    def with_caveat(self, caveat: str) -> Evaluation:
+        return dataclasses.replace(self, caveat=caveat)
 
     @property
     def per_class_accuracy(self) -> dict[str, float]:
@@ -52,6 +57,8 @@ class Evaluation:
         for name, acc in self.per_class_accuracy.items():
             bar = "#" * round(acc * 30) if acc == acc else ""
             lines.append(f"  {name:<{width}}  {acc:7.2%}  {bar}")
+        if self.caveat:
+            lines.append(f"({self.caveat})")
         return "\n".join(lines)
 
     def format_confusion(self) -> str:
@@ -71,6 +78,38 @@ class Evaluation:
         for name, row in zip(names, self.confusion, strict=True):
             lines.append(f"{name:<{label}}" + "".join(f"  {v:>{width},}" for v in row))
         return "\n".join(lines)
+
+    def __str__(self) -> str:
+        """What ``convlens evaluate`` prints: per class, then the confusion matrix."""
+        return self.format() + "\n\n" + self.format_confusion()
+
+    def _repr_html_(self) -> str:
+        """Per-class accuracy and the confusion matrix as tables (rows: true class)."""
+        from convlens.display import block, caveat_html, html_table
+
+        names = self.class_names
+        per_class = html_table(
+            ["class", "accuracy", "images"],
+            [
+                (name, f"{acc:.2%}", f"{int(total):,}")
+                for (name, acc), total in zip(
+                    self.per_class_accuracy.items(), self.confusion.sum(axis=1), strict=True
+                )
+            ],
+            caption=f"Test accuracy {self.accuracy:.2%} (loss {self.loss:.4f}, "
+            f"{self.count:,} images)",
+            numeric=[False, True, True],
+        )
+        confusion = html_table(
+            ["true \\ predicted", *names],
+            [
+                (name, *(f"{v:,}" for v in row))
+                for name, row in zip(names, self.confusion, strict=True)
+            ],
+            caption="Confusion matrix (rows: true class, columns: predicted)",
+            numeric=[False, *([True] * len(names))],
+        )
+        return block(per_class, confusion, caveat_html(self.caveat))
 
 
 def evaluate_network(

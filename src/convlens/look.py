@@ -1,0 +1,358 @@
+"""Look inside a trained run from Python: the functions a notebook calls.
+
+::
+
+    run = convlens.train("cnn")
+    convlens.journey(run)                    # the lesson's three shoes (test 0, 23, 28)
+    convlens.journey(run, [0, 1, 2])         # test images by index
+    convlens.explain(run, "my_shoe.jpg")     # a photo, prepared like the training data
+    convlens.filters(run)                    # the first conv layer's learned filters
+    convlens.predict(run, images)            # arrays, tensors, PIL images or paths
+    convlens.evaluate(run)                   # on the run's own test images
+
+Each takes a :class:`~convlens.runs.Run`, a run folder or a run name, and returns a
+result that draws itself in a notebook (a figure, or a table) and prints as the CLI's
+text with ``str()``. Images are prepared the way the run's training data was (see
+:mod:`convlens.data.preparation`); test images are named by their index.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convlens.display import block, caveat_html, figure_png, html_table, pixels_png, png_img
+from convlens.errors import OptionError
+from convlens.introspect.features import Journey
+from convlens.introspect.saliency import Explanation
+from convlens.runs import Run
+from convlens.train.evaluation import Evaluation
+
+RunRef = Run | str | os.PathLike[str]
+
+
+def open_run(run: RunRef) -> Run:
+    """A Run as it is, or the run folder (or name in ``./runs``) it names."""
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+# --- what to look at ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """Images picked for a look: the network's input and names for people."""
+
+    images: np.ndarray  # (N, C, H, W) uint8, prepared like the training data
+    labels: tuple[str, ...]  # "test #23 (Ankle boot)", "shoe.jpg", "image 0"
+    true_classes: tuple[int | None, ...]  # known for test images
+
+
+def choose(run: Run, which: Any = None, *, data_dir: str | None = None) -> Chosen:
+    """Test images by index (an int or a list of ints; None: the lesson's 0, 23, 28), or
+    anything :func:`convlens.data.preparation.as_images` reads (arrays, tensors, PIL
+    images, paths), prepared like the run's training data."""
+    from convlens.data.preparation import as_images
+    from convlens.introspect.selection import pick_images
+
+    indices = _indices(which)
+    if which is None or indices is not None:
+        dataset = run_test_set(run, data_dir)
+        picked = pick_images(dataset, indices=indices)
+        labels = tuple(
+            f"test #{i} ({dataset.class_names[int(dataset.test_labels[i])]})" for i in picked
+        )
+        truth = tuple(int(dataset.test_labels[i]) for i in picked)
+        return Chosen(dataset.test_images[picked], labels, truth)
+    images = as_images(which, run.preparation)
+    return Chosen(images, _names(which, len(images)), (None,) * len(images))
+
+
+def run_test_set(run: Run, data_dir: str | None = None, *, subsets: bool = False) -> Any:
+    """The run's data, loaded as it was trained (``data_dir`` reads the same files from
+    elsewhere); with ``subsets`` narrowed to the run's own train/test subsets.
+
+    Test indices name images of the whole test set, as the CLI's ``--images`` does (the
+    lesson's shoes are test images 0, 23 and 28 of Fashion-MNIST). Loading says when it
+    falls back to the embedded sample (a SampleDataWarning).
+    """
+    import dataclasses
+
+    from convlens.data.config import DataConfig
+    from convlens.recipe import TrainConfig
+    from convlens.train.session import apply_subsets
+
+    data = DataConfig.from_dict(run.config["data"])
+    if data_dir:
+        data = dataclasses.replace(data, data_dir=data_dir)
+    dataset = data.load(progress=False)
+    if subsets:
+        dataset = apply_subsets(dataset, TrainConfig.from_dict(run.config["train"]))
+    return dataset
+
+
+def _indices(which: Any) -> list[int] | None:
+    if isinstance(which, (bool, np.bool_)):
+        return None
+    if isinstance(which, (int, np.integer)):
+        return [int(which)]
+    if (
+        isinstance(which, (list, tuple, range))
+        and which
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in which)
+    ):
+        return [int(v) for v in which]
+    return None
+
+
+def _names(which: Any, count: int) -> tuple[str, ...]:
+    if isinstance(which, (str, os.PathLike)):
+        return (Path(which).name,)
+    if isinstance(which, (list, tuple)) and len(which) == count:
+        return tuple(
+            Path(v).name if isinstance(v, (str, os.PathLike)) else f"image {i}"
+            for i, v in enumerate(which)
+        )
+    return tuple(f"image {i}" for i in range(count))
+
+
+# --- results that show themselves -------------------------------------------------
+
+
+class _Figure:
+    """A result drawn as one figure: PNG in a notebook, text with str()."""
+
+    def figure(self) -> Any:
+        raise NotImplementedError
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self.figure())
+
+    def _repr_html_(self) -> str:
+        return block(
+            png_img(self._repr_png_(), self.title), caveat_html(getattr(self, "caveat", ""))
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the figure (PNG, PDF or SVG by the suffix); returns the path."""
+        from convlens.fileio import write_figure
+
+        write_figure(path, self.figure(), dpi=110)
+        return Path(path)
+
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class JourneyView(_Figure):
+    """One filter through the conv and pool layers for a few images (the lesson's grid)."""
+
+    journey: Journey
+    labels: tuple[str, ...]
+    title: str
+    caveat: str = ""
+
+    def figure(self) -> Any:
+        from convlens.plots.journey import journey_figure
+
+        return journey_figure(self.journey, list(self.labels), self.title)
+
+    def __str__(self) -> str:
+        lines = [self.journey.shape_line()]
+        lines += [
+            f"{label}: predicted {self.journey.predicted_name(i)} {self.journey.probability[i]:.1%}"
+            for i, label in enumerate(self.labels)
+        ]
+        return "\n".join(lines + ([f"({self.caveat})"] if self.caveat else []))
+
+
+@dataclass(frozen=True)
+class ExplanationView(_Figure):
+    """Why one image got its score: Grad-CAM, input gradients and the top classes."""
+
+    explanation: Explanation
+    class_names: tuple[str, ...]
+    source: str
+    true_class: int | None = None
+    caveat: str = ""
+    title: str = field(default="explanation")
+
+    def figure(self) -> Any:
+        from convlens.plots.saliency import explain_figure
+
+        return explain_figure(
+            self.explanation, self.class_names, self.source, true_class=self.true_class
+        )
+
+    def __str__(self) -> str:
+        result, names = self.explanation, self.class_names
+        p = result.probabilities
+        lines = [f"{self.source}: predicted {names[result.predicted]} {p[result.predicted]:.1%}"]
+        if result.cam_layer is None:
+            lines.append("no conv layer: input gradients only (no Grad-CAM)")
+        else:
+            lines.append(f"Grad-CAM on {result.cam_layer} for '{names[result.target]}'")
+        return "\n".join(lines + ([f"({self.caveat})"] if self.caveat else []))
+
+
+@dataclass(frozen=True)
+class FiltersView(_Figure):
+    """The kernels one conv layer learned: (F, C, k, k) weights."""
+
+    weights: np.ndarray  # (F, C, k, k) float32
+    layer: str
+    channel: int | str = "mean"
+    title: str = "learned filters"
+
+    def figure(self) -> Any:
+        from convlens.plots.filters import filters_figure
+
+        return filters_figure(self.weights, self.layer, self.channel)
+
+    def __str__(self) -> str:
+        count, channels, kh, kw = self.weights.shape
+        plural = "s" if channels > 1 else ""
+        return (
+            f"{self.layer}: {count} kernels {kh}x{kw} over {channels} input channel{plural}, "
+            f"weights from {self.weights.min():.3g} to {self.weights.max():.3g}"
+        )
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The top classes for each image, as the CLI's ``predict`` prints them."""
+
+    labels: tuple[str, ...]
+    images: np.ndarray  # (N, C, H, W) uint8: what the network saw
+    probabilities: np.ndarray  # (N, K)
+    class_names: tuple[str, ...]
+    caveat: str = ""
+
+    def top(self, row: int, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities[row])[:k]
+        return [(self.class_names[i], float(self.probabilities[row, i])) for i in order]
+
+    @property
+    def predicted(self) -> list[str]:
+        """The predicted class of each image."""
+        return [self.class_names[int(k)] for k in self.probabilities.argmax(axis=1)]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{label}: " + ", ".join(f"{name} {p:.1%}" for name, p in self.top(i))
+            for i, label in enumerate(self.labels)
+        ]
+        return "\n".join(lines + ([f"({self.caveat})"] if self.caveat else []))
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for i, label in enumerate(self.labels):
+            ranked = self.top(i)
+            rows.append((label, *(f"{name} {p:.1%}" for name, p in ranked)))
+        width = max(len(r) for r in rows)
+        header = ["image", "1st", "2nd", "3rd"][:width]
+        table = html_table(header, [r + ("",) * (width - len(r)) for r in rows])
+        pictures = "".join(
+            png_img(pixels_png(image), label, max_width=64)
+            for image, label in zip(self.images[:12], self.labels, strict=False)
+        )
+        return block(f"<div>{pictures}</div>", table, caveat_html(self.caveat))
+
+
+# --- the functions ------------------------------------------------------------------
+
+
+def journey(
+    run: RunRef,
+    images: Any = None,
+    filter: int = 1,
+    *,
+    layers: Sequence[str] | None = None,
+    data_dir: str | None = None,
+) -> JourneyView:
+    """Follow filter ``filter`` (1, as in the lesson) through every conv and pool layer.
+
+    ``images``: test indices (default the lesson's shoes 0, 23 and 28) or your own
+    images (see :func:`choose`). Returns the figure (shown in a notebook).
+    """
+    from convlens.introspect import journey as follow
+
+    run = open_run(run)
+    chosen = choose(run, images, data_dir=data_dir)
+    network = run.load_network()
+    result = follow(network, chosen.images, filter, layers, run.class_names)
+    title = f"Filter {filter} through the layers of {run.name}"
+    return JourneyView(result, chosen.labels, title, run.data_note.caveat)
+
+
+def explain(
+    run: RunRef,
+    image: Any = 0,
+    *,
+    target: str | int | None = None,
+    layer: str | None = None,
+    data_dir: str | None = None,
+) -> ExplanationView:
+    """Grad-CAM and input gradients for one image: a test index (default 0) or your own.
+
+    ``target`` explains that class (name or number) instead of the predicted one.
+    """
+    from convlens.introspect import explain as why
+    from convlens.introspect import resolve_class
+
+    run = open_run(run)
+    chosen = choose(run, image, data_dir=data_dir)
+    if len(chosen.images) != 1:
+        raise OptionError(f"explain looks at one image, got {len(chosen.images)}; pass one")
+    network = run.load_network()
+    names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
+    wanted = None if target is None else resolve_class(target, names)
+    result = why(network, chosen.images[0], wanted, layer)
+    return ExplanationView(
+        result, names, chosen.labels[0], chosen.true_classes[0], run.data_note.caveat
+    )
+
+
+def filters(run: RunRef, layer: str | None = None, channel: int | str = "mean") -> FiltersView:
+    """The kernels conv layer ``layer`` learned (default: the first conv layer)."""
+    from convlens.introspect import learned_filters
+
+    run = open_run(run)
+    network = run.load_network()
+    name = layer or (network.conv_layer_names() or [None])[0]
+    return FiltersView(learned_filters(network, name), str(name), channel)
+
+
+def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predictions:
+    """Class probabilities for test indices or your own images, prepared like the data."""
+    from convlens.predict import predict_arrays
+
+    run = open_run(run)
+    chosen = choose(run, images, data_dir=data_dir)
+    network = run.load_network()
+    tta_flip = bool(run.config["train"].get("tta_flip", False))
+    probabilities = predict_arrays(network, chosen.images, tta_flip=tta_flip)
+    names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
+    return Predictions(chosen.labels, chosen.images, probabilities, names, run.data_note.caveat)
+
+
+def evaluate(run: RunRef, *, data_dir: str | None = None) -> Evaluation:
+    """The run's accuracy, per class and confusion, on its own test images (fp32)."""
+    from convlens.train.evaluation import evaluate_network
+
+    run = open_run(run)
+    dataset = run_test_set(run, data_dir, subsets=True)  # as metrics.json judged it
+    network = run.load_network()
+    tta_flip = bool(run.config["train"].get("tta_flip", False))
+    evaluation = evaluate_network(
+        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
+    )
+    return evaluation.with_caveat(run.data_note.caveat)

@@ -1,0 +1,139 @@
+"""The library as a notebook user meets it: results that display themselves, inputs as
+users hold them, the sample and smoke mode said out loud (issue 16)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import convlens
+from convlens.cli.main import main
+from convlens.data import load_dataset
+from convlens.data.config import DataConfig
+from convlens.errors import OptionError
+from convlens.notices import SampleDataWarning, SmokeModeWarning
+from convlens.recipe import TrainConfig
+from convlens.runs import Run
+
+SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dense(3, softmax)"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run(tiny_idx_dir, tmp_path_factory) -> Run:
+    runs_dir = tmp_path_factory.mktemp("runs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SampleDataWarning)  # real data: no fallback
+        return convlens.train(
+            SMALL,
+            data=DataConfig(dataset=f"idx:{tiny_idx_dir}"),
+            config=TrainConfig(epochs=2, batch_size=16, precision="fp32"),
+            runs_dir=runs_dir,
+            name="tiny",
+        )
+
+
+def test_a_submodule_never_hides_the_function_of_its_name() -> None:
+    import convlens.compare  # the module, imported first
+    import convlens.predict
+
+    assert callable(convlens.compare) and callable(convlens.predict)
+    assert convlens.compare.__module__ == "convlens.compare"
+
+
+def test_summary_takes_height_width_channels_and_shows_a_table() -> None:
+    summary = convlens.summary("cnn", (28, 28, 1), explain=True)
+    text = str(summary)
+    assert "Total params: 243,786" in text and "why:" in text
+    html = summary._repr_html_()
+    assert "<table" in html and "Why" in html and "(None, 26, 26, 64)" in html
+    assert convlens.summary("cnn").total == 243_786  # default 28x28 grey
+    assert convlens.summary("cnn", (32, 32, 3)).input_shape == (3, 32, 32)
+    with pytest.warns(FutureWarning, match=r"write \(H, W, C\) = \(28, 28, 1\)"):
+        assert convlens.summary("cnn", (1, 28, 28)).total == 243_786  # old callers
+    with pytest.raises(OptionError, match="1 \\(grey\\) or 3 \\(RGB\\)"):
+        convlens.summary("cnn", (28, 28, 5))
+
+
+def test_a_run_shows_its_figures_and_says_its_data(run) -> None:
+    assert f"{run.path}: test accuracy" in str(run)
+    html = run._repr_html_()
+    assert "<table" in html and "data:image/png;base64" in html  # the curves
+    assert "test accuracy" in html and "150 train / 60 test images" in html
+
+
+def test_the_look_inside_functions_take_what_users_hold(run, tiny_dataset) -> None:
+    images = tiny_dataset.test_images[:3]  # (3, 1, 28, 28) uint8
+    by_index = convlens.predict(run, [0, 1, 2])
+    assert by_index.labels[0].startswith("test #0 (")
+    for same in (images, images[:, 0], images.astype(np.float32) / 255, torch.from_numpy(images)):
+        np.testing.assert_allclose(
+            convlens.predict(run, same).probabilities, by_index.probabilities, atol=1e-6
+        )
+    assert "<table" in by_index._repr_html_() and "%" in str(by_index)
+
+    journey = convlens.journey(run, [0, 1])
+    assert journey._repr_png_().startswith(PNG)
+    assert "conv2d 26x26x8" in str(journey)
+    explained = convlens.explain(run, images[0, 0])  # an (H, W) array
+    assert explained._repr_png_().startswith(PNG) and "predicted" in str(explained)
+    filters = convlens.filters(run)
+    assert filters.weights.shape == (8, 1, 3, 3) and filters._repr_png_().startswith(PNG)
+    evaluation = convlens.evaluate(run)
+    assert evaluation.accuracy == pytest.approx(run.metrics()["test_accuracy"], abs=1e-6)
+    assert "Confusion matrix" in evaluation._repr_html_()
+
+    network = run.load_network()  # trace takes uint8 arrays as well as float tensors
+    from_uint8 = network.trace(images)["dense_1"]
+    from_float = network.trace(torch.from_numpy(images).float() / 255)["dense_1"]
+    torch.testing.assert_close(from_uint8, from_float)
+
+
+def test_compare_prints_its_table_and_shows_it(tiny_idx_dir, tmp_path) -> None:
+    table = convlens.compare(
+        [SMALL, SMALL.replace("dense(16", "dense(8")],
+        data=DataConfig(dataset=f"idx:{tiny_idx_dir}"),
+        config=TrainConfig(epochs=1, batch_size=16, precision="fp32", train_subset=90),
+        runs_dir=tmp_path,
+        name="c",
+    )
+    assert str(table) == table.format() and "Test accuracy" in str(table)
+    assert "trained on a subset of idx:" in str(table)  # a subset says so
+    html = table._repr_html_()
+    assert "<table" in html and "data:image/png;base64" in html and "subset" in html
+
+
+def test_the_sample_fallback_is_a_warning_and_every_figure_says_so(tmp_path, capsys) -> None:
+    with pytest.warns(SampleDataWarning, match="embedded 10% sample"):
+        dataset = load_dataset("fashion-mnist", download=False)
+    assert dataset.is_sample
+    code = main(
+        ["train", SMALL.replace("dense(3", "dense(10"), "--epochs", "1", "--train-subset",
+         "200", "--test-subset", "100", "--no-download", "--runs", str(tmp_path), "--name",
+         "s", "--quiet", "--precision", "fp32"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "trained on the embedded 10% sample" in out
+    assert "embedded 10% sample" in Run(tmp_path / "s")._repr_html_()
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert "DATA" in listing[0] and "sample, subset" in listing[1]
+
+
+def test_smoke_mode_caps_even_explicit_epochs_and_says_so(run, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CONVLENS_SMOKE", "1")
+    with pytest.warns(SmokeModeWarning, match="capped to 1 epoch \\(asked 7\\)"):
+        smoked = convlens.train(
+            SMALL,
+            data=DataConfig(**run.config["data"]),
+            config=TrainConfig(epochs=7, batch_size=16, precision="fp32"),
+            runs_dir=tmp_path,
+            name="smoke",
+        )
+    assert smoked.metrics()["epochs_done"] == 1
+    assert smoked.config["dataset"]["smoke"] is True
+    assert smoked.data_note.short == "subset, smoke"
+    assert "smoke test, not a result" in str(smoked)
