@@ -4,6 +4,7 @@ Everything reads from :meth:`convlens.models.network.Network.trace`, the one pat
 a network, and returns NumPy arrays; figures live in :mod:`convlens.plots`.
 """
 
+from convlens.introspect.arithmetic import ChannelSum, UnitArithmetic, explain_unit
 from convlens.introspect.features import (
     Journey,
     feature_maps,
@@ -28,10 +29,13 @@ from convlens.introspect.selection import (
 
 __all__ = [
     "LESSON_INDICES",
+    "ChannelSum",
     "Explanation",
     "Journey",
+    "UnitArithmetic",
     "cam_layer_name",
     "explain",
+    "explain_unit",
     "feature_maps",
     "grad_cam",
     "image_layer_names",
