@@ -2,12 +2,14 @@
 
 Skipped (not failed) where /usr/bin/chromium or the playwright package is missing; CI
 installs both. Playwright's own browser download is never used: ``executable_path``
-points at the system Chromium. Screenshots go to the test's tmp folder, and also to
+points at the system Chromium. One server and one browser serve the whole module (tests
+that add runs give them their own names). Screenshots go to a tmp folder, and also to
 ``$CONVLENS_WEB_SHOTS`` when set (``CONVLENS_WEB_SHOTS=/tmp/web-shots pytest ...``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from convlens.data.config import DataConfig
 from convlens.errors import Interrupted
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
@@ -32,6 +35,9 @@ ARGS = [
     "--no-first-run",
 ]
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+TABS = ("filters", "predict", "runs", "train")
 
 if not CHROMIUM.exists():
     pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -46,9 +52,41 @@ def browser() -> Iterator:
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def module_runs(tmp_path_factory: pytest.TempPathFactory, trained_runs: Path) -> Path:
+    target = tmp_path_factory.mktemp("browser") / "runs"
+    shutil.copytree(trained_runs, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def module_data(tiny_idx_dir: Path) -> DataConfig:
+    return DataConfig(dataset=f"idx:{tiny_idx_dir}")
+
+
+@pytest.fixture(scope="module")
+def server(module_runs: Path, module_data: DataConfig) -> Iterator:
+    from tests.web.conftest import LiveServer
+
+    with LiveServer(module_runs, module_data) as live:
+        yield live
+
+
 @pytest.fixture
-def page(browser, live_server) -> Iterator:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def runs_dir(module_runs: Path) -> Path:
+    """The server's runs folder (shared by this module's tests)."""
+    return module_runs
+
+
+@pytest.fixture
+def tiny_data(module_data: DataConfig) -> DataConfig:
+    return module_data
+
+
+@contextlib.contextmanager
+def opened(browser, server, viewport: dict) -> Iterator:
+    """A fresh page at ``viewport``; fails the test on page errors or outside requests."""
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(20_000)
     problems: list[str] = []
@@ -64,34 +102,45 @@ def page(browser, live_server) -> Iterator:
         "**/*",
         lambda route: (
             route.continue_()
-            if route.request.url.startswith(live_server.url)
-            or route.request.url.startswith("data:")
+            if route.request.url.startswith(server.url) or route.request.url.startswith("data:")
             else (problems.append(f"outside request: {route.request.url}"), route.abort())
         ),
     )
-    page.base = live_server.url
-    yield page
-    context.close()
+    page.base = server.url
+    try:
+        yield page
+    finally:
+        context.close()
     assert not problems, problems
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Iterator:
-    folder = tmp_path / "shots"
-    folder.mkdir()
+def page(browser, server) -> Iterator:
+    with opened(browser, server, DESKTOP) as desktop:
+        yield desktop
 
-    def shoot(page, name: str) -> Path:
-        path = folder / f"{name}.png"
-        page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays on top
-        page.screenshot(path=str(path), full_page=True)
-        return path
 
-    yield shoot
+@pytest.fixture(scope="module")
+def shot_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("shots")
+    yield folder
     extra = os.environ.get("CONVLENS_WEB_SHOTS")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
         for path in folder.glob("*.png"):
             shutil.copy(path, Path(extra) / f"e2e-{path.name}")
+
+
+@pytest.fixture
+def shots(shot_folder: Path) -> Iterator:
+    def shoot(page, name: str) -> Path:
+        path = shot_folder / f"{name}.png"
+        page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays on top
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000  # a picture, not a blank page
+        return path
+
+    return shoot
 
 
 def wait_until(page, function: str, arg: object = None, timeout: float = 20.0) -> None:
@@ -104,6 +153,11 @@ def wait_until(page, function: str, arg: object = None, timeout: float = 20.0) -
     while not page.evaluate(function, arg):
         assert time.monotonic() < deadline, f"timed out waiting for {function}"
         page.wait_for_timeout(50)
+
+
+def get(base: str, path: str) -> dict:
+    with urllib.request.urlopen(base.rstrip("/") + path, timeout=60) as response:
+        return json.load(response)
 
 
 def post(base: str, path: str, body: dict) -> dict:
@@ -144,6 +198,39 @@ def test_filter_playground(page, shots) -> None:
     assert page.text_content("#f-clamped").strip() == str(work["clamped"])
     assert page.locator("#f-in-mark").is_visible()
     shots(page, "filters-horizontal")
+
+    # the arrow keys step the filter along; a pooled pixel explains the largest of its block
+    page.focus("#f-out-frame")
+    page.keyboard.press("ArrowRight")
+    wait_until(page, "document.getElementById('f-pixel').dataset.col == 10")
+    assert page.evaluate("document.getElementById('f-pixel').dataset.row") == "12"
+    pooled = page.locator("#f-pooled").bounding_box()
+    p_row, p_col = 6, 4
+    page.mouse.move(pooled["x"] + (p_col + 0.5) * scale, pooled["y"] + (p_row + 0.5) * scale)
+    pooling = post(
+        page.base,
+        "/api/pixel",
+        {"image": image, "kernel": "horizontal", "pool": 2, "pool_row": p_row, "pool_col": p_col},
+    )
+    r, c = pooling["pooling"]["at"]
+    wait_until(
+        page,
+        "([r, c]) => { const p = document.getElementById('f-pixel');"
+        " return Boolean(p) && p.dataset.row == r && p.dataset.col == c; }",
+        arg=[r, c],
+    )
+    assert page.evaluate("document.getElementById('f-pool-pixel').dataset.row") == str(p_row)
+    assert float(page.text_content("#f-pool-max")) == pytest.approx(pooling["pooling"]["max"])
+    assert float(page.text_content("#f-sum")) == pytest.approx(pooling["pooling"]["max"])
+    assert page.locator(".pool-step .cell").count() == 4  # the 2x2 block
+    assert page.locator(".pool-step .cell.max").count() == 1
+    assert page.locator("#f-out-block").is_visible()
+    page.click("#f-play")
+    wait_until(
+        page, "([r, c]) => document.getElementById('f-pool-pixel').dataset.col != c", [0, p_col]
+    )
+    page.click("#f-play")
+    assert page.text_content("#f-play") == "Play"
 
     # edit the grid by hand: the kernel becomes "custom" and the picture follows
     page.fill("#f-grid input:nth-child(5)", "4")
@@ -198,15 +285,67 @@ def test_draw_predict_and_follow_the_journey(page, shots) -> None:
     page.click(".tile[data-layer='max_pooling2d'][data-index='2']")
     page.wait_for_selector("#p-detail .beside")
     assert "max pooling" in page.text_content("#p-detail")
+    page.click(".tile[data-layer='conv2d_1'][data-index='3']")
+    step_through(page, run, pixels, "conv2d_1", 3, channels=8)  # a sum over 8 input maps
     page.click(".tile[data-layer='conv2d'][data-index='1']")
     page.wait_for_selector("#p-detail .cells")
-    assert page.locator("#p-detail .cell").count() == 9  # the learned 3x3 filter
+    assert page.locator("#p-detail .learned .cell").count() == 9  # the learned 3x3 filter
+    step_through(page, run, pixels, "conv2d", 1, channels=1)
     shots(page, "predict-journey")
 
     page.click("text=Try this filter on the Filters tab")
     wait_until(page, "location.hash === '#filters'")
     page.wait_for_selector("#tab-filters:not([hidden])")
     assert "learned filter 1 of conv2d" in page.text_content("#f-kernel-desc")
+
+
+def step_through(page, run: str, pixels, layer: str, index: int, channels: int) -> None:
+    """The Step-through panel of ``layer`` map ``index``: its numbers are the server's, the
+    arrow keys move it, and the worked-out value is the layer's own output."""
+    panel = f".unit-step[data-layer='{layer}'][data-index='{index}']"
+    page.wait_for_selector(f"{panel} .unit-value")
+    lead = page.locator(f"{panel} .lead")
+    row, col = int(lead.get_attribute("data-row")), int(lead.get_attribute("data-col"))
+    page.focus(f"{panel} .where")
+    page.keyboard.press("ArrowRight")
+    wait_until(page, f'document.querySelector("{panel} .lead").dataset.col == {col + 1}')
+    unit = post(
+        page.base,
+        "/api/unit",
+        {"run": run, "pixels": pixels, "layer": layer, "index": index, "row": row,
+         "col": col + 1},
+    )  # fmt: skip
+    total = page.locator(f"{panel} .unit-total")
+    assert float(total.get_attribute("data-value")) == pytest.approx(unit["value"], abs=1e-9)
+    assert unit["value"] == pytest.approx(unit["layer_value"], abs=1e-5)
+    if channels == 1:
+        assert page.locator(f"{panel} .cell").count() == 27  # window, weights, products
+    else:
+        assert page.locator(f"{panel} .ch").count() == channels  # one small sum per map
+    page.click(f"{panel} button:has-text('Play')")
+    wait_until(page, f'document.querySelector("{panel} .lead").dataset.col != {col + 1}')
+    page.click(f"{panel} button:has-text('Pause')")
+
+
+def charts(page) -> None:
+    """Every accuracy chart: whole epochs on the x axis, no label over another."""
+    ticks = page.evaluate(
+        "() => [...document.querySelectorAll('.chart svg')].map(svg =>"
+        " [...svg.querySelectorAll('text.tick')].map(t => t.textContent))"
+    )
+    assert ticks and all(ticks)
+    for labels in ticks:
+        assert all(label.isdigit() for label in labels), labels
+        assert [int(x) for x in labels] == sorted({int(x) for x in labels})
+    overlaps = page.evaluate(
+        "() => { const bad = []; for (const svg of document.querySelectorAll('.chart svg')) {"
+        " const boxes = [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect());"
+        " boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {"
+        " if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1"
+        " && b.top < a.bottom - 1) bad.push([a.left, a.top, b.left, b.top]); })); }"
+        " return bad; }"
+    )
+    assert not overlaps, overlaps
 
 
 def test_runs_side_by_side(page, shots) -> None:
@@ -218,11 +357,8 @@ def test_runs_side_by_side(page, shots) -> None:
     verdict = page.text_content("#r-verdict")
     assert "wins" not in verdict and "points apart" in verdict
     assert "McNemar's exact test" in verdict
-    wait_until(
-        page,
-        "[...document.querySelectorAll('.run-card img.figure')].every(i => i.complete"
-        " && i.naturalWidth > 0)",
-    )
+    page.wait_for_selector("#r-overlay:not([hidden]) svg")
+    charts(page)
     shots(page, "runs-compare")
 
 
@@ -235,7 +371,7 @@ def test_train_from_the_page(page, shots, runs_dir) -> None:
     page.fill("#t-name", "from-page")
     page.click("#t-start")
     wait_until(
-        page, "document.getElementById('t-title').textContent.includes('is done')", timeout=60
+        page, "document.getElementById('t-title').textContent === 'from-page is done'", timeout=60
     )
     assert page.locator("#t-chart path.test").count() == 1
     assert page.locator("#t-chart circle.train").count() == 3
@@ -277,7 +413,7 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     page.fill("#t-name", "fast-recipe")
     page.click("#t-start")
     wait_until(
-        page, "document.getElementById('t-title').textContent.includes('is done')", timeout=60
+        page, "document.getElementById('t-title').textContent === 'fast-recipe is done'", timeout=60
     )
     assert "recipe from fast: AdamW · batch 16" in page.text_content("#t-running-recipe")
     config = Run.open("fast-recipe", runs_dir).config
@@ -324,7 +460,7 @@ def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny
     page.click(".run-card button.resume")
     wait_until(page, "location.hash === '#train'")
     wait_until(
-        page, "document.getElementById('t-title').textContent.includes('is done')", timeout=60
+        page, "document.getElementById('t-title').textContent === 'paused is done'", timeout=60
     )
     assert page.locator("#t-chart circle.train").count() == 2  # epoch 1 from before, and 2
     state = Run.open("paused", runs_dir).state()
@@ -333,3 +469,281 @@ def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny
     page.click("#t-open")
     page.wait_for_selector(".run-card .badge.complete")
     assert page.locator("button.resume").count() == 0
+
+
+def test_confusion_cell_to_mistakes_to_journey(page, shots, runs_dir) -> None:
+    confusion = Run.open("cnn", runs_dir).metrics()["confusion"]
+    true, predicted = next(
+        (t, p) for t, row in enumerate(confusion) for p, n in enumerate(row) if t != p and n
+    )
+    page.goto(page.base + "#runs")
+    page.click("#r-table tr[data-name='cnn']")
+    cell = f".confusion button[data-true='{true}'][data-predicted='{predicted}']"
+    page.wait_for_selector(cell)
+    assert page.locator(".confusion button").count() == len(confusion) ** 2
+    assert page.is_disabled(".confusion button[data-true='0'][data-predicted='0']")
+    page.click(cell)
+    page.wait_for_selector(".mistake")
+    answer = get(page.base, f"/api/runs/cnn/mistakes?true={true}&predicted={predicted}&limit=24")
+    shown = page.eval_on_selector_all(".mistake", "bs => bs.map(b => Number(b.dataset.index))")
+    assert shown == [item["index"] for item in answer["items"]]  # the surest first
+    assert f"{confusion[true][predicted]} of {sum(confusion[true])}" in page.text_content(
+        ".mistakes-panel"
+    )
+    shots(page, "runs-mistakes")
+
+    first = answer["items"][0]
+    page.click(f".mistake[data-index='{first['index']}']")
+    wait_until(page, "location.hash === '#predict'")
+    wait_until(page, "document.getElementById('p-answer-note').textContent.includes('Test image')")
+    page.wait_for_selector(".tile")
+    assert f"Test image {first['index']}" in page.text_content("#p-answer-note")
+    assert page.input_value("#p-run") == "cnn"
+    wait_until(
+        page, "label => document.getElementById('p-label').textContent === label",
+        answer["predicted_label"],
+    )  # fmt: skip
+    assert page.get_attribute("#p-saliency", "src").startswith("data:image/png")
+    assert page.locator(".layer").count() == 4  # its journey
+
+
+def test_two_runs_on_one_picture_layer_by_layer(page, shots, runs_dir) -> None:
+    shutil.copytree(runs_dir / "cnn", runs_dir / "cnn-again")  # a second conv run
+    try:
+        compare_two_runs(page, shots)
+    finally:
+        shutil.rmtree(runs_dir / "cnn-again")
+
+
+def compare_two_runs(page, shots) -> None:
+    page.goto(page.base + "#predict")
+    page.wait_for_selector("#p-run2 option[value='cnn-again']", state="attached")
+    page.select_option("#p-run", "cnn")
+    page.select_option("#p-run2", "cnn-again")
+    page.click("#p-clear")
+    draw_bars(page)
+    page.wait_for_selector("#p-compare:not([hidden]) .compare-grid")
+    assert page.locator(".compare-grid .name").count() == 4  # conv, pool, conv, pool
+    page.select_option("#p-run2", "dnn")
+    wait_until(page, "Boolean(document.getElementById('p-label2'))")
+    wait_until(page, "document.querySelectorAll('.compare-grid .head')[2]?.textContent === 'dnn'")
+    pixels = page.evaluate(
+        "() => { const d = document.getElementById('p-canvas').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data; return [...Array(28)].map((_, r) =>"
+        " [...Array(28)].map((_, c) => d[(r * 28 + c) * 4])); }"
+    )
+    second = post(page.base, "/api/predict", {"run": "dnn", "pixels": pixels})
+    assert page.text_content("#p-label2") == second["label"]
+    assert "(no layer here)" in page.text_content(".compare-grid")  # dnn has no conv layers
+    shots(page, "predict-two-runs")
+
+
+def test_an_empty_canvas_says_nothing_is_drawn(page) -> None:
+    page.goto(page.base + "#predict")
+    page.wait_for_selector(".tile")
+    page.click("#p-clear")
+    wait_until(page, "document.getElementById('p-label').textContent === 'nothing yet'")
+    assert "Nothing is drawn" in page.text_content("#p-answer-note")
+    assert page.locator("#p-bars > *").count() == 0
+    assert page.get_attribute("#p-saliency", "src") is None  # no Grad-CAM of nothing
+
+
+def test_download_and_delete_a_run(page, runs_dir) -> None:
+    shutil.copytree(runs_dir / "dnn", runs_dir / "throwaway")
+    page.goto(page.base + "#runs")
+    page.click("#r-table tr[data-name='throwaway']")
+    card = ".run-card[data-name='throwaway']"
+    page.wait_for_selector(f"{card} .run-actions")
+    with page.expect_download() as download:
+        page.click(f"{card} a:has-text('Download weights')")
+    saved = download.value
+    assert saved.suggested_filename == "throwaway.safetensors"
+    assert (
+        Path(saved.path()).read_bytes()
+        == (runs_dir / "throwaway" / "model.safetensors").read_bytes()
+    )
+
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "no": nothing happens
+    page.click(f"{card} button:has-text('Delete run')")
+    page.wait_for_timeout(300)
+    assert (runs_dir / "throwaway").is_dir()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click(f"{card} button:has-text('Delete run')")
+    page.wait_for_selector("#r-table tr[data-name='throwaway']", state="detached")
+    assert not (runs_dir / "throwaway").exists() and (runs_dir / "dnn").is_dir()
+    assert "Deleted run throwaway" in page.text_content("#r-message")
+
+
+def test_cancel_in_the_train_tab_then_resume_there(page, runs_dir) -> None:
+    page.goto(page.base + "#train")
+    page.wait_for_selector("#t-presets .choice")
+    page.fill("#t-spec", SMALL)
+    page.fill("#t-epochs", "100")
+    page.fill("#t-name", "cancel-me")
+    page.click("#t-start")
+    wait_until(page, "document.getElementById('t-title').textContent === 'Training cancel-me'")
+    wait_until(page, "document.querySelectorAll('#t-log li').length >= 1", timeout=60)
+    assert "epoch" in page.text_content("#t-live")  # the progress is read out, per epoch
+    page.click("#t-cancel")
+    wait_until(page, "document.getElementById('t-title').textContent.includes('cancelled')")
+    done = Run.open("cancel-me", runs_dir).state()["epochs_done"]
+    sub = page.text_content("#t-sub")
+    assert f"interrupted after {done} of 100 epochs" in sub and "Resume" in sub
+    assert "convlens train --resume" not in sub  # the page's own way, not the CLI's
+    assert page.is_visible("#t-resume")
+    assert "cancelled" in page.text_content("#t-live")
+    page.click("#t-resume")
+    wait_until(page, "document.getElementById('t-title').textContent.startsWith('Training')")
+    page.click("#t-cancel")
+    wait_until(page, "document.getElementById('t-title').textContent.includes('cancelled')")
+    assert Run.open("cancel-me", runs_dir).state()["epochs_done"] >= done
+    shutil.rmtree(runs_dir / "cancel-me")  # the other tests count the resumable runs
+
+
+def tab_order(page, limit: int = 80) -> list[dict]:
+    """Press Tab until focus leaves the page or comes round again: what each stop is."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stop = page.evaluate(
+            "() => { const e = document.activeElement; if (!e || e === document.body) return null;"
+            " const ring = getComputedStyle(e).outlineStyle !== 'none'"
+            " || getComputedStyle(e.closest('label') || e).outlineStyle !== 'none';"
+            " return {id: e.id, tag: e.tagName, cls: e.className, name: e.dataset.name || '',"
+            " html: e.outerHTML.slice(0, 120),"
+            " ring, visible: e.getBoundingClientRect().width > 0 || e.closest('label') !== null}; }"
+        )
+        if stop is None or (stops and stop == stops[0]):
+            break
+        stops.append(stop)
+    return stops
+
+
+def test_keyboard_only_through_every_tab(browser, server, runs_dir) -> None:
+    with opened(browser, server, DESKTOP) as page:
+        page.goto(page.base + "#filters")
+        page.wait_for_selector("#f-out[src^='data:image/png']")
+        stops = tab_order(page)
+        ids = {s["id"] for s in stops}
+        assert {"f-upload", "f-out-frame", "f-pool-frame", "f-play", "f-weight"} <= ids
+        assert all(s["ring"] for s in stops), [s for s in stops if not s["ring"]]
+        assert any("thumb" in s["cls"] for s in stops) and any("chip" in s["cls"] for s in stops)
+
+        page.goto(page.base + "#predict")
+        page.wait_for_selector(".tile")
+        stops = tab_order(page, 200)
+        ids = {s["id"] for s in stops}
+        assert {"p-run", "p-run2", "p-clear", "p-upload", "p-filter"} <= ids
+        assert any("tile" in s["cls"] for s in stops)
+        assert all(s["ring"] for s in stops), [s for s in stops if not s["ring"]]
+
+        page.goto(page.base + "#runs")
+        page.wait_for_selector("#r-table tr[data-name='cnn']")
+        stops = tab_order(page)
+        assert {"cnn", "dnn"} <= {s["name"] for s in stops if s["tag"] == "TR"}
+        page.focus("#r-table tr[data-name='cnn']")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".run-card[data-name='cnn']")
+        below = page.evaluate(
+            "document.querySelector(\"#r-table tr[data-name='cnn']\").nextElementSibling"
+            ".dataset.name"
+        )
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press(" ")
+        wait_until(page, "document.querySelectorAll('.run-card').length === 2")
+        assert page.evaluate("document.activeElement.dataset.name") == below
+
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        fields = ("#t-recipe", "#t-epochs", "#t-batch", "#t-lr", "#t-schedule")
+        page.check("input[name='model'][value='quick']")
+        before = [page.input_value(f) for f in fields]
+        stops = tab_order(page)
+        ids = {s["id"] for s in stops}
+        assert {"t-spec", "t-recipe", "t-epochs", "t-start", "t-name"} <= ids
+        assert [page.input_value(f) for f in fields] == before  # passing through changes nothing
+        assert page.is_checked("input[name='model'][value='quick']")
+        assert not page.is_checked("input[value='custom']")
+        page.focus("#t-spec")
+        page.keyboard.type(" ")  # typing layers is choosing them
+        assert page.is_checked("input[value='custom']")
+
+
+def axe_script() -> Path | None:
+    """axe-core, installed for the tests (``npm install --prefix tests/web/.axe axe-core``;
+    .ci/run does it), or where ``CONVLENS_AXE`` points."""
+    given = os.environ.get("CONVLENS_AXE")
+    path = Path(given) if given else Path(__file__).parent / ".axe/node_modules/axe-core/axe.min.js"
+    return path if path.is_file() else None
+
+
+def audit(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now. The script is
+    evaluated through the debugger (the page's CSP rightly forbids injected scripts)."""
+    page.evaluate(axe_script().read_text(encoding="utf-8") + "\n;0")
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))"
+    )
+    return [v for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_every_tab_fits_reads_and_passes_the_audit(browser, server, shots, size) -> None:
+    viewport = DESKTOP if size == "desktop" else PHONE
+    with opened(browser, server, viewport) as page:
+        problems = {}
+        for tab in TABS:
+            page.goto(page.base + f"#{tab}")
+            ready = {
+                "filters": "#f-out[src^='data:image/png']",
+                "predict": ".tile",
+                "runs": "#r-table tr[data-name='cnn']",
+                "train": "#t-presets .choice",
+            }[tab]
+            page.wait_for_selector(ready)
+            if tab == "runs":
+                page.click("#r-table tr[data-name='cnn']")
+                page.wait_for_selector(".run-card .confusion")
+            if tab == "predict":
+                page.click(".tile[data-layer='conv2d'][data-index='0']")
+                page.wait_for_selector(".unit-step .unit-value")
+                if size == "phone":  # the detail is far below the maps: brought into view
+                    top = page.evaluate(
+                        "document.getElementById('p-detail').getBoundingClientRect().top"
+                    )
+                    assert 0 <= top < viewport["height"] / 2
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], f"{tab} is {width} px wide at {size}"
+            header = page.locator("header.top").bounding_box()
+            for link in page.locator(".tabs a").all():
+                box = link.bounding_box()
+                assert (
+                    box["y"] >= header["y"]
+                    and box["y"] + box["height"] <= header["y"] + header["height"] + 1
+                )
+                assert box["x"] + box["width"] <= viewport["width"]
+            tops = {round(link.bounding_box()["y"]) for link in page.locator(".tabs a").all()}
+            assert len(tops) == 1, f"the tabs wrap onto {len(tops)} lines at {size}"
+            if tab == "filters":
+                for pic in ("#f-in", "#f-out", "#f-pooled"):
+                    box = page.locator(pic).bounding_box()
+                    assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], pic
+            if tab == "runs":
+                fits = page.evaluate(
+                    "() => [...document.querySelectorAll('.run-card, #r-table')].every(e =>"
+                    " e.getBoundingClientRect().right"
+                    " <= document.documentElement.clientWidth + 0.5)"
+                )
+                assert fits
+            shots(page, f"{size}-{tab}")
+            if axe_script() is not None:
+                problems[tab] = audit(page)
+        if axe_script() is None:
+            pytest.skip(
+                "axe-core is not installed for the tests (npm install --prefix tests/web/.axe "
+                "axe-core); the layout was checked, the accessibility audit was not"
+            )
+        assert not any(problems.values()), problems

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from convlens.errors import SpecError
-from convlens.evaluate import to_float_images
 from convlens.introspect.features import check_images
+from convlens.models.inputs import to_float_images
 from convlens.models.layers import Conv
 from convlens.models.network import Network
 

@@ -6,7 +6,9 @@ Routes (JSON in and out)::
     GET  /api/samples      Fashion-MNIST test images and the photo, as thumbnails
     POST /api/images       upload a picture (raw bytes, at most 5 MB) -> {"id": "upload:..."}
     POST /api/filter       {image, kernel, weight, pool} -> input, filtered, pooled PNGs
-    POST /api/pixel        {image, kernel, weight, row, col} -> one output pixel worked out
+    POST /api/pixel        {image, kernel, weight, row, col} -> one output pixel worked out;
+                           {..., pool, pool_row, pool_col}: a pooled pixel, its block and
+                           the block's largest filtered pixel worked out
 
 The numbers are :mod:`convlens.ops`' own: ``conv2d`` (valid, stride 1) times the weight,
 clamped to 0..255 for display with ``clamp_to_uint8``, pooled with ``max_pool2d`` before
@@ -124,12 +126,19 @@ def _filter(request: Request, fields: Fields) -> dict[str, Any]:
 def _pixel(request: Request, fields: Fields) -> dict[str, Any]:
     image, _ = lab(request).pictures.gray(fields.required_text("image", "fashion:0"))
     kernel = kernel_from(fields)
-    row = fields.integer("row", None, 0)
-    col = fields.integer("col", None, 0)
-    if row is None or col is None:
-        raise WebError("'row' and 'col' are needed: the output pixel to work out, from 0")
-    work = explain_pixel(image, kernel.values, row, col, weight=fields.number("weight", 1.0))
+    weight = fields.number("weight", 1.0)
+    pooling = None
+    if "pool_row" in fields or "pool_col" in fields:
+        pooling = _pooled_block(image, kernel, weight, fields)
+        row, col = pooling["at"]  # the block's largest filtered pixel: what pooling keeps
+    else:
+        row = fields.integer("row", None, 0)
+        col = fields.integer("col", None, 0)
+        if row is None or col is None:
+            raise WebError("'row' and 'col' are needed: the output pixel to work out, from 0")
+    work = explain_pixel(image, kernel.values, row, col, weight=weight)
     return {
+        "pooling": pooling,
         "row": work.row,
         "col": work.col,
         "centre": list(work.centre),
@@ -141,6 +150,40 @@ def _pixel(request: Request, fields: Fields) -> dict[str, Any]:
         "weighted": work.weighted,
         "clamped": work.clamped,
         "text": work.format(),
+    }
+
+
+def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fields) -> dict:
+    """Pooled pixel ``(pool_row, pool_col)``: its ``pool x pool`` block of filtered values
+    (before clamping, as ``max_pool2d`` sees them) and where the block's maximum is.
+
+    Only the block is convolved: the input window it needs is ``pool + k - 1`` a side.
+    """
+    pool = fields.integer("pool", 2, 1, 8)
+    k_h, k_w = kernel.values.shape
+    out_h, out_w = image.shape[0] - k_h + 1, image.shape[1] - k_w + 1
+    rows, cols = out_h // pool, out_w // pool
+    p_row = fields.integer("pool_row", 0, 0)
+    p_col = fields.integer("pool_col", 0, 0)
+    if rows < 1 or cols < 1 or p_row >= rows or p_col >= cols:
+        raise WebError(
+            f"the pooled picture is {rows}x{cols}; pool_row goes from 0 to {rows - 1} and "
+            f"pool_col from 0 to {cols - 1}"
+        )
+    top, left = p_row * pool, p_col * pool  # the block's corner in the filtered picture
+    window = image[top : top + pool + k_h - 1, left : left + pool + k_w - 1]
+    block = conv2d(window, kernel.values, weight=weight)  # (pool, pool)
+    r, c = np.unravel_index(int(np.argmax(block)), block.shape)  # the first largest
+    return {
+        "size": pool,
+        "row": p_row,
+        "col": p_col,
+        "top": top,
+        "left": left,
+        "block": block.tolist(),
+        "clamped": clamp_to_uint8(block).tolist(),
+        "max": float(block[r, c]),
+        "at": [top + int(r), left + int(c)],
     }
 
 

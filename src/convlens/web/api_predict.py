@@ -5,6 +5,8 @@ Routes (JSON in and out; the picture is ``"pixels"`` (a drawing) or ``"image": R
     POST /api/predict    {run, pixels | image, invert} -> probabilities for every class
     POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno)
     POST /api/saliency   {run, ..., target} -> Grad-CAM (or input gradients) overlay
+    POST /api/unit       {run, ..., layer, index, row, col} -> one pixel of a learned
+                         feature map worked out: per input channel, window x weights
     GET  /api/runs/{run}/filters/{layer}?index=F -> the weights of one learned filter
 
 A photo is prepared as ``convlens predict`` prepares it (:func:`prepare_for`: gray or
@@ -25,7 +27,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from convlens.introspect import explain, feature_maps, journey_layer_names, learned_filters
+from convlens.introspect import (
+    explain,
+    explain_unit,
+    feature_maps,
+    journey_layer_names,
+    learned_filters,
+)
 from convlens.models.network import Network
 from convlens.predict import predict_arrays, prepare_for
 from convlens.runs import Run
@@ -44,6 +52,7 @@ def routes() -> list[Route]:
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/features", features, methods=["POST"]),
         Route("/api/saliency", saliency, methods=["POST"]),
+        Route("/api/unit", unit, methods=["POST"]),
         Route("/api/runs/{ref:path}/filters/{layer}", learned_filter, methods=["GET"]),
     ]
 
@@ -61,6 +70,11 @@ async def features(request: Request) -> JSON:
 async def saliency(request: Request) -> JSON:
     fields = await read_json(request)
     return JSON(await run_in_threadpool(_limited, _saliency, request, fields))
+
+
+async def unit(request: Request) -> JSON:
+    fields = await read_json(request)
+    return JSON(await run_in_threadpool(_limited, _unit, request, fields))
 
 
 def _limited(work: Any, request: Request, fields: Fields) -> dict[str, Any]:
@@ -180,4 +194,39 @@ def _learned_filter(request: Request) -> dict[str, Any]:
         "weights": np.round(kernel.astype(np.float64), 5).tolist(),
         "min": float(kernel.min()),
         "max": float(kernel.max()),
+    }
+
+
+def _unit(request: Request, fields: Fields) -> dict[str, Any]:
+    """The arithmetic of one feature-map pixel: what the Step-through panel shows."""
+    _, network, image = network_input(request, fields)
+    layer = fields.required_text("layer", "conv2d")
+    index = fields.integer("index", 0, 0)
+    row = fields.integer("row", 0, 0)
+    col = fields.integer("col", 0, 0)
+    work = explain_unit(network, image, layer, index, row, col)
+    return {
+        "layer": work.layer,
+        "index": work.filter_index,
+        "row": work.row,
+        "col": work.col,
+        "input": work.input_name,
+        "top": work.top,
+        "left": work.left,
+        "kernel": work.kernel,
+        "channels": [
+            {
+                "channel": ch.channel,
+                "window": np.round(ch.window, 5).tolist(),
+                "weights": np.round(ch.weights, 5).tolist(),
+                "products": np.round(ch.products, 5).tolist(),
+                "sum": ch.total,
+            }
+            for ch in work.channels
+        ],
+        "bias": work.bias,
+        "activation": work.activation,
+        "pre_activation": work.pre_activation,
+        "value": work.value,
+        "layer_value": work.layer_value,
     }

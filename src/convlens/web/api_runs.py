@@ -36,10 +36,12 @@ from convlens.runs import (
     Run,
     list_runs,
 )
+from convlens.web import api_manage
 from convlens.web.errors import NotFound
 from convlens.web.responses import JSON
 from convlens.web.runrefs import resolve_run, run_ref
 from convlens.web.state import lab
+from convlens.web.training import cancelled_message
 
 #: The files of a run the page may fetch, by name; nothing else is ever served.
 FILES = {CURVES: "image/png", CONFUSION: "image/png", SUMMARY: "text/plain; charset=utf-8"}
@@ -114,6 +116,11 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
     last = history[-1] if history else {}
     final = bool(metrics)
     status = state.get("status", "new")
+    resumable = status == "interrupted" and run.file(CHECKPOINT).exists()
+    message = state.get("message") or None
+    if status == "interrupted":  # the CLI's "resume with: convlens ..." is not the page's way
+        done = int(state.get("epochs_done", len(history))) if resumable else 0
+        message = cancelled_message(done, int(config["train"].get("epochs", 0)))
     return {
         "name": ref,
         "model": config["model"].get("name"),
@@ -121,8 +128,8 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
         "recipe": config.get("recipe"),  # the preset whose recipe it started from
         "recipe_recorded": "recipe" in config,  # runs from before convlens recorded it
         "status": status,
-        "message": state.get("message") or None,
-        "resumable": status == "interrupted" and run.file(CHECKPOINT).exists(),
+        "message": message,
+        "resumable": resumable,
         "epochs_done": int(state.get("epochs_done", len(history))),
         "epochs": config["train"].get("epochs"),
         "final": final,
@@ -135,6 +142,8 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
         "params": _params(run),
         "dataset": (config.get("dataset") or {}).get("name") or config["data"].get("dataset"),
         "is_sample": bool((config.get("dataset") or {}).get("is_sample")),
+        "train_count": (config.get("dataset") or {}).get("train_count"),  # images per epoch
+        "test_count": (config.get("dataset") or {}).get("test_count"),
         "created": config.get("created"),
         "has_weights": run.file(WEIGHTS).exists(),
         "input_shape": config["input_shape"],
@@ -164,6 +173,7 @@ def _detail(runs_dir: Path, run: Run) -> dict[str, Any]:
         "summary_text": summary_path.read_text(encoding="utf-8", errors="replace")
         if summary_path
         else None,
+        "downloads": api_manage.formats(),
         "files": {
             key: base + name if own_file(run, name) else None
             for key, name in (("curves", CURVES), ("confusion", CONFUSION), ("summary", SUMMARY))

@@ -54,6 +54,11 @@ class NetworkCache:
         self._lock = threading.Lock()
         self._networks: OrderedDict[Path, tuple[tuple[int, int], Run, Network]] = OrderedDict()
 
+    def forget(self, path: Path) -> None:
+        """Drop a run's network (its folder was deleted)."""
+        with self._lock:
+            self._networks.pop(path, None)
+
     def get(self, ref: str) -> tuple[Run, Network]:
         run = resolve_run(self.runs_dir, ref)
         weights = run.file(WEIGHTS)

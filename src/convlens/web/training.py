@@ -102,6 +102,8 @@ class Job:
             "notes": list(self.notes[-20:]),
             "message": self.message,
             "test_accuracy": self.test_accuracy,
+            # an interrupted run resumes from its checkpoint, written after each epoch
+            "resumable": self.status == "interrupted" and bool(self.history),
             "seconds": round((self.finished or time.time()) - self.started, 1),
         }
 
@@ -325,6 +327,8 @@ class TrainingManager:
             if job is None:
                 return
             job.status = status
+            if status == "interrupted":  # the page's words: its Resume button, not the CLI's
+                message = cancelled_message(len(job.history), job.epochs)
             job.message = " ".join(message.split()) if message else None
             job.test_accuracy = accuracy
             job.finished = time.time()
@@ -366,6 +370,19 @@ class TrainingManager:
         """Append an event; the caller holds the lock."""
         self._events.append(Event(self._next_id, kind, data))
         self._next_id += 1
+
+
+def cancelled_message(epochs_done: int, epochs: int) -> str:
+    """What the page says about an interrupted run: whether Resume can continue it."""
+    if not epochs_done:
+        return (
+            f"interrupted before its first epoch ended (0 of {epochs}); there is nothing to "
+            "resume: train it again"
+        )
+    return (
+        f"interrupted after {epochs_done} of {epochs} epochs; resume it with the Resume "
+        f"button, from epoch {epochs_done + 1}"
+    )
 
 
 def _recipe_of(train: dict[str, Any]) -> dict[str, Any]:

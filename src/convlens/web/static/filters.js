@@ -10,7 +10,10 @@ const state = {
   result: null,
   scale: 1,
   held: null, // [row, col] of the output pixel being explained
+  heldPool: null, // [row, col] of the pooled pixel being explained, when one is
 };
+const PLAY_MS = 300;
+let player = null;
 let kernels = [];
 let filterSeq = 0;
 
@@ -22,6 +25,11 @@ export async function initFilters() {
   for (const [frame, kind] of [['f-in-frame', 'input'], ['f-out-frame', 'output'], ['f-pool-frame', 'pooled']]) {
     $(frame).addEventListener('mousemove', (event) => hover(event, kind));
   }
+  $('f-out-frame').addEventListener('keydown', (event) => stepKey(event, 'output'));
+  $('f-pool-frame').addEventListener('keydown', (event) => stepKey(event, 'pooled'));
+  $('f-prev').addEventListener('click', () => step(-1));
+  $('f-next').addEventListener('click', () => step(1));
+  $('f-play').addEventListener('click', togglePlay);
   document.addEventListener('tab-shown', (event) => {
     if (event.detail === 'filters' && state.result) show(state.result); // sizes need a visible tab
   });
@@ -138,6 +146,7 @@ function addThumb(sample, select = false) {
 function selectImage(id) {
   state.image = id;
   state.held = null;
+  state.heldPool = null;
   for (const thumb of $('f-samples').querySelectorAll('.thumb')) {
     thumb.classList.toggle('selected', thumb.dataset.id === id);
   }
@@ -179,9 +188,12 @@ function show(result) {
   state.result = result;
   const { image, filtered, pooled } = result;
   // One scale for all three pictures, so the shrinking from conv and pooling is visible.
-  const room = Math.max(320, $('f-out-frame').closest('.stage').clientWidth - 200);
-  const across = image.width + filtered.width + (pooled ? pooled.width : 0);
-  let scale = Math.min(room / across, 340 / image.height);
+  // On a phone the pictures stack (one a row), so each may take the whole width.
+  const stacked = getComputedStyle($('f-in-frame').closest('.panels')).flexDirection === 'column';
+  const width = $('f-out-frame').closest('.stage').clientWidth;
+  const room = stacked ? width - 24 : Math.max(320, width - 280); // less the two operators between
+  const across = stacked ? image.width : image.width + filtered.width + (pooled ? pooled.width : 0);
+  let scale = Math.min(room / across, (stacked ? 300 : 340) / image.height);
   if (scale >= 1) scale = Math.floor(scale);
   state.scale = scale;
   place('f-in', image, scale);
@@ -195,7 +207,14 @@ function show(result) {
   $('f-pool-label').textContent = pooled ? `max pool ${result.pool}` : '';
   $('f-pipeline').textContent = result.pipeline;
   const held = state.held || [Math.floor(filtered.height / 2), Math.floor(filtered.width / 2)];
-  explain(Math.min(held[0], filtered.height - 1), Math.min(held[1], filtered.width - 1));
+  if (state.heldPool && pooled) {
+    const [pr, pc] = state.heldPool;
+    state.heldPool = null; // asked again: the numbers changed with the filter
+    explainPooled(Math.min(pr, pooled.height - 1), Math.min(pc, pooled.width - 1));
+  } else {
+    state.heldPool = null;
+    explain(Math.min(held[0], filtered.height - 1), Math.min(held[1], filtered.width - 1));
+  }
 }
 
 function place(id, picture, scale) {
@@ -213,44 +232,112 @@ function hover(event, kind) {
   const box = event.currentTarget.getBoundingClientRect();
   const x = Math.floor((event.clientX - box.left) / state.scale);
   const y = Math.floor((event.clientY - box.top) / state.scale);
+  if (kind === 'pooled') {
+    explainPooled(y, x);
+    return;
+  }
   const k = result.kernel.values.length;
-  const { height, width } = result.filtered;
   let row = y;
   let col = x;
   if (kind === 'input') { // the output pixel whose window is centred here
     row = y - Math.floor(k / 2);
     col = x - Math.floor(k / 2);
-  } else if (kind === 'pooled') { // the top-left pixel of the pooling window
-    row = y * result.pool;
-    col = x * result.pool;
   }
-  row = Math.max(0, Math.min(height - 1, row));
-  col = Math.max(0, Math.min(width - 1, col));
-  if (state.held && state.held[0] === row && state.held[1] === col) return;
-  explain(row, col);
+  explainAt(row, col);
+}
+
+/** Explain filtered pixel (row, col), clamped into the picture; nothing if it is shown already. */
+function explainAt(row, col) {
+  const { height, width } = state.result.filtered;
+  const r = Math.max(0, Math.min(height - 1, row));
+  const c = Math.max(0, Math.min(width - 1, col));
+  if (!state.heldPool && state.held && state.held[0] === r && state.held[1] === c) return;
+  state.heldPool = null;
+  explain(r, c);
+}
+
+/** A pooled pixel: the largest of its block of filtered pixels, that pixel worked out. */
+function explainPooled(row, col) {
+  const pooled = state.result.pooled;
+  if (!pooled) return;
+  const r = Math.max(0, Math.min(pooled.height - 1, row));
+  const c = Math.max(0, Math.min(pooled.width - 1, col));
+  if (state.heldPool && state.heldPool[0] === r && state.heldPool[1] === c) return;
+  state.heldPool = [r, c];
+  drawMarks(null, null);
+  wanted = { pool_row: r, pool_col: c };
+  if (!inflight) pump();
+}
+
+// --- stepping: the arrow keys, the buttons, Play -------------------------------------------
+
+function stepKey(event, kind) {
+  const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+  const move = moves[event.key];
+  if (!move || !state.result) return;
+  event.preventDefault();
+  if (kind === 'pooled' && state.result.pooled) {
+    const [r, c] = state.heldPool || [0, 0];
+    explainPooled(r + move[0], c + move[1]);
+  } else {
+    const [r, c] = state.held || [0, 0];
+    explainAt(r + move[0], c + move[1]);
+  }
+}
+
+/** One pixel on, row by row (the way the filter slides): pooled pixels when one is held. */
+function step(direction) {
+  if (!state.result) return;
+  if (state.heldPool && state.result.pooled) {
+    const { height, width } = state.result.pooled;
+    const at = (state.heldPool[0] * width + state.heldPool[1] + direction + height * width) % (height * width);
+    explainPooled(Math.floor(at / width), at % width);
+    return;
+  }
+  const { height, width } = state.result.filtered;
+  const [r, c] = state.held || [0, -1];
+  const at = (r * width + c + direction + height * width) % (height * width);
+  explainAt(Math.floor(at / width), at % width);
+}
+
+function togglePlay() {
+  const button = $('f-play');
+  if (player) {
+    clearInterval(player);
+    player = null;
+  } else {
+    player = setInterval(() => (document.getElementById('tab-filters').hidden ? togglePlay() : step(1)), PLAY_MS);
+  }
+  button.textContent = player ? 'Pause' : 'Play';
+  button.setAttribute('aria-pressed', player ? 'true' : 'false');
 }
 
 let inflight = false;
-let wanted = null;
+let wanted = null; // {row, col} or {pool_row, pool_col}: the latest pixel asked for
 
 function explain(row, col) {
   state.held = [row, col];
   drawMarks(row, col);
-  wanted = [row, col];
+  wanted = { row, col };
   if (!inflight) pump();
 }
 
 async function pump() {
   inflight = true;
   while (wanted) {
-    const [row, col] = wanted;
+    const where = wanted;
     wanted = null;
     try {
       const weight = Number($('f-weight').value);
-      const work = await api('/api/pixel', {
-        json: { image: state.image, kernel: kernelSpec(), weight: Number.isFinite(weight) ? weight : 1, row, col },
-      });
-      if (!wanted) renderArithmetic(work);
+      const body = { image: state.image, kernel: kernelSpec(), weight: Number.isFinite(weight) ? weight : 1, ...where };
+      if ('pool_row' in where) body.pool = state.result.pool;
+      const work = await api('/api/pixel', { json: body });
+      if (wanted) continue;
+      if (work.pooling) {
+        state.held = [work.row, work.col];
+        drawMarks(work.row, work.col);
+      }
+      renderArithmetic(work);
     } catch (error) {
       say($('f-message'), error.message);
     }
@@ -267,12 +354,18 @@ function drawMarks(row, col) {
     mark.hidden = false;
     Object.assign(mark.style, { top: `${top * s}px`, left: `${left * s}px`, width: `${size * s}px`, height: `${size * s}px` });
   };
-  box('f-in-mark', row, col, k);
-  box('f-out-mark', row, col, 1);
+  if (row !== null) {
+    box('f-in-mark', row, col, k);
+    box('f-out-mark', row, col, 1);
+  }
+  $('f-out-block').hidden = true;
   if (pool && state.result.pooled) {
-    const pr = Math.min(Math.floor(row / pool), state.result.pooled.height - 1);
-    const pc = Math.min(Math.floor(col / pool), state.result.pooled.width - 1);
+    const [pr, pc] = state.heldPool || [
+      Math.min(Math.floor(row / pool), state.result.pooled.height - 1),
+      Math.min(Math.floor(col / pool), state.result.pooled.width - 1),
+    ];
     box('f-pool-mark', pr, pc, 1);
+    if (state.heldPool) box('f-out-block', pr * pool, pc * pool, pool);
   }
 }
 
@@ -302,6 +395,7 @@ function renderArithmetic(work) {
     el('b', { text: `[${cr}, ${cc}]` }), ', times the filter cell by cell, added up.',
   );
   $('f-arith').replaceChildren(
+    ...(work.pooling ? [poolingStep(work.pooling)] : []),
     lead,
     block('neighbourhood', neighbourhood),
     el('span', { class: 'sign', text: '×' }),
@@ -309,6 +403,29 @@ function renderArithmetic(work) {
     el('span', { class: 'sign', text: '=' }),
     block('products', products),
     result,
+  );
+}
+
+/** The pooling step: the block of filtered values, its largest marked, and where it came from. */
+function poolingStep(pooling) {
+  const k = pooling.size;
+  const lead = el('p', { class: 'lead', id: 'f-pool-pixel', dataset: { row: pooling.row, col: pooling.col } });
+  lead.append(
+    'Pooled pixel ', el('b', { text: `[${pooling.row}, ${pooling.col}]` }),
+    ` = the largest of the ${k}×${k} block of filtered pixels from `, el('b', { text: `[${pooling.top}, ${pooling.left}]` }),
+    ' (before clamping). The largest is ', el('b', { text: `[${pooling.at[0]}, ${pooling.at[1]}]` }), ', worked out below.',
+  );
+  const [mr, mc] = [pooling.at[0] - pooling.top, pooling.at[1] - pooling.left];
+  const shown = pooling.clamped[mr][mc]; // the pooled picture's gray level
+  const grid = cellGrid(pooling.block, (v, i) => [num(v), Math.floor(i / k) === mr && i % k === mc ? 'max' : '', null]);
+  return el(
+    'div',
+    { class: 'pool-step' },
+    lead,
+    el('div', { class: 'block' }, el('span', { class: 'title', text: 'filtered block' }), grid),
+    el('span', { class: 'sign', text: '→' }),
+    el('div', { class: 'result' }, el('span', { text: 'max' }), el('b', { id: 'f-pool-max', text: num(pooling.max) }),
+      el('span', { class: 'sign', text: '→' }), el('span', { text: 'clamped:' }), el('b', { text: String(shown) }), swatch(shown)),
   );
 }
 

@@ -1,10 +1,11 @@
 // 2. Predict and journey: draw (or pick, or upload), see the answer, follow the layers.
 // The server runs convlens.predict and convlens.introspect on the run you pick.
 import { useKernel } from './filters.js';
+import { unitStepper } from './unitstep.js';
 import { api, bus, cellGrid, el, num, pct, say, signClass } from './util.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { run: null, features: null, filter: 0, selected: null, drawing: false, last: null, seq: 0 };
+const state = { run: null, run2: '', features: null, filter: 0, selected: null, drawing: false, last: null, seq: 0, note: '' };
 let ctx = null;
 
 export async function initPredict() {
@@ -16,9 +17,11 @@ export async function initPredict() {
   const finish = () => { if (!state.drawing) return; state.drawing = false; lookAll(); };
   canvas.addEventListener('pointerup', finish);
   canvas.addEventListener('pointercancel', finish);
-  $('p-clear').addEventListener('click', () => { clearCanvas(); lookAll(); });
+  $('p-clear').addEventListener('click', () => { clearCanvas(); state.note = ''; lookAll(); });
   $('p-upload').addEventListener('change', upload);
   $('p-run').addEventListener('change', () => { state.run = $('p-run').value; lookAll(); });
+  $('p-run2').addEventListener('change', () => { state.run2 = $('p-run2').value; lookAll(); });
+  bus.addEventListener('open-picture', (event) => openPicture(event.detail));
   $('p-filter').addEventListener('input', () => { state.filter = Number($('p-filter').value); drawStrip(); });
   bus.addEventListener('runs-changed', loadRuns);
   document.addEventListener('tab-shown', (event) => {
@@ -27,7 +30,7 @@ export async function initPredict() {
   try {
     const samples = await api('/api/samples');
     for (const sample of samples.samples.filter((s) => s.id.startsWith('fashion:'))) {
-      $('p-samples').append(el('button', { type: 'button', class: 'thumb', title: sample.label, onclick: () => paint(sample.png) }, el('img', { src: sample.png, alt: sample.label })));
+      $('p-samples').append(el('button', { type: 'button', class: 'thumb', title: sample.label, onclick: () => { state.note = ''; paint(sample.png); } }, el('img', { src: sample.png, alt: sample.label })));
     }
     await loadRuns();
     const first = samples.samples.find((s) => s.id.startsWith('fashion:'));
@@ -42,7 +45,11 @@ async function loadRuns() {
   const usable = runs.filter((r) => r.has_weights);
   const select = $('p-run');
   const keep = state.run;
-  select.replaceChildren(...usable.map((r) => el('option', { value: r.name, text: `${r.name}  ·  ${r.model}  ·  test ${pct(r.test_accuracy)}` })));
+  const option = (r) => el('option', { value: r.name, text: `${r.name}  ·  ${r.model}  ·  test ${pct(r.test_accuracy)}` });
+  select.replaceChildren(...usable.map(option));
+  $('p-run2').replaceChildren(el('option', { value: '', text: 'no second run' }), ...usable.map(option));
+  state.run2 = usable.some((r) => r.name === state.run2) ? state.run2 : '';
+  $('p-run2').value = state.run2;
   if (!usable.length) {
     state.run = null;
     say($('p-message'), 'No trained run yet: train one in the Train tab (cnn for 1 epoch on 6,000 images takes well under a minute), then come back.', 'info');
@@ -61,6 +68,18 @@ export function useRun(name) {
       $('p-run').value = name;
       lookAll();
     }
+  });
+}
+
+/** A test image from the Runs tab's confusion matrix: its run, the picture, what it is. */
+function openPicture({ run, png, note }) {
+  state.note = note;
+  loadRuns().then(() => {
+    if ([...$('p-run').options].some((o) => o.value === run)) {
+      state.run = run;
+      $('p-run').value = run;
+    }
+    paint(png);
   });
 }
 
@@ -134,28 +153,81 @@ function livePredict() {
   }, 250);
 }
 
+/** A canvas of one gray level holds no drawing: the network's answer would mean nothing. */
+function blank(rows) {
+  const values = rows.flat();
+  return Math.max(...values) - Math.min(...values) < 8;
+}
+
+function showNothing() {
+  $('p-label').textContent = 'nothing yet';
+  $('p-answer-note').textContent = 'Nothing is drawn: draw a piece of clothing in white on the black square, or pick a sample.';
+  $('p-bars').replaceChildren();
+  $('p-second').hidden = true;
+  $('p-compare').hidden = true;
+  $('p-seen').removeAttribute('src');
+  $('p-saliency').removeAttribute('src');
+  $('p-saliency-cap').textContent = '';
+  $('p-saliency-note').textContent = 'With nothing drawn there is nowhere to look.';
+}
+
 async function lookAll() {
   if (!state.run) return;
   const seq = ++state.seq;
-  const body = { run: state.run, pixels: pixels() };
+  const drawn = pixels();
+  if (blank(drawn)) {
+    showNothing();
+    return;
+  }
+  const body = { run: state.run, pixels: drawn };
+  const second = state.run2 && state.run2 !== state.run ? { ...body, run: state.run2 } : null;
   try {
-    const [answer, features, saliency] = await Promise.all([
+    const [answer, features, saliency, answer2, features2] = await Promise.all([
       api('/api/predict', { json: body }),
       api('/api/features', { json: body }),
       api('/api/saliency', { json: body }),
+      second ? api('/api/predict', { json: second }) : null,
+      second ? api('/api/features', { json: { ...second, max_maps: 8 } }) : null,
     ]);
     if (seq !== state.seq) return;
     say($('p-message'), '');
     showAnswer(answer);
     showSaliency(saliency, answer);
     showFeatures(features);
+    showSecond(answer, answer2, features, features2);
   } catch (error) {
     if (seq === state.seq) say($('p-message'), error.message);
   }
 }
 
+/** The same picture through a second run: its answer, and both runs layer by layer. */
+function showSecond(answer, answer2, features, features2) {
+  const box = $('p-second');
+  const grid = $('p-compare');
+  box.hidden = !answer2;
+  grid.hidden = !answer2;
+  if (!answer2) return;
+  const top = (a) => `${a.label} ${pct(a.probabilities[a.predicted])}`;
+  box.replaceChildren(el('p', { class: 'second-answer' }, el('b', { text: state.run2 }), ' says ', el('strong', { class: 'answer-label', id: 'p-label2', text: answer2.label }), ` (${pct(answer2.probabilities[answer2.predicted])}); `, el('b', { text: state.run }), ` says ${top(answer)}.`));
+  const rows = [];
+  const depth = Math.max(features.layers.length, features2.layers.length);
+  for (let i = 0; i < depth; i += 1) {
+    const [a, b] = [features.layers[i], features2.layers[i]];
+    const maps = (layer) => el('div', { class: 'maps' }, ...(layer ? layer.maps.slice(0, 8).map((m) => el('img', { src: m.png, alt: `${layer.name} map ${m.index}` })) : [el('span', { class: 'note', text: '(no layer here)' })]));
+    const name = (layer) => (layer ? `${layer.name} ${layer.shape[1]}×${layer.shape[2]}×${layer.shape[0]}` : '–');
+    rows.push(el('div', { class: 'name', text: `layer ${i + 1}: ${name(a)} · ${name(b)}` }), maps(a), maps(b));
+  }
+  if (!depth) rows.push(el('p', { class: 'note', text: 'Neither run has conv or pool layers to compare.' }));
+  grid.replaceChildren(
+    el('h2', { text: 'Two runs, one picture, layer by layer' }),
+    el('p', { class: 'note', text: 'The first 8 maps of each conv and pool layer, the same picture in both runs. Their filters were learned separately, so map 3 of one run has nothing to do with map 3 of the other: compare what kind of features survive each layer.' }),
+    el('div', { class: 'compare-grid' }, el('span', { class: 'head', text: 'layer' }), el('span', { class: 'head', text: state.run }), el('span', { class: 'head', text: state.run2 }), ...rows),
+  );
+}
+
 function showAnswer(answer) {
   $('p-label').textContent = answer.label;
+  $('p-answer-note').textContent = state.note;
   const bars = $('p-bars');
   bars.replaceChildren();
   answer.classes.forEach((name, k) => {
@@ -204,7 +276,7 @@ function showFeatures(features) {
     for (const map of layer.maps) {
       tiles.append(el(
         'button',
-        { type: 'button', class: 'tile', title: `${layer.name} map ${map.index}: ${num(map.min)} to ${num(map.max)}`, dataset: { layer: layer.name, index: map.index }, onclick: () => select(layer.name, map.index) },
+        { type: 'button', class: 'tile', title: `${layer.name} map ${map.index}: ${num(map.min)} to ${num(map.max)}`, dataset: { layer: layer.name, index: map.index }, onclick: () => select(layer.name, map.index, true) },
         el('img', { src: map.png, alt: `${layer.name} map ${map.index}` }),
       ));
     }
@@ -238,7 +310,8 @@ function drawStrip() {
   }
 }
 
-async function select(layerName, index) {
+/** Show one map beside its filter; `tapped`: bring the detail into view where it is not beside. */
+async function select(layerName, index, tapped = false) {
   state.selected = [layerName, index];
   for (const tile of $('p-layers').querySelectorAll('.tile')) {
     tile.classList.toggle('selected', tile.dataset.layer === layerName && Number(tile.dataset.index) === index);
@@ -254,6 +327,9 @@ async function select(layerName, index) {
     el('img', { class: 'big', src: map.png, alt: `${layerName} map ${index}` }),
     el('p', { class: 'note', text: `${h}×${w}, values ${num(map.min)} (black) to ${num(map.max)} (yellow).` }),
   );
+  if (tapped && getComputedStyle($('p-layers').parentElement).gridTemplateColumns.split(' ').length < 2) {
+    detail.scrollIntoView({ block: 'start' }); // one column (a phone): the detail is below all the maps
+  }
   if (!layer.conv) {
     const before = layers[at - 1];
     const source = before && before.maps[index];
@@ -271,6 +347,8 @@ async function select(layerName, index) {
     const filter = await api(`/api/runs/${state.run}/filters/${layerName}?index=${index}`);
     if (!state.selected || state.selected[0] !== layerName || state.selected[1] !== index) return;
     detail.append(...describeFilter(filter, layers[at - 1], c));
+    const drawn = pixels();
+    detail.append(unitStepper({ run: state.run, layer: layerName, index, shape: layer.shape, mapPng: map.png, source: () => ({ pixels: drawn }) }));
   } catch (error) {
     detail.append(el('p', { class: 'note', text: error.message }));
   }
@@ -282,7 +360,7 @@ function describeFilter(filter, before, channels) {
     const grid = cellGrid(filter.weights[0], (v) => [num(Number(v.toFixed(3))), signClass(v)]);
     return [
       el('p', { text: `The filter that made it: ${k}×${k} weights learned in training. Like the hand-made filters on the Filters tab, it slides over the picture; the products are summed, a bias added, and relu keeps what is positive.` }),
-      grid,
+      el('div', { class: 'learned' }, grid),
       el('button', { type: 'button', class: 'secondary', text: 'Try this filter on the Filters tab', onclick: () => useKernel(filter.weights[0], `learned filter ${filter.index} of ${filter.layer}, rounded to 3 decimals`) }),
     ];
   }

@@ -1,4 +1,7 @@
-// 3. Runs: the runs folder as a table; open one, or two side by side; resume an interrupted one.
+// 3. Runs: the runs folder as a table; open one, or two side by side; resume an interrupted one;
+// download or delete one; open a cell of its confusion matrix to see those test images.
+import { accuracyChart, floorOf } from './charts.js';
+import { confusionMatrix } from './confusion.js';
 import { resumeRun } from './train.js';
 import { api, bus, el, pct, recipeText, say, thousands } from './util.js';
 
@@ -35,12 +38,16 @@ async function refresh() {
 
 function drawTable() {
   const body = $('r-table').querySelector('tbody');
+  const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest('#r-table tr');
+  const keep = focused ? focused.dataset.name : null;
   body.replaceChildren();
   $('r-empty').hidden = state.runs.length > 0;
+  $('r-keys').hidden = state.runs.length === 0;
   for (const run of state.runs) {
+    const chosen = state.selected.includes(run.name);
     const row = el(
       'tr',
-      { class: state.selected.includes(run.name) ? 'selected' : '', dataset: { name: run.name }, onclick: () => toggle(run.name) },
+      { class: chosen ? 'selected' : '', tabindex: '0', 'aria-selected': chosen ? 'true' : 'false', dataset: { name: run.name }, onclick: () => toggle(run.name), onkeydown: (event) => rowKey(event, run.name) },
       el('td', { class: 'name', text: run.name }),
       el('td', { text: run.model || '–' }),
       el('td', {}, el('span', { class: `badge ${run.status}`, text: run.status, title: run.message || '' }), run.resumable ? ' ' : null, resumeButton(run)),
@@ -52,6 +59,23 @@ function drawTable() {
       el('td', {}, run.dataset || '–', run.is_sample ? el('span', { class: 'sample-flag', text: ' (10% sample)' }) : null),
     );
     body.append(row);
+  }
+  if (keep) {
+    const again = body.querySelector(`tr[data-name="${CSS.escape(keep)}"]`);
+    if (again) again.focus();
+  }
+}
+
+/** Enter or Space opens (or closes) a run; the arrow keys move between rows. */
+function rowKey(event, name) {
+  if (event.target !== event.currentTarget) return; // a key on the Resume button inside
+  if (event.key === 'Enter' || event.key === ' ') {
+    event.preventDefault();
+    toggle(name);
+  } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+    event.preventDefault();
+    const next = event.key === 'ArrowDown' ? event.currentTarget.nextElementSibling : event.currentTarget.previousElementSibling;
+    if (next) next.focus();
   }
 }
 
@@ -68,7 +92,7 @@ function resumeButton(run) {
       say($('r-message'), error.message);
     }
   };
-  return el('button', { type: 'button', class: 'secondary resume', title: 'continue from its last completed epoch', onclick: click }, 'Resume');
+  return el('button', { type: 'button', class: 'secondary resume', title: 'continue from its last completed epoch', onclick: click, onkeydown: (e) => e.stopPropagation() }, 'Resume');
 }
 
 function toggle(name) {
@@ -84,8 +108,10 @@ async function drawDetails() {
   try {
     const details = await Promise.all(names.map(detail));
     if (names.join() !== state.selected.join()) return;
-    box.replaceChildren(...details.map(card));
+    const floor = floorOf(details.map((d) => d.history || [])); // one y scale for both
+    box.replaceChildren(...details.map((d) => card(d, floor)));
     verdict(details);
+    overlay(details, floor);
   } catch (error) {
     box.replaceChildren(el('p', { class: 'message', text: error.message }));
   }
@@ -110,44 +136,121 @@ function verdict(details) {
   }
   const [win, lose] = a.test_accuracy >= b.test_accuracy ? [a, b] : [b, a];
   const points = (100 * (win.test_accuracy - lose.test_accuracy)).toFixed(2);
-  const speed = win.seconds_per_epoch && lose.seconds_per_epoch ? win.seconds_per_epoch / lose.seconds_per_epoch : null;
   // Two numbers alone cannot say which model is better: that takes a paired test on the
   // same test images (McNemar's, as convlens compare runs it), so no winner is named here.
   box.replaceChildren(
     el('b', { text: win.name }), ` ${pct(win.test_accuracy, 2)} and `, el('b', { text: lose.name }),
-    ` ${pct(lose.test_accuracy, 2)} on their test sets: ${points} points apart`,
-    speed ? `; ${win.name} takes ${speed.toFixed(1)}× the time per epoch. ` : '. ',
+    ` ${pct(lose.test_accuracy, 2)} on their test sets: ${points} points apart. `,
     'Whether the gap is more than noise takes a paired test on the same test images: ',
-    el('code', { text: 'convlens compare MODEL MODEL' }), ' trains both alike and decides with McNemar\'s exact test.',
+    el('code', { text: 'convlens compare MODEL MODEL' }), ' trains both alike and decides with McNemar\'s exact test. ',
+    speedLine(win, lose),
   );
   box.hidden = false;
 }
 
-function card(run) {
+/** Seconds per epoch are compared only between runs that did the same work per epoch. */
+function speedLine(win, lose) {
+  if (!win.seconds_per_epoch || !lose.seconds_per_epoch) return '';
+  const same = win.train_count === lose.train_count && win.train && lose.train && win.train.batch_size === lose.train.batch_size;
+  if (!same) {
+    return el('span', { class: 'note', text: `Their seconds per epoch are not compared: ${win.name} trained on ${thousands(win.train_count)} images an epoch at batch ${win.train ? win.train.batch_size : '?'}, ${lose.name} on ${thousands(lose.train_count)} at batch ${lose.train ? lose.train.batch_size : '?'}.` });
+  }
+  const ratio = win.seconds_per_epoch / lose.seconds_per_epoch;
+  return el('span', { text: `${win.name} takes ${ratio.toFixed(1)}× the time per epoch of ${lose.name} (both ${thousands(win.train_count)} training images at batch ${win.train.batch_size}; timed on this computer when each ran, so a busy machine counts too).` });
+}
+
+/** Both runs' curves on one chart: the same axes, one solid and one dashed. */
+function overlay(details, floor) {
+  const box = $('r-overlay');
+  const both = details.filter((d) => d.history && d.history.length);
+  if (details.length < 2 || both.length < 2) {
+    box.hidden = true;
+    return;
+  }
+  const epochs = Math.max(...both.map((d) => d.epochs || d.history.length));
+  box.replaceChildren(
+    el('h2', { text: 'Both runs on one chart' }),
+    el('div', { class: 'chart' }, accuracyChart({ series: both.map((d) => ({ name: d.name, history: d.history })), epochs, floor, label: `accuracy per epoch of ${both.map((d) => d.name).join(' and ')}` })),
+  );
+  box.hidden = false;
+}
+
+function card(run, floor) {
   const metrics = run.metrics || {};
   const gap = metrics.overfit_gap;
-  const figures = [];
-  if (run.files && run.files.curves) figures.push(el('img', { class: 'figure', src: `${run.files.curves}?v=${run.epochs_done}`, alt: `learning curves of ${run.name}` }));
-  if (run.files && run.files.confusion) figures.push(el('img', { class: 'figure', src: `${run.files.confusion}?v=${run.epochs_done}`, alt: `confusion matrix of ${run.name}` }));
-  if (!figures.length) figures.push(el('p', { class: 'note', text: 'The curves and the confusion matrix are drawn when the run ends.' }));
+  const history = run.history || [];
   return el(
     'article',
-    { class: 'card run-card' },
+    { class: 'card run-card', dataset: { name: run.name } },
     el('h2', {}, run.name, el('span', { class: `badge ${run.status}`, text: run.status }), resumeButton(run)),
     run.message ? el('p', { class: 'note', text: run.message }) : null,
     run.train ? el('p', { class: 'note recipe', text: recipeLine(run) }) : null,
     el('div', { class: 'spec', text: run.spec || '' }),
+    actions(run),
     el('div', { class: 'kpis' },
       kpi('Test accuracy', pct(run.test_accuracy, 2), 'test'),
       kpi('Train accuracy', pct(run.train_accuracy, 2), 'train'),
-      kpi('Train − test', gap == null ? '–' : `${(100 * gap).toFixed(1).replace(/^-0\.0$/, '0.0')} pts`),
+      kpi('Train − test', gap == null ? '–' : `${(100 * gap).toFixed(1).replace(/^-0\.0$/, '0.0')} pts`, 'gap'),
       kpi('Epochs', run.epochs ? `${run.epochs_done} / ${run.epochs}` : '–'),
       kpi('Seconds / epoch', run.seconds_per_epoch ? run.seconds_per_epoch.toFixed(1) : '–'),
       kpi('Parameters', thousands(run.params))),
-    ...figures,
-    layersTable(run.summary),
+    gap == null ? null : el('p', { class: 'kpi-note', text: gapNote(gap, run) }),
+    run.seconds_per_epoch ? el('p', { class: 'kpi-note', text: `Seconds per epoch: ${thousands(run.train_count)} training images at batch ${run.train ? run.train.batch_size : '?'}, on the computer as busy as it was then.` }) : null,
+    history.length
+      ? el('div', { class: 'chart' }, accuracyChart({ series: [{ name: run.name, history }], epochs: run.epochs, floor, label: `accuracy per epoch of ${run.name}` }))
+      : el('p', { class: 'note', text: run.status === 'running' ? 'The curves appear after the first epoch.' : 'No epoch was completed, so there are no curves.' }),
+    confusionPart(run),
+    el('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': `layers of ${run.name}` }, layersTable(run.summary)),
     run.summary_text ? el('details', {}, el('summary', { text: 'Why each shape is what it is (summary.txt)' }), el('pre', { text: run.summary_text })) : null,
   );
+}
+
+/** The final "train − test" gap in words: which way it goes and what that usually means. */
+function gapNote(gap, run) {
+  const points = Math.abs(100 * gap).toFixed(1);
+  const what = 'Train − test is the last epoch\'s train accuracy minus its test accuracy.';
+  if (gap > 0.005) return `${what} Train is ${points} points higher: the network does better on the pictures it learned from; a gap that keeps growing is overfitting.`;
+  if (gap < -0.005) {
+    const extras = run.train && run.train.augment ? ', on shifted and mirrored pictures' : '';
+    return `${what} Test is ${points} points higher: train accuracy is the average over the epoch, while the network was still learning (with dropout where the model has it${extras}); test accuracy is measured once, at the end of the epoch.`;
+  }
+  return `${what} They are about equal: no sign of overfitting.`;
+}
+
+function confusionPart(run) {
+  if (run.metrics && run.metrics.confusion) return confusionMatrix(run);
+  const why = run.status === 'running'
+    ? 'The confusion matrix is worked out when the run ends.'
+    : `No confusion matrix: the run ended ${run.status} before its final evaluation.`;
+  return el('p', { class: 'note', text: why });
+}
+
+/** Download the weights (safetensors) or an ONNX export; delete the run. */
+function actions(run) {
+  const base = `/api/runs/${run.name}/download/`;
+  const downloads = run.downloads || {};
+  const box = el('div', { class: 'run-actions' });
+  if (run.has_weights) {
+    box.append(el('a', { class: 'button secondary', href: `${base}weights`, download: '', text: 'Download weights (.safetensors)' }));
+    if (downloads.onnx) box.append(el('a', { class: 'button secondary', href: `${base}onnx`, download: '', text: 'Download ONNX' }));
+    if (downloads.keras) box.append(el('a', { class: 'button secondary', href: `${base}keras`, download: '', text: 'Download Keras (.keras)' }));
+  }
+  box.append(el('button', { type: 'button', class: 'danger', text: 'Delete run…', onclick: () => remove(run, box) }));
+  return box;
+}
+
+async function remove(run, box) {
+  // The browser's own dialog: modal, read out by screen readers, answered with the keyboard.
+  if (!window.confirm(`Delete run ${run.name} and its folder for good? This cannot be undone.`)) return;
+  try {
+    await api(`/api/runs/${run.name}`, { method: 'DELETE', json: { confirm: run.name } });
+    state.selected = state.selected.filter((n) => n !== run.name);
+    state.details.delete(run.name);
+    say($('r-message'), `Deleted run ${run.name}.`, 'info');
+    bus.dispatchEvent(new Event('runs-changed'));
+  } catch (error) {
+    box.append(el('p', { class: 'message', text: error.message }));
+  }
 }
 
 /** Which preset the model is and whose recipe it trained with, then the recipe itself. */
@@ -174,4 +277,3 @@ function layersTable(summary) {
     el('tfoot', {}, el('tr', {}, el('td', { text: 'Total' }), el('td'), el('td', { class: 'num', text: thousands(summary.total_params) }))),
   );
 }
-

@@ -2,7 +2,8 @@
 // events), cancel; resume an interrupted run (the Runs tab's Resume button).
 import { useRun } from './predict.js';
 import { openRun } from './runs.js';
-import { api, bus, el, num, pct, recipeText, say, svgEl, thousands } from './util.js';
+import { accuracyChart } from './charts.js';
+import { api, bus, el, num, pct, plainText, recipeText, say, thousands } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 let source = null;
@@ -16,14 +17,19 @@ export async function initTrain() {
   $('t-form').addEventListener('submit', start);
   $('t-cancel').addEventListener('click', cancel);
   $('t-form').addEventListener('change', (event) => { if (event.target.name === 'model') followModel(); });
-  $('t-spec').addEventListener('focus', () => {
-    $('t-form').querySelector('input[value="custom"]').checked = true;
-    followModel();
+  // Typing layers means "my own layers"; only passing through (Tab) changes nothing.
+  $('t-spec').addEventListener('input', () => {
+    const custom = $('t-form').querySelector('input[value="custom"]');
+    if (!custom.checked) {
+      custom.checked = true;
+      followModel();
+    }
   });
   $('t-recipe').addEventListener('change', () => fill(recipeOf($('t-recipe').value)));
   $('t-augment').addEventListener('change', flipNeedsAugment);
   $('t-open').addEventListener('click', () => job && openRun(job.run));
   $('t-try').addEventListener('click', () => job && useRun(job.run));
+  $('t-resume').addEventListener('click', () => job && resumeRun(job.run).catch((error) => say($('t-message'), error.message)));
   try {
     const [listing, info, snapshot] = await Promise.all([api('/api/presets'), api('/api'), api('/api/train')]);
     presets = listing.presets;
@@ -33,7 +39,7 @@ export async function initTrain() {
         'label',
         { class: 'choice' },
         el('input', { type: 'radio', name: 'model', value: preset.name, checked: preset.name === 'cnn' }),
-        el('span', {}, el('b', { text: preset.name }), ` · ${thousands(preset.params)} parameters`, el('small', { text: preset.description })),
+        el('span', {}, el('b', { text: preset.name }), ` · ${thousands(preset.params)} parameters`, el('small', { text: plainText(preset.description) })),
       ));
     }
     $('t-recipe').replaceChildren(
@@ -115,6 +121,8 @@ async function start(event) {
   if ($('t-name').value.trim()) body.name = $('t-name').value.trim();
   try {
     say($('t-message'), '');
+    $('t-title').textContent = 'Starting…'; // the last run's ending is no longer the news
+    $('t-log').replaceChildren();
     apply(await api('/api/train', { json: body }));
     watch();
   } catch (error) {
@@ -130,7 +138,7 @@ export async function resumeRun(name) {
 
 async function cancel() {
   try {
-    apply(await api('/api/train/cancel', { method: 'POST' }));
+    apply(await api('/api/train/cancel', { json: {} }));
   } catch (error) {
     say($('t-message'), error.message);
   }
@@ -198,35 +206,23 @@ function apply(snapshot) {
     log.append(el('li', { class: good ? 'done' : 'bad', text: good ? `finished: test accuracy ${pct(job.test_accuracy, 2)}` : job.message || job.status }));
   }
   $('t-after').hidden = active || !(job.status === 'complete' || job.status === 'stopped');
+  const resumable = !active && job.status === 'interrupted' && job.resumable;
+  $('t-resume-box').hidden = !resumable;
+  $('t-resume-note').textContent = resumable ? `continues from epoch ${job.history.length} to ${job.epochs}` : '';
+  tell(liveLine(job, active));
 }
 
-/** Accuracy per epoch: train blue, test red, on a fixed 0..100% scale. */
+/** What a screen reader hears: a line per epoch and per ending, not one per step. */
+function liveLine(job, active) {
+  if (!active) return $('t-title').textContent + (job.message ? `: ${job.message}` : '');
+  if (job.phase) return `${job.run}: ${job.phase}`;
+  return `${job.run}: epoch ${job.epoch || 0} of ${job.epochs}`;
+}
+
+function tell(text) {
+  if ($('t-live').textContent !== text) $('t-live').textContent = text;
+}
+
 function chart(history, epochs) {
-  const W = 640;
-  const H = 260;
-  const m = { l: 46, r: 16, t: 16, b: 34 };
-  const svg = svgEl('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'accuracy per epoch' });
-  const n = Math.max(epochs, 2);
-  const x = (e) => m.l + ((e - 1) / (n - 1)) * (W - m.l - m.r);
-  const lows = history.flatMap((r) => [r.train_accuracy, r.test_accuracy]);
-  const floor = lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10 - 0.1) : 0;
-  const y = (a) => H - m.b - ((a - floor) / (1 - floor)) * (H - m.t - m.b);
-  for (let t = 0; t <= 5; t += 1) {
-    const a = floor + ((1 - floor) * t) / 5;
-    svg.append(svgEl('line', { class: 'gridline', x1: m.l, x2: W - m.r, y1: y(a), y2: y(a) }));
-    svg.append(svgEl('text', { x: m.l - 6, y: y(a) + 4, 'text-anchor': 'end' }, `${Math.round(100 * a)}%`));
-  }
-  const step = Math.max(1, Math.ceil(n / 10));
-  for (let e = 1; e <= n; e += step) svg.append(svgEl('text', { x: x(e), y: H - m.b + 18, 'text-anchor': 'middle' }, String(e)));
-  svg.append(svgEl('text', { x: (W + m.l) / 2, y: H - 2, 'text-anchor': 'middle' }, 'epoch'));
-  svg.append(svgEl('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
-  for (const [key, cls] of [['train_accuracy', 'train'], ['test_accuracy', 'test']]) {
-    if (!history.length) continue;
-    const d = history.map((r, i) => `${i ? 'L' : 'M'}${x(r.epoch).toFixed(1)},${y(r[key]).toFixed(1)}`).join(' ');
-    svg.append(svgEl('path', { class: cls, d }));
-    for (const r of history) svg.append(svgEl('circle', { class: cls, cx: x(r.epoch), cy: y(r[key]), r: 4 }));
-  }
-  svg.append(svgEl('text', { class: 'legend train', x: m.l + 10, y: m.t + 14 }, '● train accuracy'));
-  svg.append(svgEl('text', { class: 'legend test', x: m.l + 150, y: m.t + 14 }, '● test accuracy'));
-  $('t-chart').replaceChildren(svg);
+  $('t-chart').replaceChildren(accuracyChart({ series: [{ name: job ? job.run : '', history }], epochs }));
 }

@@ -123,3 +123,16 @@ function grayOf(rgb) {
 
 /** A tiny event bus between tabs: 'runs-changed' after a training ends, etc. */
 export const bus = new EventTarget();
+
+/**
+ * A preset's description as the page shows it: plain words. The library writes them for
+ * the terminal and the docs, with *emphasis* and pointers such as "(see BENCHMARKS.md)"
+ * that mean nothing in a browser.
+ */
+export function plainText(text) {
+  return String(text || '')
+    .replace(/\s*\((?:see|in) [^()]*\.md\)/gi, '')
+    .replace(/\*\*([^*]+)\*\*|\*([^*]+)\*|`([^`]+)`|_([^_]+)_/g, (m, a, b, c, d) => a || b || c || d)
+    .replace(/\s+([.,;:])/g, '$1')
+    .trim();
+}

@@ -1,0 +1,112 @@
+"""Take a model away, or throw a run out: downloads and deletion.
+
+Routes::
+
+    GET    /api/runs/{run}/download/weights   model.safetensors, as an attachment
+    GET    /api/runs/{run}/download/onnx      the run exported to ONNX (the onnx extra)
+    DELETE /api/runs/{run}                    {"confirm": RUN} -> the run folder removed
+
+Downloads are made by the library (:func:`convlens.export.export_onnx`, the same as
+``convlens export --onnx``), in a temporary folder, and sent from memory. Deleting names
+the run twice (the path and ``confirm``) so no stray request removes one; the folder must
+be a run folder inside the runs folder, not a symlink, and not the one training now.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from convlens.runs import WEIGHTS, Run
+from convlens.web import api_mistakes
+from convlens.web.bodies import read_json
+from convlens.web.errors import Conflict, NotFound, WebError
+from convlens.web.responses import JSON
+from convlens.web.runrefs import resolve_run, run_ref
+from convlens.web.state import lab
+
+#: What a run can be downloaded as: kind -> (file suffix, media type).
+KINDS = {
+    "weights": (".safetensors", "application/octet-stream"),
+    "onnx": (".onnx", "application/octet-stream"),
+}
+
+
+def routes() -> list[Route]:
+    return [Route("/api/runs/{ref:path}/download/{kind}", download, methods=["GET"])]
+
+
+def delete_route() -> Route:
+    """``DELETE /api/runs/{run}``; with the detail route, after the sub-resources."""
+    return Route("/api/runs/{ref:path}", delete, methods=["DELETE"])
+
+
+def formats() -> dict[str, bool]:
+    """Which downloads this server can make (ONNX needs the onnx extra)."""
+    return {"weights": True, "onnx": importlib.util.find_spec("onnxscript") is not None}
+
+
+async def download(request: Request) -> Response:
+    state = lab(request)
+    kind = request.path_params["kind"]
+    if kind not in KINDS:
+        raise NotFound(f"a run downloads as {' or '.join(KINDS)}, not '{kind}'")
+    run = resolve_run(state.runs_dir, request.path_params["ref"])
+    name = run_ref(state.runs_dir, run)
+    suffix, media = KINDS[kind]
+    filename = name.replace("/", "-") + suffix
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if kind == "weights":
+        weights = run.file(WEIGHTS)
+        if not weights.is_file() or weights.is_symlink():
+            raise Conflict(f"run '{name}' has no final weights yet; finish it first")
+        return FileResponse(weights, media_type=media, headers=headers)
+    if not formats()[kind]:
+        raise Conflict(
+            "this server cannot export to ONNX: the onnx extra is not installed "
+            "(pip install 'convlens[onnx]')"
+        )
+    data = await run_in_threadpool(_exported, request, run, suffix)
+    return Response(data, media_type=media, headers=headers)
+
+
+def _exported(request: Request, run: Run, suffix: str) -> bytes:
+    from convlens.export import export_onnx
+
+    if not run.file(WEIGHTS).is_file():
+        raise Conflict(f"run '{run.name}' has no final weights yet; finish it first")
+    with lab(request).compute, tempfile.TemporaryDirectory(prefix="convlens-export-") as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        export_onnx(run, path)
+        return path.read_bytes()
+
+
+async def delete(request: Request) -> JSON:
+    state = lab(request)
+    ref = request.path_params["ref"]
+    fields = await read_json(request)
+    if fields.text("confirm", limit=300) != ref:
+        raise WebError(f'to delete run \'{ref}\', send {{"confirm": "{ref}"}}: its name again')
+    run = resolve_run(state.runs_dir, ref)  # inside the runs folder, a run folder
+    return JSON(await run_in_threadpool(_delete, state.runs_dir, run, ref, request))
+
+
+def _delete(runs_dir: Path, run: Run, ref: str, request: Request) -> dict[str, Any]:
+    link = runs_dir.joinpath(*ref.split("/"))
+    if any(p.is_symlink() for p in (link, link.parent)) or link.resolve() == runs_dir.resolve():
+        raise Conflict(f"'{ref}' is a link, not a run folder of {runs_dir}; nothing deleted")
+    training = lab(request).training.snapshot()
+    if training.get("active") and training.get("run") == ref:
+        raise Conflict(f"run '{ref}' is training now; cancel it first, then delete it")
+    shutil.rmtree(run.path)
+    lab(request).networks.forget(run.path)
+    api_mistakes.forget(run)
+    return {"deleted": ref, "runs_dir": str(runs_dir)}
