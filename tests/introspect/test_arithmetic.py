@@ -28,6 +28,12 @@ def picture(shape=(1, 28, 28), seed: int = 0) -> np.ndarray:
         ("cnn", "conv2d", 1),  # the picture: nine products
         ("cnn", "conv2d_1", 64),  # the 64 maps of max_pooling2d: 64 small sums
         ("conv(4, 3, relu, padding=same), conv(3, 5, stride=2), flatten, dense(10)", "conv2d_1", 4),
+        # TensorFlow's 'same' at stride 2 on 26x26: one zero row and column, bottom/right only
+        (
+            "conv(4, 3, relu), conv(3, 3, stride=2, padding=same), flatten, dense(10)",
+            "conv2d_1",
+            4,
+        ),
     ],
 )
 def test_the_sum_is_the_layers_output(spec, layer, channels) -> None:
@@ -49,7 +55,7 @@ def test_the_first_layers_window_is_the_picture_over_255() -> None:
     net = network("cnn")
     image = picture()
     unit = explain_unit(net, image, "conv2d", 3, 5, 7)
-    assert (unit.top, unit.left, unit.input_name, unit.kernel) == (5, 7, "input", 3)
+    assert (unit.top, unit.left, unit.input_name, unit.kernel) == (5, 7, "input", (3, 3))
     assert np.allclose(unit.channels[0].window, image[0, 5:8, 7:10] / 255.0)
 
 

@@ -63,7 +63,7 @@ def test_a_learned_pixel_is_the_sum_of_its_channels(client, runs_dir, layer, cha
         "/api/unit",
         json={"run": "cnn", "pixels": bars(), "layer": layer, "index": 2, "row": 4, "col": 5},
     ).json()
-    network = Run.open("cnn", runs_dir).load_network()
+    network = Run.open("cnn", runs_dir).network()
     image = np.asarray(bars(), dtype=np.uint8)[None]
     unit = explain_unit(network, image, layer, 2, 4, 5)
     assert len(body["channels"]) == channels

@@ -35,8 +35,8 @@ class ChannelSum:
     """One input channel's share: its ``k x k`` window times the filter's weights for it."""
 
     channel: int
-    window: np.ndarray  # (k, k) float64: the input values under the filter (0 in padding)
-    weights: np.ndarray  # (k, k) float64
+    window: np.ndarray  # (kh, kw) float64: the input values under the filter (0 in padding)
+    weights: np.ndarray  # (kh, kw) float64
     total: float  # sum(window * weights)
 
     @property
@@ -63,8 +63,10 @@ class UnitArithmetic:
     layer_value: float  # what the layer itself output there (float32), for the check
 
     @property
-    def kernel(self) -> int:
-        return int(self.channels[0].window.shape[0])
+    def kernel(self) -> tuple[int, int]:
+        """(kh, kw): the window's height and width."""
+        kh, kw = self.channels[0].window.shape
+        return int(kh), int(kw)
 
 
 def explain_unit(
@@ -104,10 +106,13 @@ def explain_unit(
     conv = next(m for m in network.blocks[layer].modules() if isinstance(m, nn.Conv2d))
     weights = conv.weight.detach()[filter_index].double().numpy()  # (C, k, k)
     bias = float(conv.bias.detach()[filter_index]) if conv.bias is not None else 0.0
-    k, stride, pad = spec.kernel, spec.stride, spec._pad()
-    padded = np.pad(source, ((0, 0), (pad, pad), (pad, pad)))
+    (kh, kw), stride = spec.kernel_size, spec.stride
+    pad_top, pad_bottom, pad_left, pad_right = spec.pads(
+        network.shapes[at - 1] if at else network.input_shape
+    )
+    padded = np.pad(source, ((0, 0), (pad_top, pad_bottom), (pad_left, pad_right)))
     top, left = row * stride, col * stride  # in padded coordinates
-    windows = padded[:, top : top + k, left : left + k]  # (C, k, k)
+    windows = padded[:, top : top + kh, left : left + kw]  # (C, kh, kw)
     channels = tuple(
         ChannelSum(c, windows[c], weights[c], float((windows[c] * weights[c]).sum()))
         for c in range(weights.shape[0])
@@ -121,8 +126,8 @@ def explain_unit(
         row=row,
         col=col,
         input_name=before or "input",
-        top=top - pad,
-        left=left - pad,
+        top=top - pad_top,
+        left=left - pad_left,
         channels=channels,
         bias=bias,
         activation=spec.activation,

@@ -213,7 +213,7 @@ def _unit(request: Request, fields: Fields) -> dict[str, Any]:
         "input": work.input_name,
         "top": work.top,
         "left": work.left,
-        "kernel": work.kernel,
+        "kernel": list(work.kernel),
         "channels": [
             {
                 "channel": ch.channel,

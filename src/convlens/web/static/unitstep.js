@@ -79,7 +79,7 @@ export function unitStepper({ run, layer, index, shape, mapPng, source }) {
 }
 
 function describe(unit) {
-  const k = unit.kernel;
+  const k = unit.kernel.join('×'); // kh×kw
   const lead = el('p', { class: 'lead', dataset: { row: unit.row, col: unit.col } });
   const activation = unit.activation || 'no activation';
   const after = unit.activation ? `${unit.activation}(${num(round(unit.pre_activation))}) = ` : '';
@@ -89,7 +89,7 @@ function describe(unit) {
     ` (the layer's own output: ${num(round(unit.layer_value))})`);
   if (unit.channels.length === 1) {
     const [ch] = unit.channels;
-    lead.append(`Pixel [${unit.row}, ${unit.col}] of ${unit.layer} = the ${k}×${k} window of ${unit.input} at [${unit.top}, ${unit.left}] (values 0..1), times the learned weights, summed, plus the bias, then ${activation}.`);
+    lead.append(`Pixel [${unit.row}, ${unit.col}] of ${unit.layer} = the ${k} window of ${unit.input} at [${unit.top}, ${unit.left}] (values 0..1), times the learned weights, summed, plus the bias, then ${activation}.`);
     const block = (title, rows, fill) => el('div', { class: 'block' }, el('span', { class: 'title', text: title }), cellGrid(rows, fill));
     return [
       lead,
@@ -102,7 +102,7 @@ function describe(unit) {
       total,
     ];
   }
-  lead.append(`Pixel [${unit.row}, ${unit.col}] of ${unit.layer} looks at all ${unit.channels.length} maps of ${unit.input} at once: for each, its ${k}×${k} window times that map's ${k}×${k} weights, summed (one small sum each, below); the ${unit.channels.length} sums are added, plus the bias, then ${activation}.`);
+  lead.append(`Pixel [${unit.row}, ${unit.col}] of ${unit.layer} looks at all ${unit.channels.length} maps of ${unit.input} at once: for each, its ${k} window times that map's ${k} weights, summed (one small sum each, below); the ${unit.channels.length} sums are added, plus the bias, then ${activation}.`);
   const sums = el('div', { class: 'channel-sums' });
   for (const ch of unit.channels) {
     sums.append(el('div', { class: `ch ${signClass(round(ch.sum, 3))}`, title: `map ${ch.channel}: ${num(round(ch.sum, 5))}` }, el('span', { text: `#${ch.channel}` }), el('br'), num(round(ch.sum, 3))));
