@@ -369,10 +369,21 @@ def test_train_from_the_page(page, shots, runs_dir) -> None:
     page.check("input[value='custom']")
     page.fill("#t-epochs", "3")
     page.fill("#t-name", "from-page")
+    # every text the progress card shows, as it changes: the evaluation must be among them
+    page.evaluate(
+        "() => { window.seen = new Set(); const note = () => { for (const id of"
+        " ['t-step-label', 't-step', 't-sub']) window.seen.add(id + ': '"
+        " + document.getElementById(id).textContent); };"
+        " new MutationObserver(note).observe(document.getElementById('t-progress'),"
+        " {subtree: true, childList: true, characterData: true}); }"
+    )
     page.click("#t-start")
     wait_until(
         page, "document.getElementById('t-title').textContent === 'from-page is done'", timeout=60
     )
+    seen = page.evaluate("[...window.seen]")
+    assert "t-step-label: evaluation" in seen and "t-step-label: final evaluation" in seen
+    assert any(t.startswith("t-sub: ") and "evaluating" in t for t in seen)
     assert page.locator("#t-chart path.test").count() == 1
     assert page.locator("#t-chart circle.train").count() == 3
     assert (runs_dir / "from-page" / "model.safetensors").exists()

@@ -41,7 +41,7 @@ export function accuracyChart({ series, epochs, floor = null, label = 'accuracy 
   svg.append(svgEl('text', { x: M.l + plotW / 2, y: H - 4, 'text-anchor': 'middle' }, 'epoch'));
   svg.append(svgEl('line', { class: 'axis', x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b }));
   series.forEach((s, i) => {
-    for (const [key, cls] of [['train_accuracy', 'train'], ['test_accuracy', 'test']]) {
+    for (const [key, cls] of [[trainKey(s.history), 'train'], ['test_accuracy', 'test']]) {
       const rows = s.history.filter((r) => r[key] != null);
       if (!rows.length) continue;
       const d = rows.map((r, j) => `${j ? 'L' : 'M'}${x(r.epoch).toFixed(1)},${y(r[key]).toFixed(1)}`).join(' ');
@@ -57,6 +57,9 @@ export function accuracyChart({ series, epochs, floor = null, label = 'accuracy 
   return svg;
 }
 
+/** Runs before convlens measured train accuracy have only the running mean over the steps. */
+const trainKey = (history) => (history.some((r) => r.train_accuracy != null) || !history.some((r) => r.running_accuracy != null) ? 'train_accuracy' : 'running_accuracy');
+
 function legend(svg, series, W) {
   series.forEach((s, i) => {
     const line = 14 + 18 * i;
@@ -66,7 +69,7 @@ function legend(svg, series, W) {
       svg.append(svgEl('text', { class: `legend ${cls}`, x: at + 28, y: line + 4 }, text));
       at += 40 + 7.5 * text.length;
     };
-    put('train accuracy', 'train');
+    put(trainKey(s.history) === 'train_accuracy' ? 'train accuracy' : 'train (running mean)', 'train');
     put('test accuracy', 'test');
     if (series.length > 1) {
       const name = svgEl('text', { class: 'legend', x: at, y: line + 4 }, `${s.name}${i ? ' (dashed)' : ' (solid)'}`);

@@ -210,11 +210,14 @@ function gapNote(gap, run) {
   const points = Math.abs(100 * gap).toFixed(1);
   const what = 'Train − test is the last epoch\'s train accuracy minus its test accuracy.';
   if (gap > 0.005) return `${what} Train is ${points} points higher: the network does better on the pictures it learned from; a gap that keeps growing is overfitting.`;
-  if (gap < -0.005) {
-    const extras = run.train && run.train.augment ? ', on shifted and mirrored pictures' : '';
-    return `${what} Test is ${points} points higher: train accuracy is the average over the epoch, while the network was still learning (with dropout where the model has it${extras}); test accuracy is measured once, at the end of the epoch.`;
+  if (Math.abs(gap) <= 0.005) return `${what} They are about equal: no sign of overfitting.`;
+  const measured = (run.history || []).some((r) => r.running_accuracy != null);
+  if (measured) {
+    const one = run.test_count ? ` One test image is ${(100 / run.test_count).toFixed(2)} points.` : '';
+    return `${what} Test is ${points} points higher. Both are measured alike at the end of the epoch, the train accuracy on a fixed sample of training images as large as the test set: the network got more of the test images right than of that sample, so it does not (yet) fit its training images better than new ones.${one}`;
   }
-  return `${what} They are about equal: no sign of overfitting.`;
+  const extras = run.train && run.train.augment ? ', on shifted and mirrored pictures' : '';
+  return `${what} Test is ${points} points higher: this older run's train accuracy is the average over the epoch's steps, while the network was still learning (with dropout where the model has it${extras}); its test accuracy is measured once, at the end of the epoch.`;
 }
 
 function confusionPart(run) {

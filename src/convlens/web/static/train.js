@@ -150,7 +150,9 @@ function watch() {
   const on = (kind, fn) => source.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
   on('status', apply);
   on('start', apply);
-  on('epoch', (d) => update({ epoch: d.epoch, epochs: d.epochs, step: 0, steps: d.steps, status: job.status === 'starting' ? 'running' : job.status }));
+  on('epoch', (d) => update({ epoch: d.epoch, epochs: d.epochs, step: 0, steps: d.steps, phase: 'train', status: job.status === 'starting' ? 'running' : job.status }));
+  // After the steps: the evaluation (and, after the last epoch, the final one and the figures).
+  on('phase', (d) => update({ phase: d.phase, phase_done: d.done, phase_total: d.total }));
   on('step', (d) => update({ step: d.step, steps: d.steps, loss: d.loss, accuracy: d.accuracy }));
   on('epoch_end', (row) => update({ history: [...job.history.filter((r) => r.epoch !== row.epoch), row] }));
   on('note', (d) => update({ notes: [...job.notes, d.text] }));
@@ -184,15 +186,18 @@ function apply(snapshot) {
     failed: `${job.run} failed`,
   };
   $('t-title').textContent = titles[job.status] || job.run;
+  const phase = active ? phaseText(job) : '';
   $('t-sub').textContent = active
-    ? `${job.model}, epoch ${job.epoch || 0} of ${job.epochs} · ${Math.round((Date.now() - clock) / 1000)}s so far`
+    ? `${job.model}, epoch ${job.epoch || 0} of ${job.epochs}${phase ? ` · ${phase}` : ''} · ${Math.round((Date.now() - clock) / 1000)}s so far`
     : job.message || (job.test_accuracy != null ? `test accuracy ${pct(job.test_accuracy, 2)}` : '');
   $('t-running-recipe').textContent = job.train ? `recipe${job.recipe ? ` from ${job.recipe}` : ''}: ${recipeText(job.train)}` : '';
-  const fraction = job.steps ? job.step / job.steps : 0;
+  const fraction = job.phase && job.phase !== 'train' ? 1 : (job.steps ? job.step / job.steps : 0);
   const done = job.active ? ((Math.max(job.epoch, 1) - 1 + fraction) / job.epochs) : (job.status === 'complete' || job.status === 'stopped' ? 1 : (job.history.length / job.epochs));
   $('t-epoch-bar').style.width = `${(100 * Math.min(1, done)).toFixed(1)}%`;
   $('t-epoch').textContent = job.epoch ? `${job.epoch} / ${job.epochs}` : '–';
-  $('t-step').textContent = job.steps ? `${job.step} / ${job.steps}` : '–';
+  const evaluating = active && job.phase && job.phase !== 'train';
+  $('t-step-label').textContent = evaluating ? (job.phase === 'finish' ? 'final evaluation' : 'evaluation') : 'step';
+  $('t-step').textContent = evaluating ? `${job.phase_done || 0} / ${job.phase_total || '…'}` : (job.steps ? `${job.step} / ${job.steps}` : '–');
   $('t-loss').textContent = job.loss == null ? '–' : job.loss.toFixed(4);
   $('t-acc').textContent = pct(job.accuracy);
   chart(job.history, job.epochs);
@@ -215,8 +220,16 @@ function apply(snapshot) {
 /** What a screen reader hears: a line per epoch and per ending, not one per step. */
 function liveLine(job, active) {
   if (!active) return $('t-title').textContent + (job.message ? `: ${job.message}` : '');
-  if (job.phase) return `${job.run}: ${job.phase}`;
+  const phase = phaseText(job);
+  if (phase) return `${job.run}: epoch ${job.epoch || 0} of ${job.epochs}, ${phase}`;
   return `${job.run}: epoch ${job.epoch || 0} of ${job.epochs}`;
+}
+
+/** The evaluation phases in words ('' while the steps run): what the frozen step counter hid. */
+function phaseText(job) {
+  if (job.phase === 'evaluate') return 'evaluating (the test images and a training sample)';
+  if (job.phase === 'finish') return 'final evaluation and figures';
+  return '';
 }
 
 function tell(text) {
