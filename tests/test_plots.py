@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from convlens.plots.compare import compare_figure
 from convlens.plots.curves import curves_figure
 
@@ -43,3 +45,18 @@ def test_compare_bars_start_at_zero_with_labelled_axes() -> None:
     assert "0%" in bars.get_ylabel() and bars.get_xlabel().startswith("model")
     assert "tie within noise" in bars.get_title()
     assert curves.get_ylabel() == "accuracy" and _ticks(curves) == [1.0]
+
+
+def test_the_filter_slide_draws_its_pictures_to_one_scale() -> None:
+    """28x28 -> 26x26 -> 13x13: a pixel is as wide in every picture panel."""
+    import numpy as np
+
+    from convlens.ops import get_kernel
+    from convlens.plots.filtering import filter_figure
+
+    figure = filter_figure(np.zeros((28, 28), np.uint8), get_kernel("vertical"))
+    figure.canvas.draw()
+    original, _, _, _, filtered, _, pooled = figure.axes
+    width = original.get_window_extent().width
+    assert filtered.get_window_extent().width / width == pytest.approx(26 / 28, rel=0.02)
+    assert pooled.get_window_extent().width / width == pytest.approx(13 / 28, rel=0.02)

@@ -129,3 +129,36 @@ def test_bad_shapes_are_user_errors(image, kernel):
 )  # fmt: skip
 def test_format_number(value, text, fraction):
     assert format_number(value, fraction=fraction) == text
+
+
+def test_the_pooling_block_of_a_filtered_pixel_and_its_maximum() -> None:
+    """A 5x5 filtered image: pixel [1, 2] is in the block rows 0-1, columns 2-3, which
+    becomes pooled pixel [0, 1]; row 4 does not fill a 2x2 block and is dropped."""
+    from convlens.ops import max_pool2d
+    from convlens.ops.arithmetic import explain_pool
+
+    filtered = np.arange(25, dtype=np.float64).reshape(5, 5) - 10  # -10 .. 14
+    filtered[0, 3] = 300.0
+    pool = explain_pool(filtered, 1, 2)
+    assert pool.pooled == (0, 1)
+    np.testing.assert_array_equal(pool.block, [[-8, 300], [-3, -2]])
+    assert pool.maximum == max_pool2d(filtered, 2)[0, 1] == 300
+    assert pool.clamped == 255
+    text = pool.format()
+    assert "block of rows 0-1, columns 2-3" in text and "pooled pixel [0, 1]" in text
+    assert "the largest of the 4       = 300   (at [0, 3])" in text
+    assert "rounded, clamped to 0..255 = 255" in text
+    dropped = explain_pool(filtered, 4, 0)
+    assert dropped.block is None and "filtered pixel [4, 0] is dropped" in dropped.format()
+
+
+def test_the_printout_says_what_the_cell_positions_are() -> None:
+    from convlens.ops import explain_pixel
+
+    image = np.arange(25, dtype=np.float64).reshape(5, 5)
+    text = explain_pixel(image, np.ones((3, 3)), 1, 2).format()
+    assert (
+        "[r,c] is a position inside the 3x3 neighbourhood ([0,0] its top-left, input pixel [1, 2])"
+        in text
+    )
+    assert "rounded, clamped to 0..255" in text

@@ -174,3 +174,27 @@ def test_the_filter_path_never_imports_torch(shoe, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_typed_library_numbers_are_named_and_pooling_is_worked_out(shoe, tmp_path, capsys):
+    path, _ = shoe
+    out = tmp_path / "f.png"
+    code = main(
+        [
+            "filter",
+            str(path),
+            "--kernel",
+            "-1 0 1; -2 0 2; -1 0 1",
+            "--at",
+            "3,4",
+            "--out",
+            str(out),
+        ]
+    )
+    stdout = capsys.readouterr().out
+    assert code == 0 and out.read_bytes().startswith(PNG)
+    assert "these numbers are the library's vertical kernel: Sobel x" in stdout
+    assert (
+        "Max pooling 2x2: filtered pixel [3, 4] is in the block of rows 2-3, columns 4-5" in stdout
+    )
+    assert "which becomes pooled pixel [1, 2]" in stdout

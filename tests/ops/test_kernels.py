@@ -68,7 +68,7 @@ def test_names_are_forgiving_about_case_spaces_and_underscores():
 )
 def test_parse_typed_laplacian(text):
     kernel = parse_kernel(text)
-    assert kernel.name == "custom"
+    assert kernel.name == "laplacian"  # typed numbers equal to a library kernel get its name
     np.testing.assert_array_equal(kernel.values, LAPLACIAN)
     assert not kernel.values.flags.writeable
 
@@ -140,3 +140,11 @@ def test_parse_errors_are_one_clear_line(text, fragment):
 def test_library_kernels_cannot_be_edited():
     with pytest.raises(ValueError):
         KERNELS["vertical"].values[0, 0] = 5
+
+
+def test_typed_numbers_equal_to_a_library_kernel_get_its_name() -> None:
+    assert parse_kernel("-1 0 1; -2 0 2; -1 0 1") is KERNELS["vertical"]
+    blur = parse_kernel("1/9 1/9 1/9; 1/9 1/9 1/9; 1/9 1/9 1/9")
+    assert blur.name == "box-blur" and "average" in blur.description
+    assert parse_kernel("[[0,1,0],[1,-4,1],[0,1,0]]").name == "laplacian"
+    assert parse_kernel("0 1 0; 1 -3 1; 0 1 0").name == "custom"

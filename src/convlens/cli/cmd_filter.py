@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from convlens.ops import conv2d, explain_pixel, max_pool2d, parse_kernel
+    from convlens.ops.arithmetic import explain_pool
 
     if not args.kernel:
         raise OptionError(
@@ -94,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             "or numbers such as --kernel '0 1 0; 1 -4 1; 0 1 0'"
         )
     kernel = parse_kernel(args.kernel)
-    label = "custom" if kernel.name == "custom" else args.kernel.strip().lower().replace("_", "-")
+    typed_name = re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", args.kernel.strip()) is not None
+    # A name as typed (an alias stays an alias); typed numbers that equal a library
+    # kernel take its name.
+    label = args.kernel.strip().lower().replace("_", "-") if typed_name else kernel.name
     pool = _pool(args.pool)
     weight = _weight(args.weight)
     at = _at(args.at) if args.at is not None else None
@@ -115,13 +119,17 @@ def run(args: argparse.Namespace) -> int:
     write_figure(out, figure, dpi=150)
 
     print(f"{source}: " + " -> ".join(sizes))
+    if kernel.name != "custom" and not typed_name:
+        print(f"these numbers are the library's {kernel.name} kernel: {kernel.description}")
     if explained is not None:
         print()
         print(explained.format())
         value = _number(filtered[at])
-        print(
-            f"\nfiltered pixel [{at[0]}, {at[1]}] = {value} (after the weight, before clamping)\n"
-        )
+        print(f"\nfiltered pixel [{at[0]}, {at[1]}] = {value} (after the weight, before clamping)")
+        if pool:
+            print()
+            print(explain_pool(filtered, at[0], at[1], pool).format())
+        print()
     print(f"wrote {out}")
     return 0
 

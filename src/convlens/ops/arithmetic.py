@@ -23,7 +23,7 @@ from convlens.errors import ImageError, OptionError
 from convlens.ops.conv import _as_array, _finite, clamp_to_uint8
 from convlens.ops.kernels import KernelError
 
-__all__ = ["PixelArithmetic", "explain_pixel", "format_number"]
+__all__ = ["PixelArithmetic", "PoolArithmetic", "explain_pixel", "explain_pool", "format_number"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +38,7 @@ class PixelArithmetic:
     total: float  # sum of the products == conv2d(image, kernel)[row, col]
     weight: float  # the lesson's weight factor
     weighted: float  # total * weight == conv2d(image, kernel, weight=weight)[row, col]
-    clamped: int  # weighted, rounded and clamped to 0..255: the gray level shown
+    clamped: int  # weighted, rounded to a whole number and clamped to 0..255: the gray shown
 
     @property
     def centre(self) -> tuple[int, int]:
@@ -68,13 +68,17 @@ class PixelArithmetic:
         weights = [format_number(v, fraction=True) for v in self.weights.ravel()]
         products = [format_number(v) for v in self.products.ravel()]
         wp, ww, wq = (max(len(s) for s in col) for col in (pixels, weights, products))
+        lines.append(
+            f"cell by cell; [r,c] is a position inside the {kh}x{kw} neighbourhood ([0,0] its "
+            f"top-left, input pixel [{self.row}, {self.col}]):"
+        )
         for index, (p, w, q) in enumerate(zip(pixels, weights, products, strict=True)):
             r, c = divmod(index, kw)
             lines.append(f"  [{r},{c}]  {p:>{wp}} x {w:>{ww}} = {q:>{wq}}")
         steps = [
             (f"sum of the {kh * kw} products", format_number(self.total)),
             (f"x weight {format_number(self.weight)}", format_number(self.weighted)),
-            ("clamped to 0..255", f"{self.clamped}   (the gray level shown)"),
+            ("rounded, clamped to 0..255", f"{self.clamped}   (the gray level shown)"),
         ]
         width = max(len(label) for label, _ in steps)
         lines += ["", *(f"  {label:<{width}} = {value}" for label, value in steps)]
@@ -132,6 +136,77 @@ def explain_pixel(
         weight=weight,
         weighted=weighted,
         clamped=int(clamp_to_uint8(weighted)),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PoolArithmetic:
+    """The max-pooling block that filtered pixel ``[row, col]`` falls in, and its maximum.
+
+    ``block`` is None when pooling drops the pixel: a ``size`` x ``size`` pool with floor
+    rounding keeps only whole blocks, so of 27 rows the last one is dropped.
+    """
+
+    row: int  # the filtered pixel
+    col: int
+    size: int
+    pooled: tuple[int, int]  # the pooled pixel the block becomes: (row // size, col // size)
+    block: np.ndarray | None  # (size, size) filtered values (after the weight, before clamping)
+    maximum: float  # the block's largest value == max_pool2d(filtered, size)[pooled]
+    clamped: int  # maximum rounded to a whole number and clamped to 0..255: the gray shown
+    filtered_shape: tuple[int, int]
+
+    def format(self) -> str:
+        r, c, k = self.row, self.col, self.size
+        h, w = self.filtered_shape
+        if self.block is None:
+            return (
+                f"Max pooling {k}x{k} keeps whole {k}x{k} blocks only ({h}x{w} -> "
+                f"{h // k}x{w // k}), so filtered pixel [{r}, {c}] is dropped: it reaches no "
+                "pooled pixel."
+            )
+        top, left = self.pooled[0] * k, self.pooled[1] * k
+        cells = [format_number(v) for v in self.block.ravel()]
+        width = max(len(cell) for cell in cells)
+        where = np.unravel_index(int(np.argmax(self.block)), self.block.shape)
+        lines = [
+            f"Max pooling {k}x{k}: filtered pixel [{r}, {c}] is in the block of rows "
+            f"{top}-{top + k - 1}, columns {left}-{left + k - 1} (after the weight, before "
+            f"clamping), which becomes pooled pixel [{self.pooled[0]}, {self.pooled[1]}]:",
+            "",
+        ]
+        for row in range(k):
+            lines.append(
+                "    " + "  ".join(cell.rjust(width) for cell in cells[row * k : row * k + k])
+            )
+        at = f"[{top + int(where[0])}, {left + int(where[1])}]"
+        steps = [
+            (f"the largest of the {k * k}", f"{format_number(self.maximum)}   (at {at})"),
+            ("rounded, clamped to 0..255", f"{self.clamped}   (the gray level shown)"),
+        ]
+        label = max(len(text) for text, _ in steps)
+        lines += ["", *(f"  {text:<{label}} = {value}" for text, value in steps)]
+        return "\n".join(lines)
+
+
+def explain_pool(filtered: Any, row: int, col: int, size: int = 2) -> PoolArithmetic:
+    """The ``size`` x ``size`` max-pooling block of filtered pixel ``[row, col]``.
+
+    ``filtered`` is (H', W') as :func:`convlens.ops.conv.conv2d` returns it (after the
+    weight, before clamping): pooling picks the largest sum, and only the gray shown is
+    clamped, exactly as ``clamp_to_uint8(max_pool2d(filtered, size))`` draws it.
+    """
+    x = _as_array(filtered, "filtered image", ImageError)
+    h, w = x.shape
+    pooled = (row // size, col // size)
+    if pooled[0] >= h // size or pooled[1] >= w // size:
+        return PoolArithmetic(row, col, size, pooled, None, float("nan"), 0, (h, w))
+    top, left = pooled[0] * size, pooled[1] * size
+    block = x[top : top + size, left : left + size].copy()
+    block.setflags(write=False)
+    maximum = float(block.max())
+    return PoolArithmetic(
+        row, col, size, pooled, block, maximum, int(clamp_to_uint8(maximum)), (h, w)
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "KernelError",
     "get_kernel",
     "kernel_names",
+    "library_match",
     "parse_kernel",
 ]
 
@@ -149,7 +150,9 @@ def parse_kernel(text: str) -> Kernel:
         1/9 1/9 1/9; 1/9 1/9 1/9; ...     entries may be fractions
 
     The grid must be square with an odd side, so it has a centre. Typed kernels are named
-    ``custom``. Nothing is ``eval``-ed: numbers are read with ``float()``.
+    ``custom``, unless their numbers are exactly a library kernel's: then they get its
+    name and description (typing the Sobel x numbers gives ``vertical``). Nothing is
+    ``eval``-ed: numbers are read with ``float()``.
     """
     text = str(text).strip()
     if not text:
@@ -164,8 +167,21 @@ def parse_kernel(text: str) -> Kernel:
     ]
     values = _check_shape(grid)
     values.setflags(write=False)
+    known = library_match(values)
+    if known is not None:
+        return known
     k = values.shape[0]
     return Kernel("custom", values, f"a {k}x{k} kernel typed on the command line")
+
+
+def library_match(values: np.ndarray) -> Kernel | None:
+    """The library kernel with these numbers (to 1e-9, so a typed 1/9 matches), if any."""
+    for kernel in KERNELS.values():
+        if kernel.values.shape == values.shape and np.allclose(
+            kernel.values, values, rtol=0, atol=1e-9
+        ):
+            return kernel
+    return None
 
 
 def _split_rows(text: str) -> list[list[str]]:

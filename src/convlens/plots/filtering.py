@@ -1,12 +1,14 @@
 """One picture through one kernel, as a slide: original * kernel = filtered -> max-pooled.
 
-The filtered image is clamped to 0..255 and shown in gray, as the lesson does: negative
-responses are black, anything over 255 is white. Each panel's title carries its size, so
-the shrinking (28x28 -> 26x26 -> 13x13) is there to read.
+The filtered image is rounded and clamped to 0..255 and shown in gray, as the lesson does:
+negative responses are black, anything over 255 is white. The pictures are drawn to one
+scale and each panel's title carries its size, so the shrinking (28x28 -> 26x26 -> 13x13)
+is there to see and to read.
 """
 
 from __future__ import annotations
 
+import textwrap
 from fractions import Fraction
 from typing import Any
 
@@ -66,10 +68,14 @@ def filter_figure(
             f"row goes from 0 to {oh - 1} and column from 0 to {ow - 1}"
         )
 
-    # Columns: original | * | kernel | = | filtered | -> | pooled. Images get equal widths;
-    # the kernel is drawn smaller because it is a tool, not a picture.
+    # Columns: original | * | kernel | = | filtered | -> | pooled. The pictures are drawn
+    # to one scale (a pixel is as wide in every panel), so the border the convolution loses
+    # and the quartering by pooling are there to see; the kernel is drawn apart, at a
+    # readable size, because it is a tool, not a picture.
     kernel_width = min(0.5 + 0.1 * (max(kh, kw) - 3), 0.9)
-    ratios = [1.0, 0.16, kernel_width, 0.16, 1.0] + ([0.42, 1.0] if pooled is not None else [])
+    ratios = [1.0, 0.16, kernel_width, 0.16, ow / w]
+    if pooled is not None:
+        ratios += [0.42, pooled.shape[1] / w]
     # Height follows the picture's shape: 3.1 in per image cell, plus titles and footer.
     height = 3.1 * min(max(h / w, 0.5), 2.0) + 1.9
     fig = Figure(figsize=(3.1 * sum(ratios) + 0.6, height), dpi=100, layout="constrained")
@@ -101,12 +107,20 @@ def filter_figure(
     fig.suptitle(title, fontsize=17, fontweight="bold")
     # Footer: the sizes as a pipeline, then what the kernel does and how to read the grays.
     pipeline = _pipeline(x.shape, k.shape, filtered.shape, pool, pooled)
-    fig.text(0.5, 0.34 / height, pipeline, ha="center", va="bottom", fontsize=13, color="#222")
-    note = "black: 0 or less, white: 255 or more (the sums are clamped to 0..255)"
+    note = "black: 0 or less, white: 255 or more (the sums are rounded and clamped to 0..255)"
     if description:
         note = f"{kernel_name}: {description}.   {note[0].upper()}{note[1:]}"
-    fig.text(0.5, 0.08 / height, note, ha="center", va="bottom", fontsize=11, color="#555")
-    fig.get_layout_engine().set(rect=(0, 0.7 / height, 1, 1 - 0.7 / height))
+    lines = textwrap.wrap(note, int(11 * fig.get_figwidth()))  # ~11 characters an inch
+    extra = 0.2 * (len(lines) - 1)  # inches for each line past the first
+    fig.set_figheight(height + extra)
+    height += extra
+    fig.text(
+        0.5, (0.34 + extra) / height, pipeline, ha="center", va="bottom", fontsize=13, color="#222"
+    )
+    fig.text(
+        0.5, 0.08 / height, "\n".join(lines), ha="center", va="bottom", fontsize=11, color="#555"
+    )
+    fig.get_layout_engine().set(rect=(0, (0.7 + extra) / height, 1, 1 - (0.7 + extra) / height))
     return fig
 
 
