@@ -10,14 +10,15 @@ const state = { runs: [], selected: [], details: new Map() };
 
 export function initRuns() {
   bus.addEventListener('runs-changed', refresh);
+  bus.addEventListener('open-run', (event) => openRun(event.detail));
   document.addEventListener('tab-shown', (event) => {
     if (event.detail === 'runs') refresh();
   });
   refresh();
 }
 
-/** Open a run from another tab (after training). */
-export function openRun(name) {
+/** Open a run from another tab (the Train tab's "open", through the bus). */
+function openRun(name) {
   state.selected = [name];
   state.details.delete(name);
   refresh();

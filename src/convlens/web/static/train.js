@@ -1,7 +1,6 @@
 // 4. Train from the page: pick a model and its recipe, start, watch live (server-sent
 // events), cancel; resume an interrupted run (the Runs tab's Resume button).
 import { useRun } from './predict.js';
-import { openRun } from './runs.js';
 import { accuracyChart } from './charts.js';
 import { api, bus, el, num, pct, plainText, recipeText, say, thousands } from './util.js';
 
@@ -27,7 +26,8 @@ export async function initTrain() {
   });
   $('t-recipe').addEventListener('change', () => fill(recipeOf($('t-recipe').value)));
   $('t-augment').addEventListener('change', flipNeedsAugment);
-  $('t-open').addEventListener('click', () => job && openRun(job.run));
+  // The Runs tab listens for this (it imports this module for Resume, so not the reverse).
+  $('t-open').addEventListener('click', () => job && bus.dispatchEvent(new CustomEvent('open-run', { detail: job.run })));
   $('t-try').addEventListener('click', () => job && useRun(job.run));
   $('t-resume').addEventListener('click', () => job && resumeRun(job.run).catch((error) => say($('t-message'), error.message)));
   try {

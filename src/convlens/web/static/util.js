@@ -121,7 +121,8 @@ function grayOf(rgb) {
   return Number(rgb.slice(4).split(',')[0]);
 }
 
-/** A tiny event bus between tabs: 'runs-changed' after a training ends, etc. */
+/** A tiny event bus between tabs: 'runs-changed' after a training ends, 'open-run' (detail:
+ * the run's name) from Train to Runs, so tab modules need not import each other. */
 export const bus = new EventTarget();
 
 /**
