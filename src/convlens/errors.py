@@ -52,4 +52,9 @@ class Interrupted(KeyboardInterrupt):
 
 class ModelImportError(ConvlensError):
     """A model file from another framework that cannot be imported exactly: damaged, or
-    holding a layer or option convlens does not compute the same way."""
+    holding a layer or option convlens does not compute the same way.
+
+    ``partial_summary``: when the model does not fit its input, the summary of the layers
+    up to the one that fails (``convlens import`` prints it before the reason)."""
+
+    partial_summary: str | None = None

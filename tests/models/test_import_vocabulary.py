@@ -69,3 +69,39 @@ def test_activation_layer() -> None:
     assert isinstance(network.blocks["activation"], torch.nn.ELU)
     with pytest.raises(SpecError, match="activation layer"):
         parse_spec("activation(softmax), flatten, dense(10)")
+
+
+def test_summary_prints_the_layers_up_to_the_one_that_does_not_fit(capsys) -> None:
+    from convlens.cli.main import main
+
+    spec = "conv(8, 3, relu), maxpool(2), conv(8, 7, relu), maxpool(2), maxpool(2), maxpool(2)"
+    assert main(["summary", f"{spec}, flatten, dense(10)"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == 'Model: "custom", up to layer 6, which does not fit'
+    assert any(
+        line.startswith(" conv2d_1 (Conv2D)") and "(None, 7, 7, 8)" in line for line in lines
+    )
+    assert " max_pooling2d_3 (MaxPooling2D)  does not fit (below)" in captured.out
+    assert "Total params" not in captured.out
+    assert len(captured.err.strip().splitlines()) == 1 and "1x1 input" in captured.err
+
+
+def test_import_prints_the_layers_up_to_the_one_that_does_not_fit(tmp_path, capsys) -> None:
+    from convlens.cli.main import main
+
+    weights = tmp_path / "w.pt"
+    torch.save(
+        torch.nn.Sequential(torch.nn.Conv2d(1, 4, 9), torch.nn.Flatten()).state_dict(), weights
+    )
+    args = [
+        "import",
+        str(weights),
+        "--spec",
+        "conv(4, 9), maxpool(2), conv(4, 9), flatten, dense(3)",
+    ]
+    assert main([*args, "--input", "20x20x1", "--runs", str(tmp_path / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert "up to layer 3, which does not fit" in captured.out
+    assert "max_pooling2d (MaxPooling2D)" in captured.out and "does not fit" in captured.err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())

@@ -48,19 +48,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from convlens.cli.cmd_summary import parse_input_shape
+    from convlens.errors import ModelImportError
     from convlens.interop import import_model
     from convlens.runs import SUMMARY
 
     shape = parse_input_shape(args.input) if args.input else None
-    run_ = import_model(
-        args.file,
-        args.name,
-        data=args.data,
-        classes=args.classes,
-        runs_dir=args.runs,
-        spec=args.spec,
-        input_shape=shape,
-    )
+    try:
+        run_ = import_model(
+            args.file,
+            args.name,
+            data=args.data,
+            classes=args.classes,
+            runs_dir=args.runs,
+            spec=args.spec,
+            input_shape=shape,
+        )
+    except ModelImportError as err:
+        if err.partial_summary:  # the layers that fit, then main prints the reason
+            print(err.partial_summary, flush=True)
+        raise
     origin = run_.config.get("imported") or {}
     print(run_.file(SUMMARY).read_text(encoding="utf-8").rstrip())
     for note in origin.get("notes") or []:

@@ -32,13 +32,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from convlens.errors import SpecError
     from convlens.models.network import build_network
     from convlens.models.registry import resolve_model
-    from convlens.models.summary import summarize
+    from convlens.models.summary import summarize, summary_until_failure
 
     spec = resolve_model(args.model)
     shape = parse_input_shape(args.input) if args.input else spec.input_shape or (1, 28, 28)
-    summary = summarize(build_network(spec, shape, args.classes))
+    try:
+        network = build_network(spec, shape, args.classes)
+    except SpecError:
+        partial = summary_until_failure(spec, shape)
+        if partial and not args.json:  # the layers that fit, then main prints the reason
+            print(partial, flush=True)
+        raise
+    summary = summarize(network)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

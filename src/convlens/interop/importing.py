@@ -106,7 +106,11 @@ def import_model(
     try:
         network = to_network(model)
     except SpecError as err:
-        raise ModelImportError(f"{_label(source)}: {err}") from None
+        from convlens.models.summary import summary_until_failure
+
+        failure = ModelImportError(f"{_label(source)}: {err}")
+        failure.partial_summary = summary_until_failure(model.spec, model.spec.input_shape)
+        raise failure from None
     data_config = _data_config(data or "fashion-mnist", model.spec.input_shape)
     class_names = _class_names(classes, model, data_config, network.num_classes)
     stem = name or runs.safe_name(Path(str(source)).stem if _is_path(source) else model.spec.name)

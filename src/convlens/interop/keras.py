@@ -339,7 +339,12 @@ class _Translation:
         try:
             self.shape = layer.output_shape(self.shape)
         except SpecError as err:
-            raise ModelImportError(f"{self.path}: {source.where()}: {err}") from None
+            from convlens.models.summary import summary_until_failure
+
+            failure = ModelImportError(f"{self.path}: {source.where()}: {err}")
+            so_far = ModelSpec((*self.layers, layer), name=self.path.stem)
+            failure.partial_summary = summary_until_failure(so_far, self.input_shape)
+            raise failure from None
         self.layers.append(layer)
         self.weights.append(weights)
 

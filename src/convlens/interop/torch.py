@@ -132,6 +132,14 @@ def read_state_dict(
     model_spec = resolve_model(spec)
     shape = input_shape or model_spec.input_shape or (1, 28, 28)
     model_spec = dataclasses.replace(model_spec, input_shape=tuple(shape))
+    try:
+        model_spec.shapes(model_spec.input_shape)
+    except ConvlensError as err:  # before the tensors: the spec itself cannot work
+        from convlens.models.summary import summary_until_failure
+
+        failure = ModelImportError(f"{path}: {err}")
+        failure.partial_summary = summary_until_failure(model_spec, model_spec.input_shape)
+        raise failure from None
     state = _load_tensors(path)
     groups = _groups(state)
     wanted = [

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convlens.errors import SpecError
 from convlens.models.layers import Shape
 from convlens.models.network import Network, count_params
+from convlens.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,38 @@ def summarize(network: Network) -> ModelSummary:
         in_shape = out_shape
     trainable, frozen = count_params(network)
     return ModelSummary(network.spec.name, network.input_shape, tuple(rows), trainable, frozen)
+
+
+def summary_until_failure(spec: ModelSpec, input_shape: Shape) -> str | None:
+    """The table of every layer up to the first that does not fit its input, or None when
+    all fit: what ``summary`` and ``import`` print before the one-line reason, so the
+    shapes that led there are in view (a 5x5 map meeting a 7x7 kernel, one pooling too
+    many). Counts come from the shapes alone (``LayerSpec.params``): nothing is built."""
+    rows = []
+    shape = tuple(input_shape)
+    for name, layer in zip(spec.layer_names(), spec.layers, strict=True):
+        try:
+            out_shape = layer.output_shape(shape)
+        except SpecError:
+            break
+        rows.append(LayerRow(name, layer.keras_type, out_shape, layer.params(shape),
+                             layer.flops(shape), layer.explain(shape)))  # fmt: skip
+        shape = out_shape
+    else:
+        return None
+    failing, name = spec.layers[len(rows)], spec.layer_names()[len(rows)]
+    cells = [(f"{r.name} ({r.keras_type})", r.keras_shape, f"{r.params:,}") for r in rows]
+    cells.append((f"{name} ({failing.keras_type})", "does not fit (below)", ""))
+    widths = tuple(
+        max(minimum, *(len(cell[i]) + 2 for cell in cells)) for i, minimum in enumerate(_WIDTHS)
+    )
+    width = sum(widths)
+    lines = [f'Model: "{spec.name}", up to layer {len(rows) + 1}, which does not fit', "_" * width]
+    lines += [_row(("Layer (type)", "Output Shape", "Param #"), widths), "=" * width]
+    for cell in cells:
+        lines += [_row(cell, widths), ""]
+    lines[-1] = "=" * width
+    return "\n".join(lines)
 
 
 # Column widths of tf.keras' classic summary (line_length 65, stops at 29, 55 and 65);
