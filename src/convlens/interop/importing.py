@@ -33,6 +33,9 @@ from convlens.runs import Run
 if TYPE_CHECKING:
     from torch import nn
 
+    from convlens.data.config import DataConfig
+    from convlens.run_config import RunConfig
+
 #: File suffixes import_model reads, and what reads them.
 FORMATS = {
     ".keras": "Keras 3 (.keras)",
@@ -129,7 +132,7 @@ def import_model(
 def _write_atomically(
     root: Path,
     final: Path,
-    config: dict[str, Any],
+    config: RunConfig,
     model: ImportedModel,
     network: Any,
     origin: dict[str, Any],
@@ -144,7 +147,7 @@ def _write_atomically(
         raise ConvlensError(f"cannot write into {root}: {err.strerror or err}") from None
     try:
         draft = Run(staging)
-        fileio.write_json(draft.file(runs.CONFIG), config)
+        fileio.write_json(draft.file(runs.CONFIG), config.to_dict())
         fileio.write_json(draft.file(runs.SPEC), model.spec.to_dict())
         save_weights(network, draft.file(runs.WEIGHTS), model.spec.to_dict())
         summary = summarize(network).format(explain=True)
@@ -162,30 +165,39 @@ def _write_atomically(
 def _run_config(
     run_name: str,
     model: ImportedModel,
-    data: Any,
+    data: DataConfig,
     class_names: list[str],
     origin: dict[str, Any],
-) -> dict[str, Any]:
+) -> RunConfig:
+    """The run's config.json: the typed RunConfig every run has, with ``imported`` (where
+    the model came from) beside it. Its recipe is the lesson's defaults, what ``train``
+    would use here: the model itself was trained elsewhere."""
+    from convlens.data.preparation import Preparation
     from convlens.recipe import TrainConfig
+    from convlens.run_config import DatasetFacts, RunConfig
     from convlens.version import __version__
 
-    return {
-        "name": run_name,
-        "model": model.spec.to_dict(),
-        "preset": None,
-        "recipe": None,
-        "data": data.to_dict(),
-        "dataset": {"name": data.dataset, "source": None, "is_sample": False},
-        "train": TrainConfig().to_dict(),  # how it would train here; it was trained elsewhere
-        "class_names": class_names,
-        "input_shape": list(model.spec.input_shape),
-        "created": dt.datetime.now().isoformat(timespec="seconds"),
-        "convlens_version": __version__,
-        "imported": origin,
-    }
+    shape = model.spec.input_shape
+    if data.dataset in _KNOWN_DATA:
+        preparation = Preparation.default(shape)
+    else:  # the user's own images: measure their look, as training does
+        preparation = Preparation.measure(data.load(progress=False).train_images)
+    facts = DatasetFacts(name=data.dataset, is_sample=False, preparation=preparation.to_dict())
+    return RunConfig(
+        model=model.spec,
+        train=TrainConfig(),
+        data=data,
+        class_names=tuple(class_names),
+        input_shape=shape,
+        dataset=facts,
+        name=run_name,
+        created=dt.datetime.now().isoformat(timespec="seconds"),
+        convlens_version=__version__,
+        extra={"imported": origin},
+    )
 
 
-def _data_config(dataset: str, input_shape: tuple[int, ...]) -> Any:
+def _data_config(dataset: str, input_shape: tuple[int, ...]) -> DataConfig:
     """The data the run is judged on; a folder is read at the model's own image size."""
     from convlens.data.config import DataConfig
 
