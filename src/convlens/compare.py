@@ -1,7 +1,9 @@
 """The lesson's main experiment: several models, the same data and seed, side by side.
 
 ``compare(["dnn", "cnn"])`` trains each model as an ordinary run folder inside one
-comparison folder and writes ``compare.csv``, ``compare.json`` and ``compare.png``::
+comparison folder and writes ``compare.csv``, ``compare.json`` and ``compare.png``. A
+model may also be an existing run (a name in the runs folder or a run folder's path, e.g.
+one made by ``convlens import``): it is judged on the same test images, not trained::
 
     runs/compare-20261129-101500/
       dnn/ ...  cnn/ ...        two complete run folders (dnn-seed0/, dnn-seed1/, ... with
@@ -158,6 +160,8 @@ class Comparison:
 
 
 def _cell(row: dict[str, Any], key: str, fmt: str, repeated: bool) -> str:
+    if row.get(key, 0) is None:  # an existing run: trained elsewhere, no train figures here
+        return "-"
     if key == "test_interval":
         return f"{row['test_accuracy_low']:.2%}-{row['test_accuracy_high']:.2%}"
     if key == "test_accuracy" and repeated:
@@ -215,10 +219,14 @@ def compare(
         raise OptionError("compare needs at least one model, e.g. convlens compare dnn cnn")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise OptionError(f"--repeats {repeats!r} is not valid; it must be 1 or more")
-    labels = [runs.safe_name(m) for m in models]
+    base = Path(runs_dir or runs.default_runs_dir())
+    specs = [_model_or_run(m, base) for m in models]  # fail fast on a bad name, before training
+    labels = [
+        runs.safe_name(spec.name if isinstance(spec, Run) else m)
+        for m, spec in zip(models, specs, strict=True)
+    ]
     if len(set(labels)) != len(labels):
         raise OptionError(f"compare was given the same model twice: {', '.join(models)}")
-    specs = [resolve_model(m) for m in models]  # fail fast on a bad name, before training
     data = data or DataConfig()
     config = config or TrainConfig()
     dataset = data.load(progress=on_note is not None)
@@ -233,6 +241,12 @@ def compare(
     for seed in seeds:
         seeded = replace(config, seed=seed)
         for label, spec in zip(labels, specs, strict=True):
+            if isinstance(spec, Run):  # an existing run: judged, not trained
+                judged = replace(seeded, tta_flip=spec.run_config.train.tta_flip)
+                right = _correct(spec, _matching(spec, dataset), judged)
+                correct[label].append(right)
+                trials[label].append(_existing_trial(label, spec, dataset, judged, right))
+                continue
             run_name = label if repeats == 1 else f"{label}-seed{seed}"
             reporter = reporter_for(run_name) if reporter_for else SilentReporter()
             run = train(
@@ -274,6 +288,47 @@ def compare(
     return comparison
 
 
+def _model_or_run(model: str, runs_dir: Path) -> Any:
+    """A preset, spec file or layer text as a ModelSpec; else an existing run by name or
+    path (``convlens import`` makes such runs); else resolve_model's one-line error."""
+    from convlens.errors import ConvlensError
+    from convlens.models.registry import PRESETS
+
+    if model.strip() in PRESETS:
+        return resolve_model(model)
+    try:
+        return Run.open(model, runs_dir)
+    except ConvlensError:
+        return resolve_model(model)
+
+
+def _matching(run: Run, dataset: Any) -> Any:
+    if list(dataset.class_names) != run.class_names or tuple(dataset.input_shape) != tuple(
+        run.input_shape
+    ):
+        raise OptionError(
+            f"run {run.path} takes {run.input_shape} images of {len(run.class_names)} classes, "
+            f"not the compared data's ({dataset.name}); compare it on its own data with --data"
+        )
+    return dataset
+
+
+def _existing_trial(
+    label: str, run: Run, dataset: Any, config: TrainConfig, correct: np.ndarray
+) -> dict[str, Any]:
+    """An existing run's row: its test figures on the compared images, measured now; the
+    training figures only if convlens trained it."""
+    from convlens.train.evaluation import evaluate_network
+    from convlens.train.session import apply_subsets
+
+    judged = apply_subsets(dataset, config)
+    evaluation = evaluate_network(run.load_network(), judged.test_images, judged.test_labels,
+                                  judged.class_names, tta_flip=config.tta_flip)  # fmt: skip
+    metrics = run.metrics() if run.file(runs.METRICS_JSON).is_file() else {}
+    trial = _trial_figures(label, run, correct, metrics)
+    return {**trial, "test_loss": evaluation.loss, "is_sample": dataset.is_sample}
+
+
 def _correct(run: Run, dataset: Any, config: TrainConfig) -> np.ndarray:
     """(N,) bool: which of the run's test images its saved weights classify correctly,
     with the flip averaging it was evaluated with."""
@@ -289,9 +344,14 @@ def _correct(run: Run, dataset: Any, config: TrainConfig) -> np.ndarray:
 
 def _trial(label: str, run: Run, correct: np.ndarray) -> dict[str, Any]:
     """One model, one seed: its figures, and the accuracy of ``correct`` with its interval."""
+    return _trial_figures(label, run, correct, run.metrics())
+
+
+def _trial_figures(
+    label: str, run: Run, correct: np.ndarray, metrics: dict[str, Any]
+) -> dict[str, Any]:
     from convlens.models.network import build_network, count_params
 
-    metrics = run.metrics()
     trainable, frozen = count_params(build_network(run.spec(), run.input_shape))
     right, total = int(correct.sum()), len(correct)
     low, high = wilson_interval(right, total)
@@ -300,16 +360,16 @@ def _trial(label: str, run: Run, correct: np.ndarray) -> dict[str, Any]:
         "run": str(run.path),
         "seed": run.config["train"]["seed"],
         "params": trainable + frozen,
-        "seconds_per_epoch": metrics["seconds_per_epoch"],
-        "train_accuracy": metrics["train_accuracy"],
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "train_accuracy": metrics.get("train_accuracy"),
         "test_accuracy": right / total,
         "test_accuracy_low": low,
         "test_accuracy_high": high,
         "test_correct": right,
         "test_count": total,
-        "test_loss": metrics["test_loss"],
-        "epochs": metrics["epochs_done"],
-        "is_sample": run.config["dataset"]["is_sample"],
+        "test_loss": metrics.get("test_loss"),
+        "epochs": metrics.get("epochs_done"),
+        "is_sample": (run.config.get("dataset") or {}).get("is_sample"),
         "data": run.data_note.short,
     }
 
@@ -319,7 +379,9 @@ def _row(label: str, trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(trials) == 1:
         return {**trials[0], "test_accuracy_std": 0.0, "repeats": 1}
     mean = {
-        key: float(np.mean([t[key] for t in trials]))
+        key: None
+        if any(t[key] is None for t in trials)
+        else float(np.mean([t[key] for t in trials]))
         for key in ("seconds_per_epoch", "train_accuracy", "test_accuracy", "test_loss")
     }
     first = trials[0]

@@ -144,3 +144,20 @@ def test_report_and_onnx_export_of_an_imported_run(imported, tmp_path, capsys) -
     onnx_path = tmp_path / "model.onnx"
     assert main(["export", "keras-cnn", "--onnx", str(onnx_path), *runs]) == 0
     assert "ONNX Runtime matches PyTorch" in capsys.readouterr().out
+
+
+def test_compare_takes_an_imported_run_beside_a_preset(imported, tmp_path, capsys) -> None:
+    """The imported Keras model is judged on the same images as the preset trained now."""
+    runs = ["--runs", str(imported)]
+    args = ["compare", "dnn", "keras-cnn", "--epochs", "1", "--train-subset", "600",
+            "--test-subset", "300", "--precision", "fp32", "--name", "mine", *runs]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "keras-cnn" in out and "dnn" in out
+    table = json.loads((imported / "mine" / "compare.json").read_text())
+    rows = {row["model"]: row for row in table["rows"]}
+    assert rows["keras-cnn"]["test_count"] == rows["dnn"]["test_count"] == 300
+    assert rows["keras-cnn"]["seconds_per_epoch"] is None  # trained elsewhere
+    assert rows["dnn"]["seconds_per_epoch"] > 0
+    assert not (imported / "mine" / "keras-cnn").exists()  # judged, not trained again
+    assert (imported / "mine" / "compare.png").stat().st_size > 1000

@@ -21,7 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "models",
         nargs="+",
         metavar="MODEL",
-        help="presets, spec files or layer lists (e.g. dnn cnn)",
+        help="presets, spec files or layer lists (e.g. dnn cnn), or existing runs (a name in "
+        "--runs or a run folder, e.g. one made by convlens import): judged, not trained",
     )
     parser.add_argument("--name", help="comparison folder name (default compare-DATE-TIME)")
     parser.add_argument(
@@ -61,5 +62,8 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
     )
     print(comparison.format())
-    print(f"\nwrote {comparison.path}/compare.png, compare.csv and one run folder per model")
+    print(
+        f"\nwrote {comparison.path}/compare.png, compare.csv and one run folder per model "
+        "trained (existing runs are judged where they are)"
+    )
     return 0

@@ -76,7 +76,11 @@ def compare_figure(
             bar.get_x() + bar.get_width() / 2,
             0.04,
             f"{row['test_accuracy']:.2%}{spread}\n{row['params']:,} params\n"
-            f"{row['seconds_per_epoch']:.1f} s/epoch",
+            + (  # an existing run (e.g. imported) was not trained here
+                f"{row['seconds_per_epoch']:.1f} s/epoch"
+                if row.get("seconds_per_epoch") is not None
+                else "not trained here"
+            ),
             ha="center",
             va="bottom",
             fontsize=8,
