@@ -43,8 +43,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=0.3,
         metavar="POINTS",
-        help="sweet spot: the fastest configuration within this many accuracy points of the "
+        help="sweet spot: the cheapest configuration within this many accuracy points of the "
         "best (default 0.3)",
+    )
+    parser.add_argument(
+        "--cost",
+        choices=("seconds", "params", "mflops"),
+        default="seconds",
+        help="what 'cheaper' means for the Pareto front and the sweet spot: measured training "
+        "seconds (default; noisy on a busy machine), or the exact parameter count or MFLOPs "
+        "per image",
     )
     parser.add_argument(
         "--workers", type=int, help="parallel trials (default: as many as cores and memory allow)"
@@ -126,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         executor="process" if args.ray is None else "ray",
         ray_address=args.ray or None,
         margin=args.margin / 100,
+        cost=args.cost,
         reporter=SilentSweepReporter() if args.quiet else TqdmSweepReporter(),
         recipe_preset=plan.recipe_preset,
     )

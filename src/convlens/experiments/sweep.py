@@ -37,7 +37,14 @@ from convlens.errors import ConvlensError, OptionError
 from convlens.experiments import executors, ray_executor, resources
 from convlens.experiments.executors import Trial, TrialOutcome
 from convlens.experiments.grid import GridPoint, check_vary, expand
-from convlens.experiments.pareto import DEFAULT_MARGIN, pareto_figure, pareto_front, sweet_spot
+from convlens.experiments.pareto import (
+    DEFAULT_COST,
+    DEFAULT_MARGIN,
+    get_cost,
+    pareto_figure,
+    pareto_front,
+    sweet_spot,
+)
 from convlens.models.spec import ModelSpec
 from convlens.provenance import DataNote, combined_caveat
 from convlens.recipe import TrainConfig
@@ -74,9 +81,12 @@ class SweepResult:
     sweet_spot: str | None  # the configuration's name
     pareto: tuple[str, ...]  # names on the Pareto front, fastest first
     margin: float
+    cost: str = DEFAULT_COST  # what "cheaper" means for the front and the sweet spot
 
     def format(self) -> str:
-        table = format_table(self.rows, self.trials, self.sweet_spot, self.margin, self.path)
+        table = format_table(
+            self.rows, self.trials, self.sweet_spot, self.margin, self.path, self.cost
+        )
         return table + (f"\n({self.caveat})" if self.caveat else "")
 
     def __str__(self) -> str:
@@ -100,7 +110,9 @@ class SweepResult:
         """The table as the CLI prints it, the caveat, and the Pareto figure."""
         from convlens.display import block, caveat_html, file_img, pre_html
 
-        table = format_table(self.rows, self.trials, self.sweet_spot, self.margin, self.path)
+        table = format_table(
+            self.rows, self.trials, self.sweet_spot, self.margin, self.path, self.cost
+        )
         picture = file_img(self.path / PARETO_PNG, "test accuracy against training time")
         return block(pre_html(table), caveat_html(self.caveat), picture)
 
@@ -118,6 +130,7 @@ def sweep(
     executor: str = "process",
     ray_address: str | None = None,
     margin: float = DEFAULT_MARGIN,
+    cost: str = DEFAULT_COST,
     reporter: SweepReporter | None = None,
     dataset: Any = None,
     recipe_preset: str | None = None,
@@ -125,7 +138,9 @@ def sweep(
     """Train every point of ``vary`` over ``model`` ``repeats`` times; write the tables.
 
     ``vary`` maps axes to values (see :mod:`convlens.experiments.grid`). ``margin`` is a
-    fraction (0.003 = 0.3 points). ``executor`` is "process" (default), "ray" or "inline".
+    fraction (0.003 = 0.3 points). ``cost`` is what the Pareto front and the sweet spot
+    minimise: "seconds" (measured training time), "params" or "mflops" (exact).
+    ``executor`` is "process" (default), "ray" or "inline".
     ``dataset`` may pass already loaded data (its ``DataConfig`` is still recorded).
     ``recipe_preset`` names the preset whose recipe ``config`` came from, for each run's
     config.json (see :func:`convlens.train.session.train`).
@@ -133,6 +148,7 @@ def sweep(
     from convlens.models.registry import resolve_model
 
     _check_options(executor, repeats, margin, ray_address)
+    get_cost(cost)  # an unknown cost fails before anything trains
     reporter = reporter or SilentSweepReporter()
     vary = check_vary(vary)
     spec = resolve_model(model) if isinstance(model, str) else model
@@ -166,6 +182,7 @@ def sweep(
         "vary": vary,
         "repeats": repeats,
         "margin": margin,
+        "cost": cost,
         "train": config.to_dict(),
         "recipe": recipe_preset,
         "data": data.to_dict(),
@@ -192,7 +209,7 @@ def sweep(
     trial_rows = [_trial_row(t, fresh.get(t.folder), t not in to_train) for t in trials]
     trial_rows += [_invalid_trial_row(p, k) for p in points if p.error for k in range(repeats)]
     rows = [_config_row(p, trial_rows, costs.get(p.name), vary) for p in points]
-    return _write_results(folder, header, spec.name, rows, trial_rows, margin)
+    return _write_results(folder, header, spec.name, rows, trial_rows, margin, cost)
 
 
 def _check_options(executor: str, repeats: int, margin: float, ray_address: str | None) -> None:
@@ -226,12 +243,13 @@ def _write_results(
     rows: list[dict[str, Any]],
     trial_rows: list[dict[str, Any]],
     margin: float,
+    cost: str = DEFAULT_COST,
 ) -> SweepResult:
     """Mark the Pareto front and sweet spot; write results.csv, trials.csv, pareto.png and
     sweep.json (last: its status says the sweep is done)."""
     ranked = [r for r in rows if r["status"] == "ok"]
-    front = [ranked[i]["config"] for i in pareto_front(ranked)]
-    spot_index = sweet_spot(ranked, margin)
+    front = [ranked[i]["config"] for i in pareto_front(ranked, cost)]
+    spot_index = sweet_spot(ranked, margin, cost)
     spot = ranked[spot_index]["config"] if spot_index is not None else None
     for row in rows:
         row["pareto"] = row["config"] in front
@@ -239,7 +257,7 @@ def _write_results(
     fileio.write_csv(folder / RESULTS_CSV, rows)
     fileio.write_csv(folder / TRIALS_CSV, trial_rows)
     axes = ", ".join(header["vary"]) or "repeats"
-    figure = pareto_figure(ranked, margin, f"{model_name}: {axes} (sweet spot ringed)")
+    figure = pareto_figure(ranked, margin, f"{model_name}: {axes} (sweet spot ringed)", cost)
     fileio.write_figure(folder / PARETO_PNG, figure)
     counts = {
         status: sum(t["status"] == status for t in trial_rows) for status in ("failed", "invalid")
@@ -256,7 +274,7 @@ def _write_results(
         "rows": rows,
     }
     fileio.write_json(folder / SWEEP_JSON, {**header, **summary})
-    return SweepResult(folder, tuple(rows), tuple(trial_rows), spot, tuple(front), margin)
+    return SweepResult(folder, tuple(rows), tuple(trial_rows), spot, tuple(front), margin, cost)
 
 
 # --- planning and running ----------------------------------------------------------------
@@ -457,6 +475,7 @@ def format_table(
     spot: str | None,
     margin: float,
     path: Path | None = None,
+    cost: str = DEFAULT_COST,
 ) -> str:
     """The sweep as people read it: one line per configuration, then the verdict."""
     width = max(14, *(len(r["config"]) + 2 for r in rows)) if rows else 14
@@ -466,7 +485,7 @@ def format_table(
     )
     lines = [head, "-" * len(head)]
     for r in rows:
-        mark = ">>" if r["sweet_spot"] else (" *" if r["pareto"] else "  ")
+        mark = (">" if r["sweet_spot"] else " ") + ("*" if r["pareto"] else " ")
         if r["status"] != "ok":
             lines.append(f"{mark}{r['config']:<{width - 2}}  {r['status']}: {r['error']}")
             continue
@@ -477,7 +496,11 @@ def format_table(
             f"{r['train_seconds_mean']:>10.1f}{_pct(r['train_accuracy_mean']):>11}{test:>17}"
             f"{_points(r['gap_mean']):>8}"
         )
-    lines.append("(>> sweet spot, * Pareto front; gap = train - test accuracy, points)")
+    measure = get_cost(cost)
+    lines.append(
+        f"(> sweet spot, * on the Pareto front, cost: {measure.axis}; "
+        "gap = train - test accuracy, points)"
+    )
     ok = [r for r in rows if r["status"] == "ok"]
     if spot is not None:
         chosen = next(r for r in ok if r["config"] == spot)
@@ -486,12 +509,13 @@ def format_table(
             why = "it is also the most accurate"
         else:
             why = (
-                f"within {100 * margin:.1f} points of the best ({best['config']}, "
-                f"{best['test_accuracy_mean']:.2%} in {best['train_seconds_mean']:.1f} s)"
+                f"{measure.words} within {100 * margin:.1f} points of the best "
+                f"({best['config']}, {best['test_accuracy_mean']:.2%} with "
+                f"{measure.shown(best)})"
             )
         lines.append(
-            f"\nSweet spot: {spot}: {chosen['test_accuracy_mean']:.2%} test accuracy in "
-            f"{chosen['train_seconds_mean']:.1f} s of training; {why}."
+            f"\nSweet spot: {spot}: {chosen['test_accuracy_mean']:.2%} test accuracy with "
+            f"{measure.shown(chosen)}; {why}."
         )
     reused = sum(bool(t["reused"]) for t in trials)
     trained = sum(t["status"] in FINISHED and not t["reused"] for t in trials)

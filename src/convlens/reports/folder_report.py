@@ -12,6 +12,7 @@ from typing import Any
 
 from convlens import fileio, runs
 from convlens.errors import ConvlensError
+from convlens.experiments.pareto import DEFAULT_COST, Cost, get_cost
 from convlens.provenance import combined_caveat
 from convlens.reports.html import figure_file, note, para, pct, points, section, table
 
@@ -36,17 +37,20 @@ def sweep_body(folder: Path) -> tuple[str, str, str]:
         f"epoch(s); status {info.get('status', '?')}"
     )
     spot = info.get("sweet_spot")
-    parts = [_sweet_spot(rows, spot, float(info.get("margin", 0.003)))]
+    cost = get_cost(str(info.get("cost") or DEFAULT_COST))  # sweeps before --cost: seconds
+    parts = [_sweet_spot(rows, spot, float(info.get("margin", 0.003)), cost)]
     parts[:0] = _caveat([folder / t["folder"] for t in trials if t.get("folder")])
     explain = note(
         "Means over repeats; gap = train - test accuracy at the last epoch. The Pareto front "
-        "holds the configurations that no other beats on both training time and accuracy. "
+        "holds the configurations that no other beats on both cost and accuracy; the cost "
+        f"here is {cost.axis}. "
         f"Trials ran on {info.get('plan') or '?'}; trials that share the machine slow "
         "each other a little, so compare times within one sweep."
     )
     parts.append(section("Results", _results(rows), explain))
-    pareto = figure_file(folder / "pareto.png", "test accuracy against training time")
-    parts.append(section("Accuracy against training time", pareto))
+    what = cost.axis.split(" (")[0]
+    pareto = figure_file(folder / "pareto.png", f"test accuracy against {what}")
+    parts.append(section(f"Accuracy against {what}", pareto))
     bad = [t for t in trials if t.get("status") in ("failed", "invalid")]
     if bad:
         rows_bad = [[t["config"], t["repeat"], t["status"], t["error"]] for t in bad]
@@ -61,13 +65,13 @@ def sweep_body(folder: Path) -> tuple[str, str, str]:
     return f"Sweep {folder.name}", subtitle, "\n".join(parts)
 
 
-def _sweet_spot(rows: list[dict[str, Any]], spot: str | None, margin: float) -> str:
+def _sweet_spot(rows: list[dict[str, Any]], spot: str | None, margin: float, cost: Cost) -> str:
     if not spot:
         return para("No configuration finished, so there is no sweet spot.", "verdict")
     row = next(r for r in rows if r["config"] == spot)
     return para(
-        f"Sweet spot: {spot}, {pct(row['test_accuracy_mean'])} mean test accuracy in "
-        f"{float(row['train_seconds_mean']):.1f} s of training: the fastest configuration "
+        f"Sweet spot: {spot}, {pct(row['test_accuracy_mean'])} mean test accuracy with "
+        f"{cost.shown(row)}: the configuration with {cost.words.removeprefix('the ')} "
         f"within {100 * margin:.1f} points of the best.",
         "spot",
     )
@@ -90,7 +94,7 @@ def _results(rows: list[dict[str, Any]]) -> str:
                 pct(r.get("test_accuracy_mean")),
                 points(r.get("test_accuracy_std")),
                 points(r.get("gap_mean")),
-                "sweet spot" if spot else ("yes" if front else ""),
+                ("sweet spot, " if spot else "") + ("yes" if front else "no") if ok else "",
             ]
         )
         classes.append("spot-row" if spot else ("" if ok else "bad"))
