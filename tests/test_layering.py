@@ -3,7 +3,7 @@
 ::
 
     errors, fileio, version, notices, provenance, display   foundations, no convlens
-    models, data, ops                                       things as data (no runs)
+    models, data, byhand                                    things as data (no runs)
     recipe                                                  TrainConfig, plan_training
     run_config, runs, run_card, introspect                  a run folder; looking inside
     plots                                                   figures (of introspection)
@@ -33,7 +33,7 @@ import convlens
 PACKAGE = Path(convlens.__file__).parent
 FLOORS: list[tuple[str, ...]] = [
     ("errors", "fileio", "version", "notices", "provenance", "display"),
-    ("models", "data", "ops"),
+    ("models", "data", "byhand"),
     ("recipe",),
     ("run_config", "runs", "run_card", "introspect"),
     ("plots",),

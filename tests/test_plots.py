@@ -51,7 +51,7 @@ def test_the_filter_slide_draws_its_pictures_to_one_scale() -> None:
     """28x28 -> 26x26 -> 13x13: a pixel is as wide in every picture panel."""
     import numpy as np
 
-    from convlens.ops import get_kernel
+    from convlens.byhand import get_kernel
     from convlens.plots.filtering import filter_figure
 
     figure = filter_figure(np.zeros((28, 28), np.uint8), get_kernel("vertical"))

@@ -115,7 +115,7 @@ def test_spec_files(tmp_path_factory, raw: bytes, suffix: str) -> None:
     )
 )
 def test_kernel_text(text: str) -> None:
-    from convlens.ops import parse_kernel
+    from convlens.byhand import parse_kernel
 
     kernel = ends_cleanly(lambda: parse_kernel(text))
     if kernel is not None:

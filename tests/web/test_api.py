@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convlens.byhand import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.data import load_dataset
 from convlens.introspect import explain, feature_maps, journey_layer_names, learned_filters
 from convlens.models.registry import PRESETS
-from convlens.ops import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.predict import predict_arrays
 from convlens.recipe import TrainConfig
 from convlens.runs import Run

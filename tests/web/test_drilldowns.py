@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convlens.byhand import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.introspect import explain_unit
-from convlens.ops import clamp_to_uint8, conv2d, explain_pixel, max_pool2d, parse_kernel
 from convlens.reports.run_report import predictions_on_test_set
 from convlens.runs import Run
 from tests.web.test_api import bars, fashion, one_line_error, png_array

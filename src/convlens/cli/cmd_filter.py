@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{name:<10}  {text}")
         return 0
 
-    from convlens.ops import conv2d, explain_pixel, max_pool2d, parse_kernel
-    from convlens.ops.arithmetic import explain_pool
+    from convlens.byhand import conv2d, explain_pixel, max_pool2d, parse_kernel
+    from convlens.byhand.arithmetic import explain_pool
 
     if not args.kernel:
         raise OptionError(
@@ -246,7 +246,7 @@ def _check_format(out: Path) -> None:
 
 
 def _print_kernels() -> None:
-    from convlens.ops import ALIASES, KERNELS
+    from convlens.byhand import ALIASES, KERNELS
 
     for name, kernel in KERNELS.items():
         rows = "; ".join(" ".join(_number(v, fraction=True) for v in row) for row in kernel.values)
@@ -262,6 +262,6 @@ def _size(array: Any) -> str:
 
 
 def _number(value: float, *, fraction: bool = False) -> str:
-    from convlens.ops.arithmetic import format_number
+    from convlens.byhand.arithmetic import format_number
 
     return format_number(value, fraction=fraction)

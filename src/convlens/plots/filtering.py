@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from convlens.byhand import Kernel, KernelError, clamp_to_uint8, conv2d, get_kernel, max_pool2d
+from convlens.byhand.arithmetic import format_number
 from convlens.errors import ImageError, OptionError
-from convlens.ops import Kernel, KernelError, clamp_to_uint8, conv2d, get_kernel, max_pool2d
-from convlens.ops.arithmetic import format_number
 
 __all__ = ["filter_figure"]
 
@@ -38,10 +38,10 @@ def filter_figure(
     """Original, kernel, filtered (valid conv x ``weight``, clamped) and max-pooled panels.
 
     ``image`` is (H, W) with pixel values 0..255 (a leading or trailing axis of size 1 is
-    dropped). ``kernel`` is a (k, k) array or a :class:`~convlens.ops.Kernel` (its name
+    dropped). ``kernel`` is a (k, k) array or a :class:`~convlens.byhand.Kernel` (its name
     and description then label the slide). ``pool`` of ``None`` or 0 leaves out pooling.
     ``mark=(row, col)`` outlines the input window of output pixel [row, col] (the
-    coordinates of :func:`convlens.ops.explain_pixel`) and circles that output pixel.
+    coordinates of :func:`convlens.byhand.explain_pixel`) and circles that output pixel.
     """
     description = None
     if isinstance(kernel, Kernel):

@@ -2,7 +2,7 @@
 
 The page calls the same functions as the command line, over a small JSON API:
 
-* filter playground: :mod:`convlens.ops` (hand convolution, pooling, one pixel's arithmetic);
+* filter playground: :mod:`convlens.byhand` (hand convolution, pooling, one pixel's arithmetic);
 * predict and journey: :mod:`convlens.predict` and :mod:`convlens.introspect`;
 * runs: :mod:`convlens.runs`;
 * training: :func:`convlens.train.session.train` in a background thread, one at a time.

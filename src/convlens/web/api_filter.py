@@ -10,7 +10,7 @@ Routes (JSON in and out)::
                            {..., pool, pool_row, pool_col}: a pooled pixel, its block and
                            the block's largest filtered pixel worked out
 
-The numbers are :mod:`convlens.ops`' own: ``conv2d`` (valid, stride 1) times the weight,
+The numbers are :mod:`convlens.byhand`' own: ``conv2d`` (valid, stride 1) times the weight,
 clamped to 0..255 for display with ``clamp_to_uint8``, pooled with ``max_pool2d`` before
 clamping, exactly as ``convlens filter`` draws its slide.
 """
@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from convlens.ops import (
+from convlens.byhand import (
     ALIASES,
     KERNELS,
     Kernel,
@@ -189,7 +189,7 @@ def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fiel
 
 def kernel_from(fields: Fields) -> Kernel:
     """A kernel given by name, as typed text, or as rows of numbers: all through
-    :func:`convlens.ops.parse_kernel`, so the page and the CLI accept the same kernels."""
+    :func:`convlens.byhand.parse_kernel`, so the page and the CLI accept the same kernels."""
     value = fields.raw("kernel")
     if value is None:
         raise WebError("'kernel' is missing; give a name such as \"vertical\" or rows of numbers")

@@ -1,5 +1,5 @@
 // 1. Filter playground: a picture, a kernel, and the arithmetic of any pixel.
-// The server convolves with convlens.ops (the same code as `convlens filter`); this
+// The server convolves with convlens.byhand (the same code as `convlens filter`); this
 // module only asks, shows, and maps the mouse to pixel coordinates.
 import { api, cellGrid, el, fraction, num, say, signClass } from './util.js';
 

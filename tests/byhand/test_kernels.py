@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convlens.byhand import ALIASES, KERNELS, KernelError, get_kernel, kernel_names, parse_kernel
 from convlens.errors import ConvlensError
-from convlens.ops import ALIASES, KERNELS, KernelError, get_kernel, kernel_names, parse_kernel
 
 LAPLACIAN = [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
 

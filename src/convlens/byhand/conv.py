@@ -14,7 +14,7 @@ Two forms of :func:`conv2d`:
   the F filters is summed over all C input channels. The tests hold it to torch.
 
 Results are float64: a uint8 picture through an integer kernel is then exact, so the
-worked arithmetic in :mod:`convlens.ops.arithmetic` reproduces every output bit for bit.
+worked arithmetic in :mod:`convlens.byhand.arithmetic` reproduces every output bit for bit.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from convlens.byhand.kernels import Kernel, KernelError
 from convlens.errors import ImageError, OptionError
-from convlens.ops.kernels import Kernel, KernelError
 
 __all__ = ["clamp_to_uint8", "conv2d", "max_pool2d"]
 
@@ -45,7 +45,7 @@ def conv2d(
 ) -> np.ndarray:
     """Slide ``kernel`` over ``image``, multiply element by element, sum, times ``weight``.
 
-    ``kernel`` is an array or a :class:`~convlens.ops.Kernel`. ``stride`` is an int or
+    ``kernel`` is an array or a :class:`~convlens.byhand.Kernel`. ``stride`` is an int or
     ``(sh, sw)``. ``padding`` is an int, ``(ph, pw)``, ``"valid"`` (no padding) or
     ``"same"`` (stride 1 only; the output keeps the input size, and an even kernel gets its
     extra zero at the bottom/right, as in torch). Padding adds zeros.

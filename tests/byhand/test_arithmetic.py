@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convlens.byhand import KERNELS, clamp_to_uint8, conv2d, explain_pixel, get_kernel
+from convlens.byhand.arithmetic import format_number
 from convlens.errors import ConvlensError, OptionError
-from convlens.ops import KERNELS, clamp_to_uint8, conv2d, explain_pixel, get_kernel
-from convlens.ops.arithmetic import format_number
 
 # The lesson's example neighbourhood: 192 in the middle, 0 to its upper left, 64 above it.
 WINDOW = np.array([[0, 64, 128], [48, 192, 144], [142, 226, 168]], dtype=np.uint8)
@@ -134,8 +134,8 @@ def test_format_number(value, text, fraction):
 def test_the_pooling_block_of_a_filtered_pixel_and_its_maximum() -> None:
     """A 5x5 filtered image: pixel [1, 2] is in the block rows 0-1, columns 2-3, which
     becomes pooled pixel [0, 1]; row 4 does not fill a 2x2 block and is dropped."""
-    from convlens.ops import max_pool2d
-    from convlens.ops.arithmetic import explain_pool
+    from convlens.byhand import max_pool2d
+    from convlens.byhand.arithmetic import explain_pool
 
     filtered = np.arange(25, dtype=np.float64).reshape(5, 5) - 10  # -10 .. 14
     filtered[0, 3] = 300.0
@@ -153,7 +153,7 @@ def test_the_pooling_block_of_a_filtered_pixel_and_its_maximum() -> None:
 
 
 def test_the_printout_says_what_the_cell_positions_are() -> None:
-    from convlens.ops import explain_pixel
+    from convlens.byhand import explain_pixel
 
     image = np.arange(25, dtype=np.float64).reshape(5, 5)
     text = explain_pixel(image, np.ones((3, 3)), 1, 2).format()

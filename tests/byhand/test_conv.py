@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convlens.byhand import KernelError, clamp_to_uint8, conv2d, get_kernel, max_pool2d
 from convlens.errors import ConvlensError, ImageError, OptionError
-from convlens.ops import KernelError, clamp_to_uint8, conv2d, get_kernel, max_pool2d
 
 VERTICAL = get_kernel("vertical").values
 HORIZONTAL = get_kernel("horizontal").values

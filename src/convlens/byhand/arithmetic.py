@@ -5,7 +5,7 @@ output pixel ``[row, col]`` comes from the input window whose top-left corner is
 ``[row, col]``; for a 3x3 kernel that window is centred on input pixel ``[row + 1, col + 1]``.
 So a 28x28 image and a 3x3 kernel accept rows and columns 0..25.
 
-The sum is added up in the same order as :func:`convlens.ops.conv.conv2d` adds it (cell by
+The sum is added up in the same order as :func:`convlens.byhand.conv.conv2d` adds it (cell by
 cell, row-major), so ``explain_pixel(img, k, r, c).total == conv2d(img, k)[r, c]``
 exactly, not just approximately.
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from convlens.byhand.conv import _as_array, _finite, clamp_to_uint8
+from convlens.byhand.kernels import KernelError
 from convlens.errors import ImageError, OptionError
-from convlens.ops.conv import _as_array, _finite, clamp_to_uint8
-from convlens.ops.kernels import KernelError
 
 __all__ = ["PixelArithmetic", "PoolArithmetic", "explain_pixel", "explain_pool", "format_number"]
 
@@ -192,7 +192,7 @@ class PoolArithmetic:
 def explain_pool(filtered: Any, row: int, col: int, size: int = 2) -> PoolArithmetic:
     """The ``size`` x ``size`` max-pooling block of filtered pixel ``[row, col]``.
 
-    ``filtered`` is (H', W') as :func:`convlens.ops.conv.conv2d` returns it (after the
+    ``filtered`` is (H', W') as :func:`convlens.byhand.conv.conv2d` returns it (after the
     weight, before clamping): pooling picks the largest sum, and only the gray shown is
     clamped, exactly as ``clamp_to_uint8(max_pool2d(filtered, size))`` draws it.
     """

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convlens.byhand import conv2d, get_kernel
+from convlens.byhand.arithmetic import format_number
 from convlens.cli.main import main
-from convlens.ops import conv2d, get_kernel
-from convlens.ops.arithmetic import format_number
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
