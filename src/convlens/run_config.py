@@ -62,6 +62,7 @@ class DatasetFacts:
     test_count: int | None = None
     smoke: bool | None = None  # trained in smoke mode (CONVLENS_SMOKE): capped epochs and data
     preparation: dict[str, Any] | None = None  # how its images look (data.preparation)
+    fingerprint: str | None = None  # Dataset.fingerprint(): resume refuses other images
 
     @classmethod
     def of(
@@ -75,6 +76,7 @@ class DatasetFacts:
             test_count=len(dataset.test_labels),
             smoke=smoke,
             preparation=preparation,
+            fingerprint=dataset.fingerprint(),
         )
 
     @classmethod

@@ -13,6 +13,13 @@
       env.json                versions, device, threads, precision, seed
       state.json              status: running, interrupted, complete, stopped, diverged
       curves.png, confusion.png
+      .lock                   the OS lock the one process writing the run holds
+
+Only one process writes a run folder at a time: training and resuming hold an exclusive
+OS lock (``flock``) on ``.lock`` for as long as they write, which the system releases
+however the process ends (Ctrl-C, SIGTERM, SIGKILL, a crash). A second writer is refused
+in one line, and a run whose state says "running" while nobody holds the lock is read as
+"interrupted": its process died without a word, and ``--resume`` continues it.
 
 Every file is written atomically (convlens.fileio), so a run killed at any moment is
 loadable at its last completed epoch and ``convlens train --resume`` finishes it.
@@ -20,6 +27,7 @@ loadable at its last completed epoch and ``convlens train --resume`` finishes it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -27,6 +35,9 @@ import functools
 import io
 import os
 import re
+import stat
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +65,12 @@ ENV = "env.json"
 STATE = "state.json"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
+LOCK = ".lock"
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one writer at a time is then not enforced
+    fcntl = None  # type: ignore[assignment]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -183,8 +200,25 @@ class Run:
         return run_html(self)
 
     def state(self) -> dict[str, Any]:
+        """state.json; "running" with no process holding the run's lock reads as
+        "interrupted" (the process that trained it is gone)."""
         path = self.file(STATE)
-        return fileio.read_json(path) if path.exists() else {"status": "new", "epochs_done": 0}
+        if not path.exists():
+            return {"status": "new", "epochs_done": 0}
+        try:
+            state = fileio.read_json(path)
+        except ConvlensError as err:
+            raise RunError(str(err)) from None
+        if not isinstance(state, dict) or not isinstance(state.get("status", ""), str):
+            raise RunError(f"{path} is not a run state (a JSON object); the file is damaged")
+        if state.get("status") == "running" and not is_being_written(self.path):
+            return {
+                **state,
+                "status": "interrupted",
+                "message": "the process training it ended without finishing (killed, or the "
+                f"machine stopped); resume with: convlens train --resume {self.path}",
+            }
+        return state
 
     def history(self) -> list[dict[str, float]]:
         """metrics.csv as a list of rows (numbers parsed)."""
@@ -251,7 +285,8 @@ class Run:
         The one way to bring a run's data back.
 
         Data whose classes or image shape differ from the run's is refused: its figures
-        would be about other images.
+        would be about other images. So are other images with the same classes, for runs
+        that recorded their data's fingerprint (:meth:`Dataset.fingerprint`).
         """
         from convlens.recipe import apply_subsets
 
@@ -266,8 +301,11 @@ class Run:
             dataset = data.load(progress=progress)
         if subsets:
             dataset = apply_subsets(dataset, config.train)
-        if tuple(dataset.class_names) != config.class_names or (
-            tuple(dataset.input_shape) != config.input_shape
+        recorded = config.dataset.fingerprint if config.dataset else None
+        if (
+            tuple(dataset.class_names) != config.class_names
+            or tuple(dataset.input_shape) != config.input_shape
+            or (subsets and recorded is not None and recorded != dataset.fingerprint())
         ):
             raise RunError(
                 f"the data found now ({dataset.name} from {dataset.source}) differs from the "
@@ -343,6 +381,73 @@ def _describe_data(is_sample: bool, test_count: int | None) -> str:
     """'the embedded 10% sample (1,000 test images)' or 'the full data (10,000 test images)'."""
     what = "the embedded 10% sample" if is_sample else "the full data"
     return what if test_count is None else f"{what} ({test_count:,} test images)"
+
+
+@contextlib.contextmanager
+def write_lock(path: str | os.PathLike[str], *, hint: str = "") -> Iterator[None]:
+    """Make this process the only writer of the run folder ``path`` while the block runs.
+
+    An exclusive ``flock`` on ``path/.lock`` (the folder is made if needed); the system
+    drops it whenever the process ends, however it ends. Held by another process (or
+    another thread of this one): a one-line :class:`RunError` naming its pid, plus
+    ``hint`` (what to do instead).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as err:
+        raise ConvlensError(
+            f"cannot write {path}: {err.strerror or err}; choose a writable folder (check "
+            "permissions and free disk space)"
+        ) from None
+    try:
+        if fcntl is not None and not _try_lock(fd):
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise RunError(
+                f"run {path} is being written by another process{who}; only one may train "
+                f"or resume a run at a time{'; ' + hint if hint else ''}"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int, attempts: int = 20) -> bool:
+    """An exclusive lock, retried briefly: a reader's probe holds a shared one for
+    microseconds (:func:`is_being_written`)."""
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < attempts:
+                time.sleep(0.025)
+    return False
+
+
+def is_being_written(path: str | os.PathLike[str]) -> bool:
+    """Whether a process holds the write lock of the run folder ``path`` now."""
+    if fcntl is None:
+        return True  # cannot tell: trust what state.json says
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(Path(path) / LOCK, flags)
+    except OSError:
+        return False  # no lock file: nobody has written it under a lock
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+    finally:
+        os.close(fd)
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

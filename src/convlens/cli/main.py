@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # Sub-command modules, in the order --help lists them. Each defines add_parser() and run().
 COMMANDS: tuple[str, ...] = (
@@ -59,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The commands print their notices themselves (one line on stderr); the library's
     # warning of the same sentence would say it twice.
     warnings.filterwarnings("ignore", category=ConvlensWarning)
+    restore = _stop_like_ctrl_c()
     try:
         return int(args.run(args) or 0)
     except ConvlensError as err:
@@ -74,6 +77,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        restore()  # the work is done: a signal now just ends the process
+
+
+def _stop_like_ctrl_c() -> Callable[[], None]:
+    """SIGTERM (``kill``, systemd, schedulers) and SIGHUP (a closed terminal) stop a
+    command as Ctrl-C does: a training ends "interrupted", resumable, with its hint.
+    Signals someone chose to ignore (``nohup``) stay ignored. Returns what puts the
+    previous handlers back."""
+    changed: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            number = getattr(signal, name, None)
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+                signal.signal(number, _raise_interrupt)
+                changed.append(number)
+
+    def restore() -> None:
+        for number in changed:
+            signal.signal(number, signal.SIG_DFL)
+
+    return restore
+
+
+def _raise_interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
 
 
 def _version() -> str:

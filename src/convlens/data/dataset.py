@@ -8,6 +8,8 @@ Fashion-MNIST images take 55 MB as uint8 and four times that as float32, so scal
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +62,22 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the class names, the shapes and every image and label: the same data
+        always gives the same text, other images (even with the same classes) another.
+        About 0.1 s for Fashion-MNIST's 70,000 images."""
+        digest = hashlib.sha256()
+        digest.update(
+            json.dumps(
+                [list(self.class_names), self.train_images.shape, self.test_images.shape]
+            ).encode()
+        )
+        for array in (self.train_images, self.test_images):
+            digest.update(np.ascontiguousarray(array).data)
+        for labels in (self.train_labels, self.test_labels):
+            digest.update(np.ascontiguousarray(labels, dtype=np.int64).data)
+        return "sha256:" + digest.hexdigest()
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         """Images per class in ``split`` ("train" or "test"): ``(num_classes,)`` int64."""

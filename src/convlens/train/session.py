@@ -20,7 +20,7 @@ import torch
 from convlens import fileio, runs
 from convlens.data.config import DataConfig
 from convlens.data.preparation import Preparation
-from convlens.errors import Interrupted, RunError, TrainingDiverged
+from convlens.errors import Interrupted, TrainingDiverged
 from convlens.models.footprint import check_memory
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network, build_network
@@ -99,8 +99,10 @@ def train(
         created=dt.datetime.now().isoformat(timespec="seconds"),
         convlens_version=__version__,
     )
-    run = Run.create(runs_dir or runs.default_runs_dir(), run_name, run_config)
-    return _fit(run, spec, dataset, config, reporter, resume=False)
+    root = Path(runs_dir or runs.default_runs_dir())
+    with runs.write_lock(root / runs.check_name(run_name), hint="choose another --name"):
+        run = Run.create(root, run_name, run_config)
+        return _fit(run, spec, dataset, config, reporter, resume=False)
 
 
 def resume(
@@ -120,6 +122,18 @@ def resume(
     """
     reporter = reporter or SilentReporter()
     run = Run.open(ref, runs_dir)
+    with runs.write_lock(run.path, hint="wait for it to end, or stop it first"):
+        return _resume_locked(run, epochs, data_dir, threads, device, reporter)
+
+
+def _resume_locked(
+    run: Run,
+    epochs: int | None,
+    data_dir: str | None,
+    threads: int | None,
+    device: str | None,
+    reporter: Reporter,
+) -> Run:
     saved = run.config
     config = run.run_config.train
     if smoke.smoke_mode() and epochs is not None:  # the run's data stays the run's
@@ -131,10 +145,6 @@ def resume(
         config = replace(config, threads=threads or config.threads, device=device or config.device)
         config.validate()
     state = run.state()
-    if not run.file(runs.CHECKPOINT).exists():
-        raise RunError(
-            f"{run.path} has no completed epoch to resume from; start it again with convlens train"
-        )
     done = int(state.get("epochs_done", 0))
     if state.get("status") in ("complete", "stopped") and done >= config.epochs:
         reporter.note(f"{run.path} already finished {done} epochs; nothing to do")
@@ -143,7 +153,10 @@ def resume(
     if config.epochs != saved["train"]["epochs"]:
         train_section = {**saved["train"], "epochs": config.epochs}  # nothing else changes
         run.write_config({**saved, "train": train_section})
-    return _fit(run, run.spec(), dataset, config, reporter, resume=True)
+    started = run.file(runs.CHECKPOINT).exists()
+    if not started:  # stopped before its first epoch ended: it starts again, same recipe
+        reporter.note(f"{run.path} finished no epoch before it stopped; training it from the start")
+    return _fit(run, run.spec(), dataset, config, reporter, resume=started)
 
 
 def _fit(

@@ -209,8 +209,6 @@ class TrainingManager:
         state = run.state()
         if state.get("status") == "running":
             raise Conflict(f"run '{name}' says it is running; only an interrupted run resumes")
-        if not run.file("checkpoint.safetensors").exists():
-            raise Conflict(f"run '{name}' has no completed epoch to resume from; train it anew")
         planned = int(run.config["train"].get("epochs", 0))
         history = run.history()
         if epochs is not None and epochs < int(state.get("epochs_done", 0)):
