@@ -171,3 +171,18 @@ def test_the_run_report_renders_in_a_browser(folders, tmp_path) -> None:
         assert 0.01 < dark < 0.6  # neither blank nor a black page
         distinct = sum(1 for count in histogram if count)
         assert distinct > 50  # figures and text, not a flat colour
+
+
+def test_the_run_reports_model_summary_wraps_its_why_lines(folders, tmp_path) -> None:
+    """The summary's why-lines run to 180 characters; on the page they wrap, in full."""
+    import html as html_module
+
+    from convlens.reports.run_report import SUMMARY_WIDTH
+
+    page = write_report(folders["run"], tmp_path / "r").read_text()
+    summary = re.search(r"<h2>Model summary</h2>.*?<pre>(.*?)</pre>", page, re.S)
+    assert summary is not None
+    text = html_module.unescape(summary.group(1))
+    assert max(len(line) for line in text.splitlines()) <= SUMMARY_WIDTH
+    original = (folders["run"] / "summary.txt").read_text()
+    assert " ".join(text.split()) == " ".join(original.split())  # nothing lost

@@ -29,6 +29,7 @@ from convlens.reports.html import (
 
 MISTAKES = 8  # misclassified test images shown
 SCALE = 3  # a 28x28 image is drawn at 84x84 pixels
+SUMMARY_WIDTH = 96  # characters: the page's 1080 px at 12.5 px monospace, with room
 CALM = ("no sign", "still improving", "too short")  # verdicts shown in green
 
 
@@ -62,8 +63,27 @@ def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, s
     parts.append(section("Configuration", _settings(run, config)))
     summary = run.file(runs.SUMMARY)
     if summary.is_file():
-        parts.append(section("Model summary", f"<pre>{esc(summary.read_text('utf-8'))}</pre>"))
+        text = wrap_summary(summary.read_text("utf-8"))
+        parts.append(section("Model summary", f"<pre>{esc(text)}</pre>"))
     return f"Run {run.name}", subtitle, "\n".join(parts)
+
+
+def wrap_summary(text: str, width: int = SUMMARY_WIDTH) -> str:
+    """The model summary with its long lines (the "why:" explanations, up to 180
+    characters) wrapped at ``width``, continuing under the text after "why:", so a page
+    shows all of them instead of cutting them off at its right edge."""
+    import textwrap
+
+    lines = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        stripped = line.lstrip()
+        lead = line[: len(line) - len(stripped)]
+        hang = lead + " " * (len("why: ") if stripped.startswith("why: ") else 2)
+        lines += textwrap.wrap(stripped, width, initial_indent=lead, subsequent_indent=hang)
+    return "\n".join(lines)
 
 
 def _headline(metrics: dict[str, Any] | None, state: dict[str, Any]) -> str:
