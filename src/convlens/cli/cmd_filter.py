@@ -15,12 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from convlens.errors import DataError, OptionError
-
-_SAMPLES = {
-    "photo": "a photograph of Grace Hopper shipped with matplotlib, in grayscale (600x512)",
-    "fashion:N": "the N-th Fashion-MNIST test image, 28x28 (in the full set, 0 is an ankle boot)",
-}
+from convlens.errors import OptionError
 
 _EPILOG = """\
 sizes are height x width. examples:
@@ -82,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         if args.list_kernels:
             _print_kernels()
         if args.list_samples:
-            for name, text in _SAMPLES.items():
+            from convlens.byhand.samples import SAMPLES
+
+            for name, text in SAMPLES.items():
                 print(f"{name:<10}  {text}")
         return 0
 
@@ -148,16 +145,14 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
             "no picture: give an IMAGE path or --sample photo or --sample fashion:N "
             "(--list-samples shows them)"
         )
-    name = args.sample.strip().lower()
-    if name == "photo":
-        return _photo(), "photo"
-    match = re.fullmatch(r"(?:fashion|fashion-mnist)(?::(\S*))?", name)
-    if match:
-        return _fashion(match.group(1), args.data_dir)
-    raise OptionError(
-        f"unknown sample {args.sample!r}; choose photo or fashion:N with N a test image index "
-        "such as fashion:0"
-    )
+    from convlens.byhand.samples import load_photo, parse_sample
+
+    sample = parse_sample(args.sample)
+    if sample.kind == "photo":
+        import numpy as np
+
+        return np.asarray(load_photo().convert("L")), "photo"  # ITU-R 601 luma
+    return _fashion(sample.index, args.data_dir)
 
 
 def _read_image(path: Path) -> Any:
@@ -170,38 +165,16 @@ def _read_image(path: Path) -> Any:
     return np.asarray(to_8bit(picture).convert("L"))  # ITU-R 601 luma
 
 
-def _photo() -> Any:
-    from matplotlib import cbook
-
-    try:
-        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except (OSError, ValueError) as err:
-        raise DataError(f"matplotlib's sample photo is missing ({err}); give an IMAGE") from None
-    return _read_image(Path(path))
-
-
-def _fashion(index_text: str | None, data_dir: str | None) -> tuple[Any, str]:
+def _fashion(index: int, data_dir: str | None) -> tuple[Any, str]:
     """-> ((28, 28) uint8, 'fashion:N (class)'); the loader may fall back to its sample."""
-    if index_text is None or index_text == "":
-        index = 0
-    elif index_text.isdigit():
-        index = int(index_text)
-    else:
-        raise OptionError(f"fashion:{index_text} needs a whole number, e.g. fashion:0")
+    from convlens.byhand.samples import fashion_image
     from convlens.data import load_dataset
 
     dataset = load_dataset("fashion-mnist", data_dir=data_dir, download=True, progress=True)
-    images = dataset.test_images  # (M, 1, 28, 28) uint8
-    if not 0 <= index < len(images):
-        raise OptionError(f"fashion:{index} is out of range; N goes from 0 to {len(images) - 1}")
-    notice = getattr(dataset, "notice", None)
-    if notice:
-        print(notice, file=sys.stderr)
-    label = f"fashion:{index}"
-    names, labels = getattr(dataset, "class_names", None), getattr(dataset, "test_labels", None)
-    if names is not None and labels is not None:
-        label += f" ({names[int(labels[index])]})"
-    return images[index, 0], label
+    image, label = fashion_image(dataset, index)
+    if dataset.notice:
+        print(dataset.notice, file=sys.stderr)
+    return image, label
 
 
 def _pool(text: str) -> int:

@@ -6,6 +6,9 @@ Every endpoint that needs a picture takes either ``"image": REF`` or ``"pixels":
 * ``fashion:N``: Fashion-MNIST test image N (local files, else the embedded sample; the
   page never waits on a download);
 * ``photo``: matplotlib's photograph of Grace Hopper, the lesson's big picture;
+
+  both named and read by the rule ``convlens filter --sample`` follows
+  (:mod:`convlens.byhand.samples`);
 * ``upload:ID``: a file sent to ``POST /api/images``, kept in memory by its content hash.
 
 Uploads are decoded once, with the library's limits (:func:`convlens.data.load_image`:
@@ -28,7 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from convlens.errors import ConvlensError, ImageError
+from convlens.byhand.samples import SampleMissing, fashion_image, load_photo, parse_sample
+from convlens.errors import ConvlensError, ImageError, OptionError
 from convlens.web.encode import png_data_url
 from convlens.web.errors import NotFound, TooLarge, WebError
 
@@ -38,7 +42,7 @@ UPLOAD_PIXELS = 25_000_000  # refused before decoding: a 5 MB PNG can claim far 
 MAX_UPLOADS = 16  # uploads kept at once (each at most 1024x1024x3 bytes)
 MAX_DRAWING_SIDE = 256
 
-_REF = re.compile(r"(?:fashion:(\d{1,6})|photo|upload:([0-9a-f]{16}))")
+_UPLOAD = re.compile(r"upload:([0-9a-f]{16})")
 
 
 class Pictures:
@@ -100,49 +104,44 @@ class Pictures:
     def _photo_image(self) -> Image.Image:
         with self._lock:
             if self._photo is None:
-                from matplotlib import cbook
-
-                from convlens.data.images import load_image, to_8bit
-
                 try:
-                    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-                except (OSError, ValueError) as err:
-                    raise NotFound(f"matplotlib's sample photo is missing ({err})") from None
-                self._photo = to_8bit(load_image(Path(path)))
+                    self._photo = load_photo()
+                except SampleMissing as err:
+                    raise NotFound(str(err)) from None
             return self._photo
 
     # --- references ------------------------------------------------------------------
 
     def picture(self, ref: str) -> tuple[Image.Image, str]:
         """A reference -> (8-bit "L" or "RGB" picture, a label for people)."""
-        match = _REF.fullmatch(ref.strip())
-        if not match:
-            raise WebError(
-                f"unknown picture '{ref}'; use fashion:N, photo or an upload:ID "
-                "from POST /api/images"
-            )
-        if match.group(1) is not None:
-            index = int(match.group(1))
-            dataset = self.fashion()
-            if index >= len(dataset.test_images):
-                raise NotFound(
-                    f"fashion:{index} does not exist; N goes from 0 to "
-                    f"{len(dataset.test_images) - 1}"
-                )
-            name = dataset.class_names[int(dataset.test_labels[index])]
-            return Image.fromarray(dataset.test_images[index, 0], "L"), f"fashion:{index} ({name})"
-        if match.group(2) is not None:
+        ref = ref.strip()
+        upload = _UPLOAD.fullmatch(ref)
+        if upload:
+            key = upload.group(1)
             with self._lock:
-                image = self._uploads.get(match.group(2))
+                image = self._uploads.get(key)
                 if image is not None:
-                    self._uploads.move_to_end(match.group(2))
+                    self._uploads.move_to_end(key)
             if image is None:
                 raise NotFound(
-                    f"upload {match.group(2)} is no longer kept (the server keeps the last "
+                    f"upload {key} is no longer kept (the server keeps the last "
                     f"{MAX_UPLOADS}); upload the picture again"
                 )
             return image, "your upload"
-        return self._photo_image(), "photo (Grace Hopper)"
+        try:
+            sample = parse_sample(ref)  # the rule `convlens filter --sample` follows
+        except OptionError:
+            raise WebError(
+                f"unknown picture '{ref}'; use fashion:N, photo or an upload:ID "
+                "from POST /api/images"
+            ) from None
+        if sample.kind == "photo":
+            return self._photo_image(), "photo (Grace Hopper)"
+        try:
+            pixels, label = fashion_image(self.fashion(), sample.index)
+        except SampleMissing as err:
+            raise NotFound(str(err)) from None
+        return Image.fromarray(pixels, "L"), label
 
     def gray(self, ref: str) -> tuple[np.ndarray, str]:
         """A reference -> ((H, W) uint8 gray pixels for the playground, a label).
