@@ -61,6 +61,7 @@ _EXPORTS = {
     "export_onnx": "convlens.export:export_onnx",
     "import_model": "convlens.interop:import_model",
     "from_torch": "convlens.interop.torch:from_torch",
+    "export_keras": "convlens.interop.keras_export:export_keras",
 }
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "evaluate",
     "evaluate_network",
     "explain",
+    "export_keras",
     "export_onnx",
     "filters",
     "from_torch",
@@ -164,6 +166,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from convlens.experiments.sweep import sweep
     from convlens.export import export_onnx
     from convlens.interop import import_model
+    from convlens.interop.keras_export import export_keras
     from convlens.interop.torch import from_torch
     from convlens.look import evaluate, explain, filters, journey, predict
     from convlens.models import PRESETS, ModelSpec, parse_spec, resolve_model
