@@ -50,3 +50,20 @@ def test_round_trip_and_unknown_keys() -> None:
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(OptionError, match="unknown training option"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_every_training_option_comes_from_a_field_and_quotes_its_default() -> None:
+    """The CLI restates nothing: one option per TrainConfig field, its default from it."""
+    import argparse
+    import dataclasses
+
+    from convlens.cli.options import add_train_options
+
+    parser = argparse.ArgumentParser()
+    add_train_options(parser)
+    flags = {a.dest: a for a in parser._actions if a.option_strings}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields <= set(flags) and set(flags) - fields == {"help", "preset"}
+    assert all(flags[name].default is None for name in fields)  # the config's own applies
+    assert "(default 5)" in flags["epochs"].help and "(default 32)" in flags["batch_size"].help
+    assert flags["optimizer"].choices == ("adam", "adamw", "sgd")

@@ -7,10 +7,11 @@ dataclass supplies its own default, so there is one place for every default.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from convlens.data.config import DataConfig
-from convlens.recipe import RECIPE_FIELDS
+from convlens.recipe import TrainConfig
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -52,66 +53,31 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         "one-cycle; fast: AdamW, one-cycle, shifts and flips, label smoothing, flip "
         "averaging); the options given here still override it",
     )
-    group.add_argument("--epochs", type=int, help="epochs to train (default 5)")
-    group.add_argument("--batch-size", type=int, help="images per step (default 32)")
-    group.add_argument("--lr", type=float, help="learning rate (default 0.001)")
-    group.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), help="default adam")
-    group.add_argument(
-        "--weight-decay",
-        type=float,
-        metavar="W",
-        help="weight decay: decoupled for adamw, L2 for adam and sgd (default 0)",
-    )
-    group.add_argument(
-        "--schedule",
-        choices=("constant", "onecycle"),
-        help="learning rate schedule: constant (default), or onecycle (warm up over the "
-        "first 25%% of steps, then anneal to lr/1000)",
-    )
-    group.add_argument(
-        "--label-smoothing", type=float, metavar="S", help="label smoothing (default 0)"
-    )
-    group.add_argument(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        help="random 2-pixel shifts and horizontal flips of training images (default off)",
-    )
-    group.add_argument(
-        "--tta-flip",
-        action=argparse.BooleanOptionalAction,
-        help="at test time, average predictions over each image and its mirror (default off)",
-    )
-    group.add_argument("--seed", type=int, help="random seed (default 0)")
-    group.add_argument(
-        "--stop-at-accuracy",
-        type=float,
-        metavar="A",
-        help="stop after the first epoch whose train accuracy reaches A (0.91 or 91)",
-    )
-    group.add_argument(
-        "--keep",
-        choices=("last", "best"),
-        help="save the last epoch's weights (default) or the best test epoch's",
-    )
-    group.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        help="auto (default): bf16 where the hardware is fast at it",
-    )
-    group.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        help="channels-last (NHWC) memory layout (default: on whenever precision is bf16)",
-    )
-    group.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    group.add_argument("--threads", type=int, help="CPU threads for torch")
-    group.add_argument(
-        "--train-subset",
-        type=int,
-        metavar="N",
-        help="train on N images only (seeded, per class); for quick looks",
-    )
-    group.add_argument("--test-subset", type=int, metavar="N", help="evaluate on N images only")
+    for field in dataclasses.fields(TrainConfig):
+        _add_field_option(group, field)
+
+
+def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field) -> None:
+    """``--batch-size`` for TrainConfig.batch_size, from the field's type and metadata.
+
+    Left out, an option stays None so that the config's own default applies (the help
+    quotes that default from the field; nothing here restates it).
+    """
+    meta = field.metadata
+    kind = str(field.type)
+    extra: dict[str, Any] = {}
+    if "bool" in kind:
+        extra["action"] = argparse.BooleanOptionalAction
+    else:
+        extra["type"] = int if "int" in kind else float if "float" in kind else str
+        if meta.get("choices"):
+            extra["choices"] = meta["choices"]
+        if meta.get("metavar"):
+            extra["metavar"] = meta["metavar"]
+    text = meta.get("help", "")
+    if "{default" in text:
+        text = text.format(default=field.default)
+    group.add_argument("--" + field.name.replace("_", "-"), help=text, **extra)
 
 
 def add_edit_option(parser: argparse.ArgumentParser) -> None:
@@ -147,20 +113,6 @@ def data_config(args: argparse.Namespace):
     return DataConfig(**values)
 
 
-_TRAIN_FIELDS = (
-    *RECIPE_FIELDS,
-    "seed",
-    "stop_at_accuracy",
-    "keep",
-    "precision",
-    "channels_last",
-    "device",
-    "threads",
-    "train_subset",
-    "test_subset",
-)
-
-
 _DATA_FIELDS = ("dataset", "data_dir", "image_size", "channels", "no_download")
 _FLAGS = {"dataset": "--data"}  # where the option is not the field's name in kebab case
 
@@ -184,7 +136,8 @@ def options_given(args: argparse.Namespace, fields: tuple[str, ...]) -> list[str
 def recipe_options_given(args: argparse.Namespace) -> list[str]:
     """Training and data options given that --resume cannot honour: a resumed run keeps the
     recipe and data it started with, which is what makes it repeat the uninterrupted run."""
-    fields = tuple(f for f in (*_TRAIN_FIELDS, *_DATA_FIELDS, "edit") if f not in RESUME_MAY_CHANGE)
+    every = (*(f.name for f in dataclasses.fields(TrainConfig)), *_DATA_FIELDS, "edit")
+    fields = tuple(f for f in every if f not in RESUME_MAY_CHANGE)
     return options_given(args, fields)
 
 
@@ -206,7 +159,8 @@ def recipe_preset(args: argparse.Namespace, model: str | None = None) -> str | N
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig fields given as options (left-out options are not overrides)."""
-    return {f: getattr(args, f) for f in _TRAIN_FIELDS if getattr(args, f, None) is not None}
+    names = (field.name for field in dataclasses.fields(TrainConfig))  # each is an option
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def train_config(args: argparse.Namespace, model: str | None = None):
