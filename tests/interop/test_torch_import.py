@@ -127,3 +127,28 @@ def test_a_state_dict_that_does_not_fit_the_spec(tmp_path) -> None:
     with pytest.raises(ModelImportError, match="--spec"):
         import_model(path, runs_dir=tmp_path)
     assert np.array_equal(sorted(p.name for p in tmp_path.iterdir()), ["w.pt"])
+
+
+def test_a_colour_model_judged_on_a_folder_of_its_own_images(tmp_path, capsys) -> None:
+    """A 16x16 RGB model: classes and the images' look come from the folder, read at the
+    model's size; evaluate then runs on it."""
+    from PIL import Image
+
+    from convlens.cli.main import main
+
+    rng = np.random.default_rng(0)
+    for label in ("apple", "leaf", "sky"):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(180, 255, (20, 20, 3), dtype=np.uint8)  # a light background
+            Image.fromarray(pixels).save(tmp_path / "pics" / label / f"{i}.png")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 3))
+    run = import_model(model, "rgb", runs_dir=tmp_path / "runs", input_shape=(3, 16, 16),
+                       data=f"folder:{tmp_path / 'pics'}")  # fmt: skip
+    assert run.class_names == ["apple", "leaf", "sky"]
+    assert run.preparation.background == "light" and run.preparation.input_shape == (3, 16, 16)
+    assert main(["evaluate", "rgb", "--runs", str(tmp_path / "runs"), "--json"]) == 0
+    assert '"test_accuracy"' in capsys.readouterr().out
+    with pytest.raises(ModelImportError, match="folder:DIR"):
+        import_model(model, "rgb2", runs_dir=tmp_path / "runs", input_shape=(3, 16, 16))

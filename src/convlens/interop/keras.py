@@ -362,6 +362,10 @@ def _translate(
         if state.shape is None and layer.class_name != "InputLayer":
             _set_input(state, _input_shape_of(layer, config), layer)
         handler = _HANDLERS.get(layer.class_name)
+        if handler is None and layer.class_name in ("Sequential", "Functional", "Model"):
+            raise state.unsupported(
+                layer, "a model nested inside the model; put its layers in the outer one"
+            )
         if handler is None:
             raise state.unsupported(layer, "convlens has no such layer")
         if state.zero_padding is not None and handler is not _conv:
