@@ -36,6 +36,14 @@ def test_import_writes_an_ordinary_run(tmp_path, keras_fixtures, capsys) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no staging folder left
 
 
+def test_runs_lists_an_imported_run_without_epochs(tmp_path, keras_fixtures, capsys) -> None:
+    assert _import(keras_fixtures.path("lesson"), tmp_path) == 0
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "lesson" in line)
+    assert row.split()[2:4] == ["imported", "-"]
+
+
 def test_unsupported_layer_one_line_exit_2_no_folder(tmp_path, keras_fixtures, capsys) -> None:
     assert _import(keras_fixtures.path("unsupported", ".h5"), tmp_path) == 2
     err = capsys.readouterr().err.strip()

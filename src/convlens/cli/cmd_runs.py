@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         if found.file("metrics.json").exists():
             accuracy = f"{found.metrics()['test_accuracy']:.2%}"
         epochs = f"{state.get('epochs_done', 0)}/{config['train'].get('epochs', '?')}"
+        if config.get("imported"):  # trained elsewhere: no epochs here to count
+            epochs = "-"
         model = config["model"].get("name", "?")
         rows.append((str(found.path), model, state.get("status", "?"), epochs, accuracy,
                      found.data_note.short, config.get("created", "")))  # fmt: skip
