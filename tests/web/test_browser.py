@@ -574,6 +574,11 @@ def test_download_and_delete_a_run(page, runs_dir) -> None:
         == (runs_dir / "throwaway" / "model.safetensors").read_bytes()
     )
 
+    with page.expect_download() as keras:
+        page.click(f"{card} button:has-text('Download Keras')")
+    assert keras.value.suggested_filename == "throwaway.keras"
+    assert Path(keras.value.path()).read_bytes()[:2] == b"PK"  # a .keras file is a zip
+
     page.once("dialog", lambda dialog: dialog.dismiss())  # "no": nothing happens
     page.click(f"{card} button:has-text('Delete run')")
     page.wait_for_timeout(300)
@@ -653,6 +658,7 @@ def test_keyboard_only_through_every_tab(browser, server, runs_dir) -> None:
         page.wait_for_selector("#r-table tr[data-name='cnn']")
         stops = tab_order(page)
         assert {"cnn", "dnn"} <= {s["name"] for s in stops if s["tag"] == "TR"}
+        assert "r-import" in {s["id"] for s in stops}
         page.focus("#r-table tr[data-name='cnn']")
         page.keyboard.press("Enter")
         page.wait_for_selector(".run-card[data-name='cnn']")
@@ -758,3 +764,25 @@ def test_every_tab_fits_reads_and_passes_the_audit(browser, server, shots, size)
                 "axe-core); the layout was checked, the accessibility audit was not"
             )
         assert not any(problems.values()), problems
+
+
+def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
+    page.goto(page.base + "#runs")
+    page.wait_for_selector("#r-table tr[data-name='cnn']")
+    keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / "lesson.keras"
+    page.set_input_files("#r-import", str(keras))
+    page.wait_for_selector("#r-table tr[data-name='lesson']")
+    try:
+        assert "Imported lesson.keras as run lesson" in page.text_content("#r-import-message")
+        card = page.locator(".run-card[data-name='lesson']")
+        card.wait_for()
+        assert "Imported from lesson.keras" in card.text_content()
+        assert card.locator(".layers-table tbody tr").count() >= 4
+        shots(page, "runs-imported")
+        page.goto(page.base + "#predict")
+        page.wait_for_selector("#p-run option[value='lesson']", state="attached")
+        page.select_option("#p-run", "lesson")
+        wait_until(page, "document.querySelector('.tile')?.closest('.layer') !== null")
+        assert page.text_content("#p-label") in Run.open("lesson", runs_dir).class_names
+    finally:
+        shutil.rmtree(runs_dir / "lesson")

@@ -4,10 +4,13 @@ Routes::
 
     GET    /api/runs/{run}/download/weights   model.safetensors, as an attachment
     GET    /api/runs/{run}/download/onnx      the run exported to ONNX (the onnx extra)
+    GET    /api/runs/{run}/download/keras     the run as a Keras 3 .keras file (h5py)
     DELETE /api/runs/{run}                    {"confirm": RUN} -> the run folder removed
 
-Downloads are made by the library (:func:`convlens.export.export_onnx`, the same as
-``convlens export --onnx``), in a temporary folder, and sent from memory. Deleting names
+Downloads are made by the library (:func:`convlens.export.export_onnx` and
+:func:`convlens.interop.keras_export.export_keras`, as ``convlens export --onnx`` and
+``--keras`` make them, each checked against the run), in a temporary folder, and sent
+from memory. Deleting names
 the run twice (the path and ``confirm``) so no stray request removes one; the folder must
 be a run folder inside the runs folder, not a symlink, and not the one training now.
 """
@@ -37,7 +40,11 @@ from convlens.web.state import lab
 KINDS = {
     "weights": (".safetensors", "application/octet-stream"),
     "onnx": (".onnx", "application/octet-stream"),
+    "keras": (".keras", "application/octet-stream"),
 }
+#: What each export needs installed, and how to get it.
+NEEDS = {"onnx": ("onnxscript", "the onnx extra: pip install 'convlens[onnx]'"),
+         "keras": ("h5py", "h5py: pip install h5py")}  # fmt: skip
 
 
 def routes() -> list[Route]:
@@ -50,8 +57,11 @@ def delete_route() -> Route:
 
 
 def formats() -> dict[str, bool]:
-    """Which downloads this server can make (ONNX needs the onnx extra)."""
-    return {"weights": True, "onnx": importlib.util.find_spec("onnxscript") is not None}
+    """Which downloads this server can make (ONNX needs the onnx extra, Keras h5py)."""
+    found = {
+        kind: importlib.util.find_spec(module) is not None for kind, (module, _) in NEEDS.items()
+    }
+    return {"weights": True, **found}
 
 
 async def download(request: Request) -> Response:
@@ -70,22 +80,20 @@ async def download(request: Request) -> Response:
             raise Conflict(f"run '{name}' has no final weights yet; finish it first")
         return FileResponse(weights, media_type=media, headers=headers)
     if not formats()[kind]:
-        raise Conflict(
-            "this server cannot export to ONNX: the onnx extra is not installed "
-            "(pip install 'convlens[onnx]')"
-        )
-    data = await run_in_threadpool(_exported, request, run, suffix)
+        raise Conflict(f"this server cannot export to {kind}: it needs {NEEDS[kind][1]}")
+    data = await run_in_threadpool(_exported, request, run, kind, suffix)
     return Response(data, media_type=media, headers=headers)
 
 
-def _exported(request: Request, run: Run, suffix: str) -> bytes:
+def _exported(request: Request, run: Run, kind: str, suffix: str) -> bytes:
     from convlens.export import export_onnx
+    from convlens.interop.keras_export import export_keras
 
     if not run.file(WEIGHTS).is_file():
         raise Conflict(f"run '{run.name}' has no final weights yet; finish it first")
     with lab(request).compute, tempfile.TemporaryDirectory(prefix="convlens-export-") as tmp:
         path = Path(tmp) / f"model{suffix}"
-        export_onnx(run, path)
+        (export_keras if kind == "keras" else export_onnx)(run, path)
         return path.read_bytes()
 
 

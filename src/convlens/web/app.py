@@ -27,7 +27,15 @@ from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError
 from convlens.runs import default_runs_dir
 from convlens.version import __version__
-from convlens.web import api_filter, api_manage, api_mistakes, api_predict, api_runs, api_train
+from convlens.web import (
+    api_filter,
+    api_manage,
+    api_mistakes,
+    api_models,
+    api_predict,
+    api_runs,
+    api_train,
+)
 from convlens.web.errors import error_body, status_for
 from convlens.web.pictures import Pictures
 from convlens.web.responses import JSON
@@ -83,6 +91,7 @@ def create_app(
         *api_runs.routes(),
         *api_train.routes(),
         *api_mistakes.routes(),
+        *api_models.routes(),
         *api_manage.routes(),
         api_runs.detail_route(),
         api_manage.delete_route(),

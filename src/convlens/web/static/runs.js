@@ -11,6 +11,7 @@ const state = { runs: [], selected: [], details: new Map() };
 export function initRuns() {
   bus.addEventListener('runs-changed', refresh);
   bus.addEventListener('open-run', (event) => openRun(event.detail));
+  $('r-import').addEventListener('change', importModel);
   document.addEventListener('tab-shown', (event) => {
     if (event.detail === 'runs') refresh();
   });
@@ -185,6 +186,7 @@ function card(run, floor) {
     { class: 'card run-card', dataset: { name: run.name } },
     el('h2', {}, run.name, el('span', { class: `badge ${run.status}`, text: run.status }), resumeButton(run)),
     run.message ? el('p', { class: 'note', text: run.message }) : null,
+    run.imported ? el('p', { class: 'note', text: `Imported from ${run.imported.file || 'a file'} (${run.imported.format || 'another framework'}) on ${run.imported.imported || 'an earlier day'}.` }) : null,
     run.train ? el('p', { class: 'note recipe', text: recipeLine(run) }) : null,
     el('div', { class: 'spec', text: run.spec || '' }),
     actions(run),
@@ -199,7 +201,7 @@ function card(run, floor) {
     run.seconds_per_epoch ? el('p', { class: 'kpi-note', text: `Seconds per epoch: ${thousands(run.train_count)} training images at batch ${run.train ? run.train.batch_size : '?'}, on the computer as busy as it was then.` }) : null,
     history.length
       ? el('div', { class: 'chart' }, accuracyChart({ series: [{ name: run.name, history }], epochs: run.epochs, floor, label: `accuracy per epoch of ${run.name}` }))
-      : el('p', { class: 'note', text: run.status === 'running' ? 'The curves appear after the first epoch.' : 'No epoch was completed, so there are no curves.' }),
+      : el('p', { class: 'note', text: noCurves(run) }),
     confusionPart(run),
     el('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': `layers of ${run.name}` }, layersTable(run.summary)),
     run.summary_text ? el('details', {}, el('summary', { text: 'Why each shape is what it is (summary.txt)' }), el('pre', { text: run.summary_text })) : null,
@@ -221,26 +223,72 @@ function gapNote(gap, run) {
   return `${what} Test is ${points} points higher: this older run's train accuracy is the average over the epoch's steps, while the network was still learning (with dropout where the model has it${extras}); its test accuracy is measured once, at the end of the epoch.`;
 }
 
+function noCurves(run) {
+  if (run.imported) return 'Imported, not trained here: no learning curves. Pick it in Predict & journey to see its answers and feature maps.';
+  return run.status === 'running' ? 'The curves appear after the first epoch.' : 'No epoch was completed, so there are no curves.';
+}
+
 function confusionPart(run) {
   if (run.metrics && run.metrics.confusion) return confusionMatrix(run);
+  if (run.imported) return null;
   const why = run.status === 'running'
     ? 'The confusion matrix is worked out when the run ends.'
     : `No confusion matrix: the run ended ${run.status} before its final evaluation.`;
   return el('p', { class: 'note', text: why });
 }
 
-/** Download the weights (safetensors) or an ONNX export; delete the run. */
+/** Download the weights (safetensors), an ONNX or a Keras export; delete the run. */
 function actions(run) {
   const base = `/api/runs/${run.name}/download/`;
   const downloads = run.downloads || {};
   const box = el('div', { class: 'run-actions' });
   if (run.has_weights) {
     box.append(el('a', { class: 'button secondary', href: `${base}weights`, download: '', text: 'Download weights (.safetensors)' }));
-    if (downloads.onnx) box.append(el('a', { class: 'button secondary', href: `${base}onnx`, download: '', text: 'Download ONNX' }));
-    if (downloads.keras) box.append(el('a', { class: 'button secondary', href: `${base}keras`, download: '', text: 'Download Keras (.keras)' }));
+    // Exports are made on request and may be refused (a layer Keras has no word for): fetched,
+    // so a refusal is a line here rather than a page of JSON.
+    if (downloads.onnx) box.append(el('button', { type: 'button', class: 'secondary', text: 'Download ONNX', onclick: () => exported(run, 'onnx', box) }));
+    if (downloads.keras) box.append(el('button', { type: 'button', class: 'secondary', text: 'Download Keras (.keras)', onclick: () => exported(run, 'keras', box) }));
   }
   box.append(el('button', { type: 'button', class: 'danger', text: 'Delete run…', onclick: () => remove(run, box) }));
   return box;
+}
+
+async function exported(run, kind, box) {
+  const note = el('p', { class: 'note', text: `Exporting ${run.name} to ${kind === 'onnx' ? 'ONNX' : 'Keras'} and checking it against the run…` });
+  box.append(note);
+  try {
+    const response = await fetch(`/api/runs/${run.name}/download/${kind}`);
+    if (!response.ok) throw new Error((await response.json()).error);
+    const link = el('a', { href: URL.createObjectURL(await response.blob()), download: `${run.name.replace('/', '-')}.${kind}` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    note.remove();
+  } catch (error) {
+    note.className = 'message';
+    note.textContent = error.message;
+  }
+}
+
+/** A .keras, .h5 or .onnx file from this computer, imported into a run, then opened. */
+async function importModel(event) {
+  const file = event.target.files[0];
+  event.target.value = '';
+  if (!file) return;
+  const message = $('r-import-message');
+  const dot = file.name.lastIndexOf('.');
+  const format = dot > 0 ? file.name.slice(dot + 1).toLowerCase().replace('hdf5', 'h5') : '';
+  const name = (dot > 0 ? file.name.slice(0, dot) : file.name).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+/, '') || 'imported';
+  say(message, `Importing ${file.name}…`, 'info');
+  try {
+    const run = await api(`/api/models?format=${encodeURIComponent(format)}&name=${encodeURIComponent(name)}`, { method: 'POST', body: file, headers: { 'Content-Type': 'application/octet-stream' } });
+    say(message, `Imported ${file.name} as run ${run.name}: ${run.model}, ${thousands(run.params)} parameters. Pick it in Predict & journey to look inside it.`, 'info');
+    state.selected = [run.name];
+    bus.dispatchEvent(new Event('runs-changed'));
+  } catch (error) {
+    say(message, error.message);
+  }
 }
 
 async function remove(run, box) {
