@@ -42,6 +42,7 @@ def test_a_pooled_pixel_is_the_largest_of_its_block(client, kernel, pool) -> Non
         assert filtered[r, c] == block.max()  # the pixel explained is the block's maximum
         assert (body["row"], body["col"]) == (r, c)
         assert body["total"] == explain_pixel(image, values, r, c).total == block.max()
+        assert pooling["shown"] == int(clamp_to_uint8(pooled)[p_row, p_col])
         assert pooling["clamped"][r - p_row * pool][c - p_col * pool] == int(
             clamp_to_uint8(pooled)[p_row, p_col]
         )

@@ -34,6 +34,7 @@ from convlens.byhand import (
     max_pool2d,
     parse_kernel,
 )
+from convlens.byhand.arithmetic import explain_pool
 from convlens.web.bodies import UPLOAD_LIMIT, Fields, media_type, read_body, read_json
 from convlens.web.encode import png_data_url
 from convlens.web.errors import UnsupportedMedia, WebError
@@ -172,7 +173,8 @@ def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fiel
         )
     top, left = p_row * pool, p_col * pool  # the block's corner in the filtered picture
     window = image[top : top + pool + k_h - 1, left : left + pool + k_w - 1]
-    block = conv2d(window, kernel.values, weight=weight)  # (pool, pool)
+    work = explain_pool(conv2d(window, kernel.values, weight=weight), 0, 0, pool)  # the block
+    block = work.block  # (pool, pool) filtered values
     r, c = np.unravel_index(int(np.argmax(block)), block.shape)  # the first largest
     return {
         "size": pool,
@@ -182,7 +184,8 @@ def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fiel
         "left": left,
         "block": block.tolist(),
         "clamped": clamp_to_uint8(block).tolist(),
-        "max": float(block[r, c]),
+        "max": work.maximum,
+        "shown": work.clamped,  # the pooled picture's gray level there
         "at": [top + int(r), left + int(c)],
     }
 

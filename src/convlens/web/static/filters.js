@@ -416,7 +416,7 @@ function poolingStep(pooling) {
     ' (before clamping). The largest is ', el('b', { text: `[${pooling.at[0]}, ${pooling.at[1]}]` }), ', worked out below.',
   );
   const [mr, mc] = [pooling.at[0] - pooling.top, pooling.at[1] - pooling.left];
-  const shown = pooling.clamped[mr][mc]; // the pooled picture's gray level
+  const shown = pooling.shown; // the pooled picture's gray level
   const grid = cellGrid(pooling.block, (v, i) => [num(v), Math.floor(i / k) === mr && i % k === mc ? 'max' : '', null]);
   return el(
     'div',
