@@ -365,8 +365,10 @@ def test_runs_say_their_recipe_and_whether_they_resume(client, runs_dir) -> None
     assert detail["recipe"] is None and not detail["recipe_recorded"]
     assert detail["status"] == "interrupted" and detail["resumable"]
     assert detail["train"]["batch_size"] == 32  # the recipe itself, as it ran
-    (runs_dir / "dnn" / "checkpoint.safetensors").unlink()  # no epoch to resume from
-    assert not client.get("/api/runs/dnn").json()["resumable"]
+    assert "from epoch 2" in detail["message"]  # the page's Resume, not the CLI's words
+    (runs_dir / "dnn" / "checkpoint.safetensors").unlink()  # no epoch to resume from:
+    again = client.get("/api/runs/dnn").json()  # resume trains it from the start (the library)
+    assert again["resumable"] and "from the start" in again["message"]
 
 
 def test_presets_say_which_carry_a_recipe_and_what_it_is(client) -> None:

@@ -782,7 +782,10 @@ def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
         page.goto(page.base + "#predict")
         page.wait_for_selector("#p-run option[value='lesson']", state="attached")
         page.select_option("#p-run", "lesson")
-        wait_until(page, "document.querySelector('.tile')?.closest('.layer') !== null")
-        assert page.text_content("#p-label") in Run.open("lesson", runs_dir).class_names
+        names = Run.open("lesson", runs_dir).class_names
+        wait_until(
+            page, "names => names.includes(document.getElementById('p-label').textContent)", names
+        )
+        page.wait_for_selector(".tile")
     finally:
         shutil.rmtree(runs_dir / "lesson")

@@ -116,10 +116,10 @@ def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
     last = history[-1] if history else {}
     final = bool(metrics)
     status = state.get("status", "new")
-    resumable = status == "interrupted" and run.file(CHECKPOINT).exists()
+    resumable = status == "interrupted"  # from its last epoch, or from the start before one
     message = state.get("message") or None
     if status == "interrupted":  # the CLI's "resume with: convlens ..." is not the page's way
-        done = int(state.get("epochs_done", len(history))) if resumable else 0
+        done = int(state.get("epochs_done", len(history))) if run.file(CHECKPOINT).exists() else 0
         message = cancelled_message(done, int(config["train"].get("epochs", 0)))
     return {
         "name": ref,

@@ -102,8 +102,8 @@ class Job:
             "notes": list(self.notes[-20:]),
             "message": self.message,
             "test_accuracy": self.test_accuracy,
-            # an interrupted run resumes from its checkpoint, written after each epoch
-            "resumable": self.status == "interrupted" and bool(self.history),
+            # from its checkpoint (written after each epoch), or from the start before one
+            "resumable": self.status == "interrupted",
             "seconds": round((self.finished or time.time()) - self.started, 1),
         }
 
@@ -371,11 +371,11 @@ class TrainingManager:
 
 
 def cancelled_message(epochs_done: int, epochs: int) -> str:
-    """What the page says about an interrupted run: whether Resume can continue it."""
+    """What the page says about an interrupted run: where its Resume button goes on from."""
     if not epochs_done:
         return (
-            f"interrupted before its first epoch ended (0 of {epochs}); there is nothing to "
-            "resume: train it again"
+            f"interrupted before its first epoch ended (0 of {epochs}); resume it with the "
+            "Resume button, from the start with its own recipe"
         )
     return (
         f"interrupted after {epochs_done} of {epochs} epochs; resume it with the Resume "

@@ -213,7 +213,7 @@ function apply(snapshot) {
   $('t-after').hidden = active || !(job.status === 'complete' || job.status === 'stopped');
   const resumable = !active && job.status === 'interrupted' && job.resumable;
   $('t-resume-box').hidden = !resumable;
-  $('t-resume-note').textContent = resumable ? `continues from epoch ${job.history.length} to ${job.epochs}` : '';
+  $('t-resume-note').textContent = !resumable ? '' : job.history.length ? `goes on from epoch ${job.history.length + 1} to ${job.epochs}` : `starts again from epoch 1, to ${job.epochs}`;
   tell(liveLine(job, active));
 }
 
