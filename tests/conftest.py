@@ -11,6 +11,8 @@ import pytest
 
 from convlens.data import Dataset
 
+_TORCH_THREADS = __import__("torch").get_num_threads()
+
 #: A port nothing listens on: connecting is refused at once.
 DEAD_MIRROR = "http://127.0.0.1:9/"
 
@@ -30,6 +32,9 @@ def isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.delenv("CONVLENS_RUNS", raising=False)
     monkeypatch.setenv("CONVLENS_CACHE", str(root / "cache"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # torch's own thread count, fixed: two runs of a test never differ in the order of
+    # their sums because the machine was busier during one (see convlens.train.cpu)
+    monkeypatch.setenv("CONVLENS_THREADS", str(_TORCH_THREADS))
     for name, info in list(catalog.KNOWN.items()):
         monkeypatch.setitem(
             catalog.KNOWN,

@@ -25,6 +25,10 @@ from convlens.train.runtime import Runtime
 StepCallback = Callable[[int, int, float, float], None]
 
 
+# Images per forward pass when only predicting: activations of 128 images stay in the
+# caches (a 128 x 64 x 26 x 26 bf16 map is 11 MB, at 500 it is 43 MB); measured 1.3-1.5x
+# the images/s of batches of 500 or 1,000 for cnn, bf16 and fp32 (BENCHMARKS.md).
+INFERENCE_BATCH = 128
 BATCHNORM_REFRESH_IMAGES = 2048  # training images behind the refreshed statistics
 BATCHNORM_REFRESH_BATCH = 512
 
@@ -219,7 +223,7 @@ def predict_logits(
     images: torch.Tensor,
     runtime: Runtime,
     *,
-    batch_size: int = 1000,
+    batch_size: int = INFERENCE_BATCH,
     tta_flip: bool = False,
     on_batch: Callable[[], None] | None = None,
 ) -> torch.Tensor:
@@ -248,7 +252,7 @@ def evaluate_tensors(
     runtime: Runtime,
     *,
     tta_flip: bool = False,
-    batch_size: int = 1000,
+    batch_size: int = INFERENCE_BATCH,
     on_batch: Callable[[], None] | None = None,
 ) -> tuple[float, float, torch.Tensor]:
     """(mean loss, accuracy, predicted labels (N,)) on a labelled set."""

@@ -32,6 +32,7 @@ import torch
 from convlens.train.engine import (
     BATCHNORM_REFRESH_BATCH,
     BATCHNORM_REFRESH_IMAGES,
+    INFERENCE_BATCH,
     evaluate_tensors,
     has_batchnorm,
     refresh_batchnorm_statistics,
@@ -41,7 +42,7 @@ from convlens.train.runtime import Runtime
 # on_batch(batches done, batches in the phase)
 BatchCallback = Callable[[int, int], None]
 
-EVAL_BATCH = 500  # images per evaluation batch (see engine.predict_logits)
+EVAL_BATCH = INFERENCE_BATCH  # images per evaluation batch
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class EpochEvaluation:
     train_accuracy: float
     train_images: int  # the size of that sample
     seconds: float  # the whole phase: refresh, test pass, training-sample pass
+    test_predictions: torch.Tensor  # (N,) predicted labels, on the device
+    runtime: Runtime  # the arithmetic of the test and sample passes
 
 
 def train_sample(train_count: int, test_count: int, seed: int) -> torch.Tensor:
@@ -85,10 +88,17 @@ def evaluate_epoch(
     seed: int,
     tta_flip: bool = False,
     on_batch: BatchCallback | None = None,
+    measure_with: Runtime | None = None,
 ) -> EpochEvaluation:
     """Refresh batchnorm, then measure ``test`` (images (N, C, H, W), labels (N,)) and the
-    ``sample`` rows of ``train``, all on the device; ``seed`` picks the refresh images."""
+    ``sample`` rows of ``train``, all on the device; ``seed`` picks the refresh images.
+
+    The refresh runs in ``runtime`` (the training's); the two measurements in
+    ``measure_with`` when given (the session's fp32 runtime for the last epoch, so that
+    the final evaluation of the saved weights is this one), else in ``runtime`` too.
+    """
     start = time.perf_counter()
+    measure = measure_with or runtime
     x_train, y_train = train
     x_test, y_test = test
     total = evaluation_batches(network, x_train.shape[0], x_test.shape[0], sample.shape[0])
@@ -103,15 +113,15 @@ def evaluate_epoch(
     if on_batch is not None:
         on_batch(0, total)
     refresh_batchnorm_statistics(network, x_train, runtime, seed=seed, on_batch=tick)
-    test_loss, test_accuracy, _ = evaluate_tensors(
-        network, x_test, y_test, runtime, tta_flip=tta_flip, batch_size=EVAL_BATCH, on_batch=tick
+    test_loss, test_accuracy, predicted = evaluate_tensors(
+        network, x_test, y_test, measure, tta_flip=tta_flip, batch_size=EVAL_BATCH, on_batch=tick
     )
     sample = sample.to(x_train.device)
     train_loss, train_accuracy, _ = evaluate_tensors(
         network,
         x_train[sample],
         y_train[sample],
-        runtime,
+        measure,
         tta_flip=tta_flip,
         batch_size=EVAL_BATCH,
         on_batch=tick,
@@ -125,4 +135,6 @@ def evaluate_epoch(
         train_accuracy=train_accuracy,
         train_images=int(sample.shape[0]),
         seconds=time.perf_counter() - start,
+        test_predictions=predicted,
+        runtime=measure,
     )

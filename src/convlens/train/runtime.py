@@ -14,6 +14,7 @@ import torch
 
 from convlens.errors import OptionError
 from convlens.recipe import TrainConfig
+from convlens.train.cpu import CpuFeatures, cpu_precision_and_layout, max_threads
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,33 @@ class Runtime:
         if self.device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(self.device)
         else:
-            info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+            features = CpuFeatures.detect()
+            info["cpu_capability"] = features.aten_capability
+            info["avx512_bf16"] = features.avx512_bf16
+            info["amx"] = features.amx
+            info["onednn_max_cpu_isa"] = features.onednn_cap
         return info
 
 
-def resolve_runtime(config: TrainConfig) -> Runtime:
+def resolve_runtime(config: TrainConfig, cpu: CpuFeatures | None = None) -> Runtime:
+    """The runtime for ``config``; ``auto`` precision and an unset layout are chosen per
+    device: on a CPU by :func:`convlens.train.cpu.cpu_precision_and_layout` (``cpu``, else
+    detected), on CUDA bf16 where supported, channels_last with it."""
     if config.threads:
+        max_threads()  # remember torch's own count before changing it
         torch.set_num_threads(config.threads)
     device = _device(config.device)
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16" if fast_bf16(device) else "fp32"
+    if device.type == "cuda":
+        auto_precision = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        auto_layout = auto_precision == "bf16"
+    else:
+        auto_precision, auto_layout = cpu_precision_and_layout(cpu or CpuFeatures.detect())
+    precision = auto_precision if config.precision == "auto" else config.precision
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise OptionError(f"{torch.cuda.get_device_name(device)} has no bf16; use --precision fp32")
     channels_last = config.channels_last
     if channels_last is None:
-        channels_last = precision == "bf16"
+        channels_last = auto_layout
     return Runtime(device, precision, channels_last)
 
 
@@ -82,12 +94,3 @@ def _device(name: str) -> torch.device:
             "device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu"
         )
     return device
-
-
-def fast_bf16(device: torch.device) -> bool:
-    """True where bf16 matrix arithmetic runs natively (CUDA bf16, AVX512-BF16 or AMX)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    # Private probes, but the ones torch's own oneDNN dispatch relies on; guard anyway.
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)

@@ -34,9 +34,10 @@ from convlens.run_config import DatasetFacts, RunConfig
 from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from convlens.train.cpu import ThreadChooser
 from convlens.train.engine import make_optimizer, train_epoch
-from convlens.train.epoch_evaluation import evaluate_epoch, train_sample
-from convlens.train.evaluation import evaluate_network
+from convlens.train.epoch_evaluation import EpochEvaluation, evaluate_epoch, train_sample
+from convlens.train.evaluation import FINAL_RUNTIME, Evaluation, evaluate_network
 from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
 from convlens.version import __version__
@@ -170,6 +171,7 @@ def _fit(
 ) -> Run:
     check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
     runtime = resolve_runtime(config)
+    threads = ThreadChooser(config.threads if runtime.device.type == "cpu" else None)
     torch.manual_seed(config.seed)  # the initial weights
     network = build_network(spec, dataset.input_shape, dataset.num_classes)
     summary = summarize(network)
@@ -200,9 +202,17 @@ def _fit(
     stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
     first = config.epochs + 1 if stopped else state.epoch + 1
     sample = train_sample(x_train.shape[0], x_test.shape[0], config.seed)
+    # The planned last epoch is measured as the saved weights are judged (fp32, on the
+    # CPU, channels_last, the finish's batches), so the finish can reuse that pass
+    # instead of making a second one over the test set (see final_evaluation).
+    final_runtime = (
+        FINAL_RUNTIME if runtime.device.type == "cpu" and runtime.channels_last else None
+    )
+    last_measured = None
     try:
         for epoch in range(first, config.epochs + 1):
             steps = -(-x_train.shape[0] // config.batch_size)
+            used = threads.choose() if runtime.device.type == "cpu" else torch.get_num_threads()
             reporter.epoch_start(epoch, config.epochs, steps)
             result = train_epoch(
                 network,
@@ -223,7 +233,9 @@ def _fit(
                 seed=config.seed + epoch,
                 tta_flip=config.tta_flip,
                 on_batch=lambda done, total: reporter.phase(EVALUATE, done, total),
+                measure_with=final_runtime if epoch == config.epochs else None,
             )
+            last_measured = measured
             row = {
                 "epoch": epoch,
                 "train_loss": measured.train_loss,
@@ -236,6 +248,7 @@ def _fit(
                 "eval_seconds": measured.seconds,
                 "images_per_second": x_train.shape[0] / result.seconds,
                 "lr": optimizer.param_groups[0]["lr"],
+                "threads": used,
             }
             state.history.append(row)
             state.epoch = epoch
@@ -253,9 +266,16 @@ def _fit(
             if stopped:
                 reporter.note(stopped)
                 break
+        if runtime.device.type == "cpu":
+            threads.choose()
         # Inside the try: Ctrl-C, a cancel or SIGTERM during the final evaluation or the
         # figures ends the run "interrupted" too; resuming it redoes only this part.
-        _finish(run, network, state, dataset, config, stopped, int(sample.shape[0]), reporter)
+        reuse = (
+            last_measured if last_measured is not None and state.epoch == config.epochs else None
+        )
+        _finish(
+            run, network, state, dataset, config, stopped, int(sample.shape[0]), reporter, reuse
+        )
     except KeyboardInterrupt:
         message = (
             f"interrupted after {state.epoch} of {config.epochs} epochs; "
@@ -278,17 +298,26 @@ def _finish(
     stopped: str,
     train_images: int,
     reporter: Reporter,
+    last_measured: EpochEvaluation | None = None,
 ) -> None:
     """Final weights, an fp32 evaluation, figures and the state, in that order.
 
     Reported as the ``finish`` phase: one unit per evaluation batch, one per figure.
+    ``last_measured``: the last epoch's evaluation, reused when it already is the fp32
+    evaluation of the weights being saved.
     """
     from convlens.plots.confusion import confusion_figure
     from convlens.plots.curves import curves_figure
     from convlens.train.epoch_evaluation import EVAL_BATCH
 
+    weights_epoch = state.best_epoch if config.keep == "best" else state.epoch
+    reusable = (
+        last_measured is not None
+        and last_measured.runtime == FINAL_RUNTIME
+        and weights_epoch == state.epoch
+    )
     figures = 2
-    total = -(-len(dataset.test_labels) // EVAL_BATCH) + figures
+    total = (0 if reusable else -(-len(dataset.test_labels) // EVAL_BATCH)) + figures
     done = 0
 
     def tick() -> None:
@@ -301,15 +330,24 @@ def _finish(
         network.load_state_dict(state.best_state)
     network = network.to("cpu", memory_format=torch.contiguous_format).float()
     save_weights(network, run.file(runs.WEIGHTS), network.spec.to_dict())
-    evaluation = evaluate_network(
-        network,
-        dataset.test_images,
-        dataset.test_labels,
-        dataset.class_names,
-        tta_flip=config.tta_flip,
-        batch_size=EVAL_BATCH,
-        on_batch=tick,
-    )
+    if reusable:
+        evaluation = Evaluation.of_predictions(
+            last_measured.test_predictions.cpu().numpy(),
+            dataset.test_labels,
+            dataset.class_names,
+            loss=last_measured.test_loss,
+        )
+    else:
+        evaluation = evaluate_network(
+            network,
+            dataset.test_images,
+            dataset.test_labels,
+            dataset.class_names,
+            runtime=FINAL_RUNTIME,
+            tta_flip=config.tta_flip,
+            batch_size=EVAL_BATCH,
+            on_batch=tick,
+        )
     history = state.history
     final = history[-1]
     best = max(history, key=lambda r: r["test_accuracy"])
@@ -382,6 +420,8 @@ def environment(runtime: Runtime, config: TrainConfig, dataset: Any) -> dict[str
         "matplotlib": matplotlib.__version__,
         "convlens": __version__,
         **runtime.describe(),
+        # --threads, or chosen at each epoch from the idle cores (metrics.csv "threads")
+        "threads_policy": "fixed" if config.threads else "idle cores, per epoch",
         "seed": config.seed,
         "dataset_source": dataset.source,
         "dataset_is_sample": dataset.is_sample,
