@@ -91,7 +91,7 @@ def journey_figure(
         else:
             bar.locator = _few_ticks()
             bar.update_ticks()
-            bar.set_label("activation", fontsize=8)
+            bar.set_label("activation\n(input pixels 0..1)", fontsize=8)
 
     k = journey.filter_index
     figure.suptitle(
@@ -121,7 +121,10 @@ def _journey_footer(journey: Journey) -> str:
             f"DEAD: in {', '.join(journey.dead)} filter {k} outputs 0 on every one of "
             f"{journey.reference_count:,} test images; choose another with --filter."
         )
-    lines.append("Colours: each column on its own scale (the colour bar: the layer's activation).")
+    lines.append(
+        "Colours: each column on its own scale; the colour bars give the layer's "
+        "activation for input pixels scaled to 0..1."
+    )
     return "\n".join(textwrap.fill(line, 150) for line in lines)
 
 
@@ -177,7 +180,9 @@ def layer_maps_figure(
     if shown is not None:
         bar = right.colorbar(shown, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
         bar.ax.tick_params(labelsize=8)
-        bar.set_label(f"activation of {layer} (one scale for all maps)", fontsize=8)
+        bar.set_label(
+            f"activation of {layer}, one scale for all maps (input pixels 0..1)", fontsize=8
+        )
     figure.suptitle(
         title or f"All {channels} feature maps of {layer} ({h}x{w})",
         fontsize=14,
