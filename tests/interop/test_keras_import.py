@@ -186,3 +186,15 @@ def test_damaged_and_foreign_files_get_one_line(tmp_path, keras_fixtures) -> Non
     ):
         with pytest.raises(ModelImportError, match=match):
             read_model(path)
+
+
+def test_a_fifo_or_device_named_like_a_model_is_refused_without_blocking(tmp_path) -> None:
+    import os
+
+    fifo = tmp_path / "model.keras"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path / "zero.h5"):
+        if path.name == "zero.h5":
+            path.symlink_to("/dev/zero")
+        with pytest.raises(ModelImportError, match="not a regular file"):
+            read_model(path)

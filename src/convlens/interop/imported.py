@@ -11,11 +11,13 @@ every shape, so the imported model is a convlens model like any other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convlens.errors import SpecError
+from convlens import fileio
+from convlens.errors import ConvlensError, ModelImportError, SpecError
 from convlens.models.layers import BatchNorm, Conv, Dense, LayerSpec
 from convlens.models.network import Network, build_network
 from convlens.models.spec import ModelSpec
@@ -26,6 +28,21 @@ PARAMETER_NAMES: dict[type[LayerSpec], tuple[str, ...]] = {
     Dense: ("weight", "bias"),
     BatchNorm: ("weight", "bias", "running_mean", "running_var"),
 }
+
+
+#: The largest model file read: far beyond any small image classifier (the lesson's CNN
+#: is 1 MB), small enough that reading one cannot exhaust a laptop's memory.
+MAX_MODEL_BYTES = 2 << 30
+
+
+def read_model_file(path: Path) -> bytes:
+    """The bytes of a model file: a regular file (never a FIFO or device) under 2 GiB."""
+    try:
+        return fileio.read_regular(path, MAX_MODEL_BYTES)
+    except FileNotFoundError:
+        raise ModelImportError(f"{path} does not exist") from None
+    except ConvlensError as err:
+        raise ModelImportError(str(err)) from None
 
 
 @dataclass(frozen=True)

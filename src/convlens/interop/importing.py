@@ -221,7 +221,7 @@ def _class_names(
     if isinstance(classes, str):
         path = Path(classes)
         if path.is_file():
-            text = path.read_text(encoding="utf-8")
+            text = fileio.read_text(path)  # a regular file, at most 64 MB
             try:
                 parsed = json.loads(text)
                 names = [str(n) for n in parsed] if isinstance(parsed, list) else None

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from convlens.errors import ModelImportError, SpecError
-from convlens.interop.imported import ImportedModel
+from convlens.interop.imported import ImportedModel, read_model_file
 from convlens.models.layers import (
     Activation,
     AvgPool,
@@ -80,7 +80,6 @@ _ACTIVATIONS = {
     "softmax": "softmax",
 }
 
-MAX_FILE_BYTES = 2 << 30  # 2 GiB: far beyond any small image classifier
 MAX_CONFIG_BYTES = 64 << 20
 
 
@@ -101,7 +100,7 @@ class KerasLayer:
 def read_keras(path: str | Path) -> ImportedModel:
     """The convlens spec and weights of a ``.keras`` or ``.h5`` file."""
     path = Path(path)
-    data = _read_bounded(path)
+    data = read_model_file(path)
     if data[:4] == b"PK\x03\x04":
         config, weights_file, version = _open_keras_zip(path, data)
         file_format = "keras"
@@ -130,20 +129,6 @@ def read_keras(path: str | Path) -> ImportedModel:
 
 
 # --- the file formats -------------------------------------------------------------------
-
-
-def _read_bounded(path: Path) -> bytes:
-    try:
-        if not path.is_file():
-            raise ModelImportError(f"{path} does not exist or is not a file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ModelImportError(
-                f"{path} is {size / 2**30:.1f} GiB; convlens imports models up to 2 GiB"
-            )
-        return path.read_bytes()
-    except OSError as err:
-        raise ModelImportError(f"cannot read {path}: {err.strerror or err}") from None
 
 
 def _open_keras_zip(path: Path, data: bytes) -> tuple[dict[str, Any], Any, str | None]:

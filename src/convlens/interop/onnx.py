@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from convlens.errors import ConvlensError, ModelImportError
-from convlens.interop.imported import ImportedModel
+from convlens.interop.imported import ImportedModel, read_model_file
 from convlens.models.layers import (
     Activation,
     AvgPool,
@@ -48,8 +48,6 @@ _ACTIVATIONS |= {"LeakyRelu": "leaky_relu", "Softmax": "softmax"}
 # Non-decreasing activations, which commute with max pooling (network._forward_plan).
 _MONOTONIC = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")
 
-MAX_FILE_BYTES = 2 << 30
-
 
 def read_onnx(path: str | Path) -> ImportedModel:
     """The convlens spec and weights of an ONNX file whose graph is a single chain."""
@@ -61,11 +59,7 @@ def read_onnx(path: str | Path) -> ImportedModel:
             "ONNX import needs the onnx extra; install it with: pip install 'convlens[onnx]'"
         ) from None
     path = Path(path)
-    if not path.is_file():
-        raise ModelImportError(f"{path} does not exist or is not a file")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ModelImportError(f"{path} is larger than 2 GiB")
-    data = path.read_bytes()
+    data = read_model_file(path)
     try:
         model = onnx.load_from_string(data)
     except Exception as err:  # protobuf's DecodeError and friends: not an ONNX file

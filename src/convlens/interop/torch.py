@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,12 @@ import torch
 from torch import nn
 
 from convlens.errors import ConvlensError, ModelImportError
-from convlens.interop.imported import PARAMETER_NAMES, ImportedModel, to_network
+from convlens.interop.imported import (
+    PARAMETER_NAMES,
+    ImportedModel,
+    read_model_file,
+    to_network,
+)
 from convlens.models.layers import (
     Activation,
     AvgPool,
@@ -56,8 +62,6 @@ _ACTIVATIONS: dict[type[nn.Module], str] = {
     nn.LeakyReLU: "leaky_relu",
     nn.Softmax: "softmax",
 }
-
-MAX_FILE_BYTES = 2 << 30
 
 
 def from_torch(module: nn.Module, input_shape: tuple[int, int, int]) -> Network:
@@ -140,7 +144,8 @@ def read_state_dict(
         failure = ModelImportError(f"{path}: {err}")
         failure.partial_summary = summary_until_failure(model_spec, model_spec.input_shape)
         raise failure from None
-    state = _load_tensors(path)
+    data = read_model_file(path)
+    state = _load_tensors(path, data)
     groups = _groups(state)
     wanted = [
         (i, layer) for i, layer in enumerate(model_spec.layers) if type(layer) in PARAMETER_NAMES
@@ -165,21 +170,15 @@ def read_state_dict(
     origin = {
         "format": "torch-state-dict",
         "file": path.name,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "spec": spec,
     }
     return ImportedModel(model_spec, tuple(weights), origin)
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     try:
-        if not path.is_file():
-            raise ModelImportError(f"{path} does not exist or is not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ModelImportError(f"{path} is larger than 2 GiB")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except ModelImportError:
-        raise
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler's many errors all mean "not plain tensors"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelImportError(
