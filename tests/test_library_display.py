@@ -137,3 +137,24 @@ def test_smoke_mode_caps_even_explicit_epochs_and_says_so(run, monkeypatch, tmp_
     assert smoked.config["dataset"]["smoke"] is True
     assert smoked.data_note.short == "subset, smoke"
     assert "smoke test, not a result" in str(smoked)
+
+
+def test_convolve_by_hand_is_the_numpy_convolution_and_draws_itself() -> None:
+    from convlens.byhand import conv2d, get_kernel, max_pool2d
+
+    photo = np.random.default_rng(0).integers(0, 256, (40, 50), dtype=np.uint8)
+    result = convlens.convolve(photo, "vertical", at=(5, 7))
+    expected = conv2d(photo, get_kernel("vertical").values)
+    np.testing.assert_array_equal(result.filtered, expected)
+    np.testing.assert_array_equal(result.pooled, max_pool2d(expected, 2))
+    assert result.filtered.shape == (38, 48) and result.pooled.shape == (19, 24)
+    assert str(result).startswith("40x50 -> conv 3x3 -> 38x48 -> maxpool 2 -> 19x24")
+    assert result._repr_png_().startswith(PNG)
+    typed = convlens.convolve(photo / 255, [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    np.testing.assert_array_equal(typed.filtered, expected)  # floats in 0..1, a list kernel
+
+
+def test_convolve_takes_the_built_in_photo_like_convlens_filter() -> None:
+    result = convlens.convolve("photo", "horizontal", pool=0)
+    assert result.image.shape == (600, 512) and result.pooled is None
+    assert result.filtered.shape == (598, 510)

@@ -51,6 +51,7 @@ _EXPORTS = {
     "predict_files": "convlens.predict:predict_files",
     "predict_arrays": "convlens.predict:predict_arrays",
     "compare": "convlens.compare:compare",
+    "convolve": "convlens.convolution:convolve",
     "journey": "convlens.look:journey",
     "explain": "convlens.look:explain",
     "filters": "convlens.look:filters",
@@ -80,6 +81,7 @@ __all__ = [
     "as_images",
     "build_network",
     "compare",
+    "convolve",
     "evaluate",
     "evaluate_network",
     "explain",
@@ -159,6 +161,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # for editors and type checkers
     from convlens.compare import compare
+    from convlens.convolution import convolve
     from convlens.data import Dataset, load_dataset, prepare_image
     from convlens.data.config import DataConfig
     from convlens.data.preparation import Preparation, as_images

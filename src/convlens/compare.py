@@ -34,9 +34,11 @@ from convlens.data.config import DataConfig
 from convlens.errors import OptionError
 from convlens.experiments.significance import Paired, format_p, paired_test, wilson_interval
 from convlens.models.registry import resolve_model
+from convlens.notices import SmokeModeWarning, say
 from convlens.provenance import combined_caveat
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
+from convlens.train import smoke
 from convlens.train.progress import Reporter, SilentReporter
 
 COLUMNS = (
@@ -228,7 +230,11 @@ def compare(
     if len(set(labels)) != len(labels):
         raise OptionError(f"compare was given the same model twice: {', '.join(models)}")
     data = data or DataConfig()
-    config = config or TrainConfig()
+    config, smoke_note = smoke.cap(config or TrainConfig())  # said once, for every run
+    if smoke_note:
+        say(smoke_note, SmokeModeWarning)
+        if on_note:
+            on_note(smoke_note)
     dataset = data.load(progress=on_note is not None)
     if dataset.notice and on_note:
         on_note(dataset.notice)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,35 @@ _STYLE = (
     "border-collapse:collapse;margin:4px 0"
 )
 _CELL = "padding:3px 10px;border-bottom:1px solid #ddd;"
+
+
+class FigureResult:
+    """A result drawn as one figure: a PNG in a notebook (with the data caveat under it,
+    when there is one), the CLI's text with str(). Subclasses define ``figure()``."""
+
+    title: str = ""
+    caveat: str = ""
+
+    def figure(self) -> Any:
+        raise NotImplementedError
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self.figure())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """The figure, drawn once: PNG, and HTML when a caveat must be said under it."""
+        png = self._repr_png_()
+        bundle: dict[str, Any] = {"image/png": png, "text/plain": str(self)}
+        if self.caveat:
+            bundle["text/html"] = block(png_img(png, self.title), caveat_html(self.caveat))
+        return bundle
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the figure (PNG, PDF or SVG by the suffix); returns the path."""
+        from convlens.fileio import write_figure
+
+        write_figure(path, self.figure(), dpi=110)
+        return Path(path)
 
 
 def figure_png(figure: Any, dpi: int = 100) -> bytes:
@@ -65,7 +95,7 @@ def html_table(
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="{_CELL}{a}">{html.escape(str(c))}</td>'
+            f'<td style="{_CELL}{a}{_wrap(c)}">{html.escape(str(c))}</td>'
             for c, a in zip(row, align, strict=True)
         )
         + "</tr>"
@@ -80,6 +110,11 @@ def html_table(
     return (
         f'<table style="{_STYLE}">{top}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
+
+
+def _wrap(cell: Any) -> str:
+    """Short cells (a shape, a number) stay on one line; sentences wrap."""
+    return "white-space:nowrap;" if len(str(cell)) <= 40 else ""
 
 
 def caveat_html(text: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from convlens.display import block, caveat_html, figure_png, html_table, pixels_png, png_img
+from convlens.display import FigureResult, block, caveat_html, html_table, pixels_png, png_img
 from convlens.errors import OptionError
 from convlens.introspect.features import Journey
 from convlens.introspect.saliency import Explanation
@@ -51,6 +51,7 @@ class Chosen:
     images: np.ndarray  # (N, C, H, W) uint8, prepared like the training data
     labels: tuple[str, ...]  # "test #23 (Ankle boot)", "shoe.jpg", "image 0"
     true_classes: tuple[int | None, ...]  # known for test images
+    dataset: Any = None  # the run's data, when test images were asked for
 
 
 def choose(run: Run, which: Any = None, *, data_dir: str | None = None) -> Chosen:
@@ -68,32 +69,19 @@ def choose(run: Run, which: Any = None, *, data_dir: str | None = None) -> Chose
             f"test #{i} ({dataset.class_names[int(dataset.test_labels[i])]})" for i in picked
         )
         truth = tuple(int(dataset.test_labels[i]) for i in picked)
-        return Chosen(dataset.test_images[picked], labels, truth)
+        return Chosen(dataset.test_images[picked], labels, truth, dataset)
     images = as_images(which, run.preparation)
     return Chosen(images, _names(which, len(images)), (None,) * len(images))
 
 
 def run_test_set(run: Run, data_dir: str | None = None, *, subsets: bool = False) -> Any:
-    """The run's data, loaded as it was trained (``data_dir`` reads the same files from
-    elsewhere); with ``subsets`` narrowed to the run's own train/test subsets.
+    """The run's data (:meth:`Run.dataset`); with ``subsets`` only its own test subset.
 
     Test indices name images of the whole test set, as the CLI's ``--images`` does (the
     lesson's shoes are test images 0, 23 and 28 of Fashion-MNIST). Loading says when it
     falls back to the embedded sample (a SampleDataWarning).
     """
-    import dataclasses
-
-    from convlens.data.config import DataConfig
-    from convlens.recipe import TrainConfig
-    from convlens.train.session import apply_subsets
-
-    data = DataConfig.from_dict(run.config["data"])
-    if data_dir:
-        data = dataclasses.replace(data, data_dir=data_dir)
-    dataset = data.load(progress=False)
-    if subsets:
-        dataset = apply_subsets(dataset, TrainConfig.from_dict(run.config["train"]))
-    return dataset
+    return run.dataset(data_dir, subsets=subsets, progress=False)
 
 
 def _indices(which: Any) -> list[int] | None:
@@ -124,32 +112,8 @@ def _names(which: Any, count: int) -> tuple[str, ...]:
 # --- results that show themselves -------------------------------------------------
 
 
-class _Figure:
-    """A result drawn as one figure: PNG in a notebook, text with str()."""
-
-    def figure(self) -> Any:
-        raise NotImplementedError
-
-    def _repr_png_(self) -> bytes:
-        return figure_png(self.figure())
-
-    def _repr_html_(self) -> str:
-        return block(
-            png_img(self._repr_png_(), self.title), caveat_html(getattr(self, "caveat", ""))
-        )
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the figure (PNG, PDF or SVG by the suffix); returns the path."""
-        from convlens.fileio import write_figure
-
-        write_figure(path, self.figure(), dpi=110)
-        return Path(path)
-
-    title: str = ""
-
-
 @dataclass(frozen=True)
-class JourneyView(_Figure):
+class JourneyView(FigureResult):
     """One filter through the conv and pool layers for a few images (the lesson's grid)."""
 
     journey: Journey
@@ -163,7 +127,15 @@ class JourneyView(_Figure):
         return journey_figure(self.journey, list(self.labels), self.title)
 
     def __str__(self) -> str:
-        lines = [self.journey.shape_line()]
+        result = self.journey
+        lines = [result.shape_line()]
+        if result.reason:
+            lines.append(f"following filter {result.filter_index}: {result.reason}")
+        lines += [
+            f"filter {result.filter_index} of {layer} is dead: 0 on every one of "
+            f"{result.reference_count:,} test images"
+            for layer in result.dead
+        ]
         lines += [
             f"{label}: predicted {self.journey.predicted_name(i)} {self.journey.probability[i]:.1%}"
             for i, label in enumerate(self.labels)
@@ -172,7 +144,7 @@ class JourneyView(_Figure):
 
 
 @dataclass(frozen=True)
-class ExplanationView(_Figure):
+class ExplanationView(FigureResult):
     """Why one image got its score: Grad-CAM, input gradients and the top classes."""
 
     explanation: Explanation
@@ -201,7 +173,7 @@ class ExplanationView(_Figure):
 
 
 @dataclass(frozen=True)
-class FiltersView(_Figure):
+class FiltersView(FigureResult):
     """The kernels one conv layer learned: (F, C, k, k) weights."""
 
     weights: np.ndarray  # (F, C, k, k) float32
@@ -273,23 +245,34 @@ class Predictions:
 def journey(
     run: RunRef,
     images: Any = None,
-    filter: int = 1,
+    filter: int | None = None,
     *,
     layers: Sequence[str] | None = None,
     data_dir: str | None = None,
 ) -> JourneyView:
-    """Follow filter ``filter`` (1, as in the lesson) through every conv and pool layer.
+    """Follow one filter through every conv and pool layer, as ``convlens journey`` does.
 
     ``images``: test indices (default the lesson's shoes 0, 23 and 28) or your own
-    images (see :func:`choose`). Returns the figure (shown in a notebook).
+    images (see :func:`choose`). ``filter``: the index to follow in every layer (each
+    layer's filter k is a different filter); default the lesson's 1 when it is live on
+    these images, else the first live one (the figure says why). Filters dead on the
+    first test images are marked.
     """
-    from convlens.introspect import journey as follow
+    from convlens.introspect.liveness import REFERENCE_IMAGES, follow_filter
 
     run = open_run(run)
     chosen = choose(run, images, data_dir=data_dir)
-    network = run.load_network()
-    result = follow(network, chosen.images, filter, layers, run.class_names)
-    title = f"Filter {filter} through the layers of {run.name}"
+    dataset = chosen.dataset or run_test_set(run, data_dir)
+    network = run.network()
+    result = follow_filter(
+        network,
+        chosen.images,
+        filter,
+        layers,
+        run.class_names,
+        dataset.test_images[:REFERENCE_IMAGES],
+    )
+    title = f"Filter {result.filter_index} of each layer, through the layers of {run.name}"
     return JourneyView(result, chosen.labels, title, run.data_note.caveat)
 
 
@@ -312,7 +295,7 @@ def explain(
     chosen = choose(run, image, data_dir=data_dir)
     if len(chosen.images) != 1:
         raise OptionError(f"explain looks at one image, got {len(chosen.images)}; pass one")
-    network = run.load_network()
+    network = run.network()
     names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
     wanted = None if target is None else resolve_class(target, names)
     result = why(network, chosen.images[0], wanted, layer)
@@ -326,7 +309,7 @@ def filters(run: RunRef, layer: str | None = None, channel: int | str = "mean") 
     from convlens.introspect import learned_filters
 
     run = open_run(run)
-    network = run.load_network()
+    network = run.network()
     name = layer or (network.conv_layer_names() or [None])[0]
     return FiltersView(learned_filters(network, name), str(name), channel)
 
@@ -337,7 +320,7 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
 
     run = open_run(run)
     chosen = choose(run, images, data_dir=data_dir)
-    network = run.load_network()
+    network = run.network()
     tta_flip = bool(run.config["train"].get("tta_flip", False))
     probabilities = predict_arrays(network, chosen.images, tta_flip=tta_flip)
     names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
@@ -350,7 +333,7 @@ def evaluate(run: RunRef, *, data_dir: str | None = None) -> Evaluation:
 
     run = open_run(run)
     dataset = run_test_set(run, data_dir, subsets=True)  # as metrics.json judged it
-    network = run.load_network()
+    network = run.network()
     tta_flip = bool(run.config["train"].get("tta_flip", False))
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip

@@ -188,6 +188,13 @@ class Run:
         """What the run was trained and tested on, and the caveat to show with its figures."""
         return DataNote.from_config(self.config)
 
+    def __fspath__(self) -> str:
+        """A Run is its folder: ``Path(run)`` and ``convlens.write_report(run)`` work."""
+        return str(self.path)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
     def __str__(self) -> str:
         """The CLI's headline: where, test and train accuracy, epochs (and the data)."""
         from convlens.run_card import headline

@@ -157,12 +157,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, str]:
 
 def _read_image(path: Path) -> Any:
     """Any picture file -> (H, W) uint8 gray (alpha on white, 16-bit scaled, EXIF rotated)."""
-    import numpy as np
+    from convlens.convolution import grey_pixels
 
-    from convlens.data.images import load_image, to_8bit
-
-    picture = load_image(path)  # one-line ImageError for missing, corrupt, huge files
-    return np.asarray(to_8bit(picture).convert("L"))  # ITU-R 601 luma
+    return grey_pixels(path)  # one-line ImageError for missing, corrupt, huge files
 
 
 def _fashion(index: int, data_dir: str | None) -> tuple[Any, str]:

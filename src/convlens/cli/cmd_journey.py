@@ -150,24 +150,15 @@ def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
 def _journey(
     args: argparse.Namespace, run_: Any, network: Any, chosen: _Chosen
 ) -> tuple[Any, Any, list[str]]:
-    from dataclasses import replace
-
     from convlens.cli.looking import figure_path
-    from convlens.introspect import journey, journey_layer_names
-    from convlens.introspect.liveness import choose_filter, mark_dead
+    from convlens.introspect.liveness import follow_filter
     from convlens.plots.journey import journey_figure
 
     layers = _layer_list(args.layer)
-    reason = ""
-    k = args.filter
-    if k is None:
-        names = journey_layer_names(network) if layers is None else layers
-        choice = choose_filter(network, chosen.images, names) if names else None
-        k, reason = (choice.index, choice.reason) if choice else (1, "")
-    result = journey(network, chosen.images, k, layers, run_.class_names)
-    result = replace(result, reason=reason)
-    if chosen.reference is not None:
-        result = mark_dead(result, network, chosen.reference)
+    result = follow_filter(
+        network, chosen.images, args.filter, layers, run_.class_names, chosen.reference
+    )
+    k, reason = result.filter_index, result.reason
     title = f"Filter {k} of each layer, through the layers of {run_.name}"
     figure = journey_figure(result, chosen.labels, title)
     name = f"journey-filter{k}" + (f"-{chosen.stem}" if chosen.stem else "") + ".png"

@@ -46,8 +46,10 @@ from convlens.experiments.pareto import (
     sweet_spot,
 )
 from convlens.models.spec import ModelSpec
+from convlens.notices import SmokeModeWarning, say
 from convlens.provenance import DataNote, combined_caveat
 from convlens.recipe import TrainConfig
+from convlens.train import smoke
 
 RESULTS_CSV = "results.csv"
 TRIALS_CSV = "trials.csv"
@@ -91,6 +93,9 @@ class SweepResult:
 
     def __str__(self) -> str:
         return self.format()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.format())
 
     @property
     def caveat(self) -> str:
@@ -153,7 +158,10 @@ def sweep(
     vary = check_vary(vary)
     spec = resolve_model(model) if isinstance(model, str) else model
     data = data or DataConfig()
-    config = config or TrainConfig()
+    config, smoke_note = smoke.cap(config or TrainConfig())  # said once, for every trial
+    if smoke_note:
+        say(smoke_note, SmokeModeWarning)
+        reporter.note(smoke_note)
     if dataset is None:
         dataset = data.load(progress=not isinstance(reporter, SilentSweepReporter))
         if dataset.notice:

@@ -105,3 +105,28 @@ def mark_dead(journey: Journey, network: Network, reference: np.ndarray) -> Jour
         dead=tuple(name for name in journey.layers if dead[name][k]),
         reference_count=len(reference),
     )
+
+
+def follow_filter(
+    network: Network,
+    images: np.ndarray,
+    filter_index: int | None = None,
+    layers: Sequence[str] | None = None,
+    class_names: Sequence[str] = (),
+    reference: np.ndarray | None = None,
+) -> Journey:
+    """The journey of one filter, as ``convlens journey`` and ``convlens.journey`` draw it.
+
+    ``filter_index`` None follows :func:`choose_filter`'s live filter (its reason kept
+    in ``Journey.reason``); with ``reference`` test images (N, C, H, W) uint8 the layers
+    where the filter is dead are marked (``Journey.dead``).
+    """
+    from convlens.introspect.features import journey, journey_layer_names
+
+    reason = ""
+    if filter_index is None:
+        names = journey_layer_names(network) if layers is None else list(layers)
+        choice = choose_filter(network, images, names) if names else None
+        filter_index, reason = (choice.index, choice.reason) if choice else (LESSON_FILTER, "")
+    result = replace(journey(network, images, filter_index, layers, class_names), reason=reason)
+    return mark_dead(result, network, reference) if reference is not None else result

@@ -9,6 +9,7 @@ modules, never from a formula typed here; the tests pin them to Keras' figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from convlens.errors import SpecError
 from convlens.models.layers import Shape
@@ -44,6 +45,9 @@ class ModelSummary:
 
     def __str__(self) -> str:
         return self.format(self.explained)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
     def _repr_html_(self) -> str:
         """The summary as an HTML table (a notebook shows it), the why beside each row."""

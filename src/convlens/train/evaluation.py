@@ -101,6 +101,9 @@ class Evaluation:
         """What ``convlens evaluate`` prints: per class, then the confusion matrix."""
         return self.format() + "\n\n" + self.format_confusion()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
     def _repr_html_(self) -> str:
         """Per-class accuracy and the confusion matrix as tables (rows: true class)."""
         from convlens.display import block, caveat_html, html_table

@@ -15,6 +15,7 @@ ends with ``done == total``. A reporter may raise ``KeyboardInterrupt`` from any
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, Protocol
 
 EVALUATE = "evaluate"  # the phase after each epoch's steps
@@ -59,14 +60,24 @@ class TqdmReporter:
         self._done = 0
         self._epoch = 0
         self._phase: str | None = None
+        self._line: Any = None  # the notebook's progress line, once shown
 
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+    def _new_bar(self, **options: Any) -> Any:
+        """tqdm.auto's bar (a widget where ipywidgets is installed); in a notebook without
+        widgets one line redrawn in place, not a stream of text bars."""
+        if in_notebook() and not _has_widgets():
+            line = NotebookLine(handle=self._line, **options)
+            self._line = line.handle  # every bar of this training redraws the same line
+            return line
         from tqdm.auto import tqdm
 
+        return tqdm(**options)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self._close()
         self._epoch = epoch
         prefix = f"{self.label} " if self.label else ""
-        self._bar = tqdm(
+        self._bar = self._new_bar(
             total=steps,
             desc=f"{prefix}epoch {epoch}/{epochs}",
             unit="step",
@@ -85,13 +96,11 @@ class TqdmReporter:
         self._bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.2%}", refresh=False)
 
     def phase(self, name: str, done: int, total: int) -> None:
-        from tqdm.auto import tqdm
-
         if done == 0 or self._phase != name:
             self._close()
             prefix = f"{self.label} " if self.label else ""
             where = f"epoch {self._epoch} " if name == EVALUATE else ""
-            self._bar = tqdm(
+            self._bar = self._new_bar(
                 total=total,
                 desc=f"{prefix}{where}{PHASE_LABELS.get(name, name)}",
                 unit="batch",
@@ -157,6 +166,52 @@ class LiveCurvesReporter(TqdmReporter):
             self._line_handle.update(_Text(line))
 
 
+class NotebookLine:
+    """The part of tqdm's bar the reporters use, as one line of text in a notebook cell,
+    updated in place (an IPython display handle) at most every half second."""
+
+    def __init__(
+        self, total: int, desc: str = "", unit: str = "it", handle: Any = None, **_: Any
+    ) -> None:
+        from IPython.display import display
+
+        self.total, self.desc, self.unit = total, desc, unit
+        self.done, self.postfix = 0, ""
+        self._shown = 0.0
+        if handle is None:
+            handle = display(_Text(self._line()), display_id=True)
+        else:
+            handle.update(_Text(self._line()))
+        self.handle = handle
+
+    def _line(self) -> str:
+        share = self.done / self.total if self.total else 1.0
+        bar = "#" * round(20 * share)
+        return f"{self.desc}: {bar:<20} {self.done}/{self.total} {self.unit}s {self.postfix}"
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self._shown >= 0.5 or self.done >= self.total:
+            self._shown = now
+            self.handle.update(_Text(self._line()))
+
+    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
+        self.postfix = ", ".join(f"{key} {value}" for key, value in values.items())
+
+    def close(self) -> None:
+        self.handle.update(_Text(self._line()))
+
+    def write(self, text: str, file: Any = None) -> None:
+        print(text, file=file or sys.stdout, flush=True)
+
+
+def _has_widgets() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
 class _Text:
     """Plain text for a display handle (a str would be shown with its quotes)."""
 
@@ -195,8 +250,10 @@ def reporter_for(progress: bool | None = None, live: bool = False, label: str = 
 
     ``progress=None`` shows the bar in a notebook and stays silent in a script.
     """
+    # In a notebook, stdout: stderr is drawn as an error (red) by most front ends.
+    stream = sys.stdout if in_notebook() else None
     if live:
-        return LiveCurvesReporter(label)
+        return LiveCurvesReporter(label, stream)
     if progress is None:
         progress = in_notebook()
-    return TqdmReporter(label) if progress else SilentReporter()
+    return TqdmReporter(label, stream) if progress else SilentReporter()

@@ -68,14 +68,17 @@ def train(
     """
     data = data or DataConfig()
     config, smoke_note = smoke.cap(config or TrainConfig())
+    # A library call's reporter does not repeat what a warning has just said.
+    repeat_warnings = reporter is not None
     reporter = reporter or reporter_for(progress, live)
     spec = resolve_model(model) if isinstance(model, str) else model
     if smoke_note:
         say(smoke_note, SmokeModeWarning)
-        reporter.note(smoke_note)
+        if repeat_warnings:
+            reporter.note(smoke_note)
     if dataset is None:
         dataset = data.load(progress=not isinstance(reporter, SilentReporter))
-        if dataset.notice:
+        if dataset.notice and (repeat_warnings or not dataset.is_sample):
             reporter.note(dataset.notice)
     dataset = apply_subsets(dataset, config)
     # Before creating the folder: a spec that cannot fit the data or the memory fails here.
@@ -90,7 +93,7 @@ def train(
         data=data,
         dataset=DatasetFacts.of(
             dataset,
-            smoke=smoke_note is not None,
+            smoke=smoke.smoke_mode(),
             # how its images look, so predict/explain/journey prepare photos to match
             preparation=Preparation.measure(dataset.train_images).to_dict(),
         ),
