@@ -84,15 +84,7 @@ class Comparison:
         repeated = len(self.seeds) > 1
         names = [row["model"] for row in self.rows]
         width = max(16, *(len(n) + 2 for n in names))
-        columns = [*COLUMNS]
-        if repeated:
-            columns[3] = (
-                "test_accuracy",
-                f"Test accuracy (mean ± std, {len(self.seeds)} seeds)",
-                "",
-            )
-        else:
-            columns.insert(4, ("test_interval", "  95% interval", ""))
+        columns = self._columns()
         label_width = max(len(label) for _, label, _ in columns) + 2
         lines = ["".ljust(label_width) + "".join(n.rjust(width) for n in names)]
         for key, label, fmt in columns:

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
-from convlens.plots.journey import DEAD_COLOR, bare, grid_shape
+from convlens.plots.journey import bare, cell_title, grid_shape
 from convlens.plots.style import new_figure
 
 __all__ = ["KERNEL_CMAP", "filters_figure"]
@@ -57,13 +57,7 @@ def filters_figure(
         image = ax.imshow(
             shown[index], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, interpolation="nearest"
         )
-        is_dead = dead is not None and bool(dead[index])
-        ax.set_title(
-            f"{index} dead" if is_dead else str(index),
-            fontsize=7,
-            pad=2,
-            color=DEAD_COLOR if is_dead else "black",
-        )
+        cell_title(ax, index, dead)
     if image is not None:
         bar = figure.colorbar(image, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
         bar.ax.tick_params(labelsize=8)

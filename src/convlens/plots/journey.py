@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from convlens.introspect.features import Journey
 from convlens.plots.style import FEATURE_CMAP, IMAGE_CMAP, new_figure
 
-__all__ = ["bare", "grid_shape", "journey_figure", "layer_maps_figure", "show_image"]
+__all__ = ["bare", "cell_title", "grid_shape", "journey_figure", "layer_maps_figure", "show_image"]
 
 _CELL = 1.75  # inches per map in the journey grid: 26x26 pixels stay crisp at 100%
 DEAD_COLOR = "#d62728"  # a dead filter's label: red, as a warning
@@ -170,13 +170,7 @@ def layer_maps_figure(
         shown = ax.imshow(
             maps[index], cmap=FEATURE_CMAP, vmin=low, vmax=high, interpolation="nearest"
         )
-        is_dead = dead is not None and bool(dead[index])
-        ax.set_title(
-            f"{index} dead" if is_dead else str(index),
-            fontsize=7,
-            pad=2,
-            color=DEAD_COLOR if is_dead else "black",
-        )
+        cell_title(ax, index, dead)
     if shown is not None:
         bar = right.colorbar(shown, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
         bar.ax.tick_params(labelsize=8)
@@ -212,6 +206,17 @@ def show_image(ax: Any, image: np.ndarray) -> None:
     else:
         ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
     bare(ax)
+
+
+def cell_title(ax: Any, index: int, dead: np.ndarray | None) -> None:
+    """A grid cell's filter number, in red with 'dead' when ``dead[index]`` is True."""
+    is_dead = dead is not None and bool(dead[index])
+    ax.set_title(
+        f"{index} dead" if is_dead else str(index),
+        fontsize=7,
+        pad=2,
+        color=DEAD_COLOR if is_dead else "black",
+    )
 
 
 def grid_shape(count: int) -> tuple[int, int]:
