@@ -9,11 +9,17 @@ const size = () => (NARROW.matches ? [400, 300] : [640, 280]);
 const M = { l: 52, r: 16, b: 40 }; // the legend sits above the plot (one line a run), clear of ticks
 const DASHES = ['', '7 5']; // first run solid, second dashed
 
-/** The lowest accuracy shown for some histories: a 10% step below their lowest value. */
+/** The lowest accuracy shown for some histories: below their lowest value, on a round tick. */
 export function floorOf(histories) {
-  const values = histories.flat().flatMap((r) => [r.train_accuracy, r.test_accuracy]).filter((v) => v != null);
-  return values.length ? Math.max(0, Math.floor(Math.min(...values) * 10) / 10 - 0.1) : 0;
+  const values = histories.flat().flatMap((r) => [r.train_accuracy, r.test_accuracy, r.running_accuracy]).filter((v) => v != null);
+  if (!values.length) return 0;
+  const rough = Math.max(0, Math.floor(Math.min(...values) * 10) / 10 - 0.1);
+  const step = tickStep(1 - rough);
+  return Math.max(0, 1 - step * Math.ceil((1 - rough) / step - 1e-9));
 }
+
+/** Accuracy ticks every 5, 10 or 20 points: at most six lines. */
+const tickStep = (range) => (range <= 0.25 ? 0.05 : range <= 0.5 ? 0.1 : 0.2);
 
 /**
  * series: [{ name, history: [{epoch, train_accuracy, test_accuracy}] }] (one or two);
@@ -29,13 +35,13 @@ export function accuracyChart({ series, epochs, floor = null, label = 'accuracy 
   // One epoch: a single column in the middle; otherwise epoch 1 at the left, the last at the right.
   const x = (e) => (last === 1 ? M.l + plotW / 2 : M.l + ((e - 1) / (last - 1)) * plotW);
   const y = (a) => H - M.b - ((a - low) / (1 - low)) * (H - top - M.b);
-  for (let t = 0; t <= 5; t += 1) {
-    const a = low + ((1 - low) * t) / 5;
+  const step = tickStep(1 - low);
+  for (let a = 1; a >= low - 1e-9; a -= step) {
     svg.append(svgEl('line', { class: 'gridline', x1: M.l, x2: W - M.r, y1: y(a), y2: y(a) }));
     svg.append(svgEl('text', { x: M.l - 6, y: y(a) + 4, 'text-anchor': 'end' }, `${Math.round(100 * a)}%`));
   }
-  const step = Math.max(1, Math.ceil(last / 10));
-  for (let e = 1; e <= last; e += step) {
+  const every = Math.max(1, Math.ceil(last / 10));
+  for (let e = 1; e <= last; e += every) {
     svg.append(svgEl('text', { class: 'tick', x: x(e), y: H - M.b + 16, 'text-anchor': 'middle' }, String(e)));
   }
   svg.append(svgEl('text', { x: M.l + plotW / 2, y: H - 4, 'text-anchor': 'middle' }, 'epoch'));

@@ -59,13 +59,13 @@ async function openCell(run, names, t, p, table, panel) {
     const cell = await api(`/api/runs/${run.name}/mistakes?true=${t}&predicted=${p}&limit=24`);
     const flip = cell.tta_flip ? ' (each averaged with its mirror image, as the run was evaluated)' : '';
     panel.replaceChildren(
-      el('p', { class: 'note', text: `${cell.count} of ${cell.of} ${cell.true_label} test images were called ${cell.predicted_label}${flip}; the ${cell.items.length} it was surest of, most confident first. Pick one to follow it through the network.` }),
+      el('p', { class: 'note', text: `${cell.count} of the ${cell.of} test images of “${cell.true_label}” were called “${cell.predicted_label}”${flip}; the ${cell.items.length} it was surest of, most confident first. Pick one to follow it through the network.` }),
       el('div', { class: 'mistakes' }, ...cell.items.map((item) => el(
         'button',
         { type: 'button', class: 'mistake', dataset: { index: item.index }, 'aria-label': `test image ${item.index}: ${cell.predicted_label} ${pct(item.confidence)}, truly ${cell.true_label}`, onclick: () => openInPredict(run, cell, item) },
         el('img', { src: item.png, alt: '' }),
         el('span', { text: `#${item.index}` }),
-        el('span', { text: `${cell.predicted_label} ${pct(item.confidence)}` }),
+        el('span', { text: `“${cell.predicted_label}” ${pct(item.confidence)}` }),
       ))),
     );
   } catch (error) {
