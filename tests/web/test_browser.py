@@ -498,9 +498,8 @@ def test_confusion_cell_to_mistakes_to_journey(page, shots, runs_dir) -> None:
     answer = get(page.base, f"/api/runs/cnn/mistakes?true={true}&predicted={predicted}&limit=24")
     shown = page.eval_on_selector_all(".mistake", "bs => bs.map(b => Number(b.dataset.index))")
     assert shown == [item["index"] for item in answer["items"]]  # the surest first
-    assert f"{confusion[true][predicted]} of the {sum(confusion[true])} test images" in page.text_content(
-        ".mistakes-panel"
-    )
+    counted = f"{confusion[true][predicted]} of the {sum(confusion[true])} test images"
+    assert counted in page.text_content(".mistakes-panel")
     shots(page, "runs-mistakes")
 
     first = answer["items"][0]
