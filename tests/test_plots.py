@@ -52,7 +52,7 @@ def test_the_filter_slide_draws_its_pictures_to_one_scale() -> None:
     import numpy as np
 
     from convlens.byhand import get_kernel
-    from convlens.plots.filtering import filter_figure
+    from convlens.plots.hand_kernel import filter_figure
 
     figure = filter_figure(np.zeros((28, 28), np.uint8), get_kernel("vertical"))
     figure.canvas.draw()

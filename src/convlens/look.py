@@ -182,7 +182,7 @@ class FiltersView(FigureResult):
     title: str = "learned filters"
 
     def figure(self) -> Any:
-        from convlens.plots.filters import filters_figure
+        from convlens.plots.learned_filters import filters_figure
 
         return filters_figure(self.weights, self.layer, self.channel)
 

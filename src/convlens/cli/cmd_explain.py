@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from convlens.cli.looking import add_invert_options
+from convlens.cli.look_inside import add_invert_options
 from convlens.cli.options import add_runs_option
 
 _EPILOG = """\
@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from convlens.cli.looking import (
+    from convlens.cli.look_inside import (
         describe_test_image,
         figure_path,
         load_test_set,

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     explained = explain_pixel(image, kernel.values, *at, weight=weight) if at else None
 
     from convlens.fileio import write_figure
-    from convlens.plots.filtering import filter_figure
+    from convlens.plots.hand_kernel import filter_figure
 
     figure = filter_figure(image, kernel, pool=pool, weight=weight, kernel_name=label, mark=at)
     write_figure(out, figure, dpi=150)

@@ -37,10 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.looking import figure_path, open_run, reference_images, save
+    from convlens.cli.look_inside import figure_path, open_run, reference_images, save
     from convlens.introspect import learned_filters
     from convlens.introspect.liveness import dead_filters
-    from convlens.plots.filters import filters_figure
+    from convlens.plots.learned_filters import filters_figure
 
     run_, network = open_run(args)
     layer = args.layer or (network.conv_layer_names() or [None])[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convlens.cli.looking import add_invert_options
+from convlens.cli.look_inside import add_invert_options
 from convlens.cli.options import add_runs_option
 
 _EPILOG = """\
@@ -82,7 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convlens.cli.looking import open_run, save
+    from convlens.cli.look_inside import open_run, save
 
     run_, network = open_run(args)
     chosen = _inputs(args, run_)
@@ -108,7 +108,7 @@ class _Chosen:
 def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
     import numpy as np
 
-    from convlens.cli.looking import (
+    from convlens.cli.look_inside import (
         describe_test_image,
         load_test_set,
         read_photo,
@@ -150,7 +150,7 @@ def _inputs(args: argparse.Namespace, run_: Any) -> _Chosen:
 def _journey(
     args: argparse.Namespace, run_: Any, network: Any, chosen: _Chosen
 ) -> tuple[Any, Any, list[str]]:
-    from convlens.cli.looking import figure_path
+    from convlens.cli.look_inside import figure_path
     from convlens.introspect.liveness import follow_filter
     from convlens.plots.journey import journey_figure
 
@@ -180,7 +180,7 @@ def _journey(
 def _all_filters(
     args: argparse.Namespace, run_: Any, network: Any, chosen: _Chosen
 ) -> tuple[Any, Any, list[str]]:
-    from convlens.cli.looking import figure_path
+    from convlens.cli.look_inside import figure_path
     from convlens.errors import OptionError
     from convlens.introspect import feature_maps, journey_layer_names
 

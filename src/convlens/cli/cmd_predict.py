@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convlens.cli.looking import add_invert_options
+from convlens.cli.look_inside import add_invert_options
 from convlens.cli.options import add_runs_option
 
 

@@ -12,7 +12,7 @@ from convlens.introspect.features import (
     journey,
     journey_layer_names,
 )
-from convlens.introspect.filters import learned_filters
+from convlens.introspect.learned_filters import learned_filters
 from convlens.introspect.saliency import (
     Explanation,
     cam_layer_name,

@@ -28,7 +28,7 @@ from convlens.errors import ConvlensError
 from convlens.runs import default_runs_dir
 from convlens.version import __version__
 from convlens.web import (
-    api_filter,
+    api_kernel,
     api_manage,
     api_mistakes,
     api_models,
@@ -86,7 +86,7 @@ def create_app(
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/api", about, methods=["GET"]),
-        *api_filter.routes(),
+        *api_kernel.routes(),
         *api_predict.routes(),
         *api_runs.routes(),
         *api_train.routes(),
