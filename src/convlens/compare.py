@@ -25,7 +25,7 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.progress import Reporter, SilentReporter
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 COLUMNS = (
     ("params", "Parameters", "{:,}"),
@@ -300,7 +303,7 @@ def _model_or_run(model: str, runs_dir: Path) -> Any:
         return resolve_model(model)
 
 
-def _matching(run: Run, dataset: Any) -> Any:
+def _matching(run: Run, dataset: Dataset) -> Any:
     if list(dataset.class_names) != run.class_names or tuple(dataset.input_shape) != tuple(
         run.input_shape
     ):
@@ -312,7 +315,7 @@ def _matching(run: Run, dataset: Any) -> Any:
 
 
 def _existing_trial(
-    label: str, run: Run, dataset: Any, config: TrainConfig, correct: np.ndarray
+    label: str, run: Run, dataset: Dataset, config: TrainConfig, correct: np.ndarray
 ) -> dict[str, Any]:
     """An existing run's row: its test figures on the compared images, measured now; the
     training figures only if convlens trained it."""
@@ -327,7 +330,7 @@ def _existing_trial(
     return {**trial, "test_loss": evaluation.loss, "is_sample": dataset.is_sample}
 
 
-def _correct(run: Run, dataset: Any, config: TrainConfig) -> np.ndarray:
+def _correct(run: Run, dataset: Dataset, config: TrainConfig) -> np.ndarray:
     """(N,) bool: which of the run's test images its saved weights classify correctly,
     with the flip averaging it was evaluated with."""
     from convlens.predict import predict_arrays

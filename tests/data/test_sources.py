@@ -24,7 +24,7 @@ import pytest
 from convlens.cli import cmd_data
 from convlens.data import FASHION_MNIST_CLASSES, catalog, load_dataset
 from convlens.data.idx import write_idx
-from convlens.data.sources import parse_spec, places
+from convlens.data.sources import parse_dataset_spec, places
 from convlens.errors import DataError
 
 DEAD_MIRROR = "http://127.0.0.1:9/"  # as in conftest: nothing listens there
@@ -41,15 +41,15 @@ def assert_same(ds, arrays: list[np.ndarray]) -> None:
 
 
 def test_parse_spec() -> None:
-    assert parse_spec("fashion-mnist") == ("known", "fashion-mnist")
-    assert parse_spec("Fashion_MNIST") == ("known", "fashion-mnist")
-    assert parse_spec("mnist") == ("known", "mnist")
-    assert parse_spec("idx:/a/b") == ("idx", "/a/b")
-    assert parse_spec("folder:pics") == ("folder", "pics")
+    assert parse_dataset_spec("fashion-mnist") == ("known", "fashion-mnist")
+    assert parse_dataset_spec("Fashion_MNIST") == ("known", "fashion-mnist")
+    assert parse_dataset_spec("mnist") == ("known", "mnist")
+    assert parse_dataset_spec("idx:/a/b") == ("idx", "/a/b")
+    assert parse_dataset_spec("folder:pics") == ("folder", "pics")
     with pytest.raises(DataError, match=r"use fashion-mnist, mnist, idx:DIR .* or folder:DIR"):
-        parse_spec("cifar10")
+        parse_dataset_spec("cifar10")
     with pytest.raises(DataError, match="names no folder"):
-        parse_spec("idx:")
+        parse_dataset_spec("idx:")
 
 
 def test_unknown_spec_that_is_a_folder_gets_a_hint(tmp_path: Path) -> None:

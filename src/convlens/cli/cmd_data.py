@@ -120,11 +120,11 @@ def _info(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from convlens.data import catalog
-    from convlens.data.sources import parse_spec, places
+    from convlens.data.sources import parse_dataset_spec, places
     from convlens.data.verify import check_copy, has_any_file
     from convlens.errors import DataError
 
-    kind, name = parse_spec(args.dataset)
+    kind, name = parse_dataset_spec(args.dataset)
     if kind != "known":
         raise DataError(
             f"{args.dataset}: only fashion-mnist and mnist have published digests to verify; "
@@ -155,10 +155,10 @@ def _verify(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from convlens.data import catalog
     from convlens.data.download import download_dataset
-    from convlens.data.sources import cache_root, parse_spec
+    from convlens.data.sources import cache_root, parse_dataset_spec
     from convlens.errors import DataError
 
-    kind, name = parse_spec(args.dataset)
+    kind, name = parse_dataset_spec(args.dataset)
     if kind != "known":
         raise DataError(f"{args.dataset}: only fashion-mnist and mnist can be downloaded")
     info = catalog.KNOWN[name]

@@ -58,7 +58,7 @@ def load_test_set(run: Run, data_dir: str | None) -> Dataset:
     return dataset
 
 
-def reference_images(run: Any, data_dir: str | None, dataset: Any = None) -> Any:
+def reference_images(run: Any, data_dir: str | None, dataset: Dataset | None = None) -> Any:
     """The first few hundred test images (N, C, H, W) uint8, on which a filter that never
     fires is called dead; None (and a note on stderr) when the test set cannot be read."""
     from convlens.errors import ConvlensError
@@ -82,7 +82,7 @@ def read_photo(run: Any, path: str, invert: bool | None) -> Any:
     return prepare_for(run, path, invert)
 
 
-def describe_test_image(dataset: Any, index: int) -> str:
+def describe_test_image(dataset: Dataset, index: int) -> str:
     """'test #23 (Ankle boot)': an index and its true class."""
     return f"test #{index} ({dataset.class_names[int(dataset.test_labels[index])]})"
 

@@ -72,7 +72,7 @@ def load_dataset(
     grey for the IDX datasets; folder datasets default to 28x28 grey). ``sample=False``
     turns off the last-resort fallback to the embedded Fashion-MNIST sample.
     """
-    kind, arg = parse_spec(spec)
+    kind, arg = parse_dataset_spec(spec)
     if kind == "folder":
         from convlens.data.folder import load_folder
 
@@ -91,7 +91,7 @@ def load_dataset(
     return _convert(dataset, image_size, channels)
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
+def parse_dataset_spec(spec: str) -> tuple[str, str]:
     """``("known", name)``, ``("idx", DIR)`` or ``("folder", DIR)``; DataError otherwise."""
     text = str(spec).strip()
     for prefix in ("idx", "folder"):

@@ -25,12 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError
 from convlens.models.spec import ModelSpec
 from convlens.recipe import TrainConfig
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 EXECUTORS: tuple[str, ...] = ("process", "ray", "inline")
 
@@ -83,7 +86,9 @@ OnDone = Callable[[TrialOutcome], None]
 # --- one trial --------------------------------------------------------------------------
 
 
-def execute_trial(trial: Trial, dataset: Any, runs_dir: str | Path | None = None) -> TrialOutcome:
+def execute_trial(
+    trial: Trial, dataset: Dataset, runs_dir: str | Path | None = None
+) -> TrialOutcome:
     """Train one trial into ``runs_dir/trial.folder``; an exception becomes a failed outcome.
 
     ``KeyboardInterrupt`` is not caught: the run records itself as interrupted and the
@@ -123,7 +128,7 @@ def failed(trial: Trial, error: str) -> TrialOutcome:
 # --- inline -----------------------------------------------------------------------------
 
 
-def run_inline(trials: Sequence[Trial], *, dataset: Any, on_done: OnDone) -> list[TrialOutcome]:
+def run_inline(trials: Sequence[Trial], *, dataset: Dataset, on_done: OnDone) -> list[TrialOutcome]:
     outcomes = []
     for trial in trials:
         outcome = execute_trial(trial, dataset)
@@ -139,7 +144,7 @@ _WORKER_STARTED: Any = None  # a SimpleQueue: the folder of every trial a worker
 _WORKER_STOP: Any = None  # an Event: set when the sweep is interrupted
 
 
-def init_worker(dataset: Any, threads: int, started: Any = None, stop: Any = None) -> None:
+def init_worker(dataset: Dataset, threads: int, started: Any = None, stop: Any = None) -> None:
     """Pool initializer: keep the dataset for every trial of this worker; pin threads.
 
     An idle worker ignores Ctrl-C (the parent shuts the pool down); a training one turns
@@ -176,7 +181,7 @@ def run_trial(trial: Trial) -> TrialOutcome:
 def run_local(
     trials: Sequence[Trial],
     *,
-    dataset: Any,
+    dataset: Dataset,
     workers: int,
     threads: int,
     on_done: OnDone,
@@ -226,7 +231,7 @@ def run_local(
 
 def _pool_round(
     trials: Sequence[Trial],
-    dataset: Any,
+    dataset: Dataset,
     workers: int,
     threads: int,
     on_done: OnDone,

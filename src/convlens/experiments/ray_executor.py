@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convlens import fileio, runs
 from convlens.errors import OptionError
@@ -30,6 +30,9 @@ from convlens.experiments.executors import (
     failed,
     one_line,
 )
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 RAY_INSTALL = "pip install 'convlens[ray]'"
 
@@ -48,7 +51,7 @@ def import_ray() -> Any:
 def run_ray(
     trials: Sequence[Trial],
     *,
-    dataset: Any,
+    dataset: Dataset,
     threads: int,
     on_done: OnDone,
     address: str | None = None,
@@ -119,7 +122,7 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
         ) from None
 
 
-def ray_trial(trial: Trial, dataset: Any, threads: int) -> TrialOutcome:
+def ray_trial(trial: Trial, dataset: Dataset, threads: int) -> TrialOutcome:
     """A Ray task: train in a temporary folder on this node and return its files."""
     import numpy as np
     import torch

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from convlens.errors import OptionError
 from convlens.models.footprint import available_memory
 from convlens.recipe import TrainConfig
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 # What one worker process costs before it holds any data: Python, torch, matplotlib.
 WORKER_BASE_BYTES = 700 * 2**20
@@ -69,7 +72,7 @@ def uses_gpu(device: str) -> bool:
 
 
 def estimate_trial_memory(
-    shapes: Sequence[Sequence[int]], params: int, config: TrainConfig, dataset: Any
+    shapes: Sequence[Sequence[int]], params: int, config: TrainConfig, dataset: Dataset
 ) -> int:
     """Bytes a worker needs for one trial: its base, the dataset, float copies, the model
     (weights, gradients, two Adam moments), and activations of a training step (kept for

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from convlens import fileio, runs
 from convlens.data.config import DataConfig
@@ -50,6 +50,9 @@ from convlens.notices import SmokeModeWarning, say
 from convlens.provenance import DataNote, combined_caveat
 from convlens.recipe import TrainConfig
 from convlens.train import smoke
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 RESULTS_CSV = "results.csv"
 TRIALS_CSV = "trials.csv"
@@ -137,7 +140,7 @@ def sweep(
     margin: float = DEFAULT_MARGIN,
     cost: str = DEFAULT_COST,
     reporter: SweepReporter | None = None,
-    dataset: Any = None,
+    dataset: Dataset | None = None,
     recipe_preset: str | None = None,
 ) -> SweepResult:
     """Train every point of ``vary`` over ``model`` ``repeats`` times; write the tables.
@@ -295,7 +298,7 @@ class _Cost:
     memory: int  # bytes one worker needs to train it
 
 
-def _cost(point: GridPoint, dataset: Any) -> _Cost:
+def _cost(point: GridPoint, dataset: Dataset) -> _Cost:
     from convlens.models.footprint import check_memory
     from convlens.models.network import build_network
     from convlens.models.summary import summarize
@@ -346,7 +349,7 @@ def _plan_text(executor: str, plan: resources.WorkerPlan | None, address: str | 
 def _execute(
     executor: str,
     trials: Sequence[Trial],
-    dataset: Any,
+    dataset: Dataset,
     plan: resources.WorkerPlan | None,
     address: str | None,
     reporter: SweepReporter,

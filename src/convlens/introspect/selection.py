@@ -8,11 +8,14 @@ by its number. These helpers turn those requests into indices, with one-line err
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convlens.errors import OptionError
+
+if TYPE_CHECKING:
+    from convlens.data.dataset import Dataset
 
 __all__ = ["LESSON_INDICES", "parse_indices", "pick_images", "resolve_class"]
 
@@ -54,7 +57,7 @@ def parse_indices(text: str) -> list[int]:
 
 
 def pick_images(
-    dataset: Any,
+    dataset: Dataset,
     class_name: str | int | None = None,
     count: int = 3,
     indices: Sequence[int] | None = None,

@@ -13,7 +13,7 @@ from convlens.models.layers import (
     MaxPool,
     Residual,
 )
-from convlens.models.registry import PRESETS, Preset, get_preset, preset_names, resolve_model
+from convlens.models.registry import PRESETS, Preset, get_preset, resolve_model
 from convlens.models.spec import ModelSpec, load_spec_file, parse_spec
 
 __all__ = [
@@ -34,6 +34,5 @@ __all__ = [
     "get_preset",
     "load_spec_file",
     "parse_spec",
-    "preset_names",
     "resolve_model",
 ]

@@ -1,4 +1,4 @@
-"""Named presets: models as data, looked up by name (``create_spec("cnn")``).
+"""Named presets: models as data, looked up by name (``resolve_model("cnn")``, ``get_preset``).
 
 A preset is a spec plus, optionally, the training recipe that goes with it (the ``fast``
 preset trains differently from the lesson). Presets register themselves with
@@ -116,10 +116,6 @@ def _fast() -> str:
         "conv(24, 3, same, activation=none), batchnorm(relu), maxpool(2), "
         "residual(48), maxpool(2), residual(96), gap, dense(10, softmax)"
     )
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
 
 
 def get_preset(name: str) -> Preset:

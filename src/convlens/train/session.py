@@ -19,6 +19,7 @@ import torch
 
 from convlens import fileio, runs
 from convlens.data.config import DataConfig
+from convlens.data.dataset import Dataset
 from convlens.data.preparation import Preparation
 from convlens.errors import Interrupted, TrainingDiverged
 from convlens.models.footprint import check_memory
@@ -51,7 +52,7 @@ def train(
     runs_dir: str | Path | None = None,
     name: str | None = None,
     reporter: Reporter | None = None,
-    dataset: Any = None,
+    dataset: Dataset | None = None,
     recipe_preset: str | None = None,
     progress: bool | None = None,
     live: bool = False,
@@ -166,7 +167,7 @@ def _resume_locked(
 def _fit(
     run: Run,
     spec: ModelSpec,
-    dataset: Any,
+    dataset: Dataset,
     config: TrainConfig,
     reporter: Reporter,
     *,
@@ -296,7 +297,7 @@ def _finish(
     run: Run,
     network: Network,
     state: TrainingState,
-    dataset: Any,
+    dataset: Dataset,
     config: TrainConfig,
     stopped: str,
     train_images: int,
@@ -411,7 +412,7 @@ def _place(network: Network, runtime: Runtime) -> Network:
     return network
 
 
-def environment(runtime: Runtime, config: TrainConfig, dataset: Any) -> dict[str, Any]:
+def environment(runtime: Runtime, config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
     import matplotlib
 
     return {
