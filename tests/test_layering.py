@@ -8,7 +8,8 @@
     run_config, runs, run_card, introspect                  a run folder; looking inside
     plots                                                   figures (of introspection)
     train                                                   the engine and whole runs
-    experiments, compare, predict, export, interop, look    what users ask of runs
+    experiments, compare, predict, export, interop,         what users ask of runs
+    look, convolution                                       (and the notebook helpers)
     reports                                                 pages about runs
     web, cli                                                the shells
     convlens (the package's lazy namespace), __main__
@@ -38,7 +39,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("run_config", "runs", "run_card", "introspect"),
     ("plots",),
     ("train",),
-    ("experiments", "compare", "predict", "export", "interop", "look"),
+    ("experiments", "compare", "predict", "export", "interop", "look", "convolution"),
     ("reports",),
     ("web", "cli"),
     ("convlens", "__main__"),

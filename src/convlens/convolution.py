@@ -49,7 +49,7 @@ class Convolution(FigureResult):
     title: str = "convolution"
 
     def figure(self) -> Any:
-        from convlens.plots.filtering import filter_figure
+        from convlens.plots.hand_kernel import filter_figure
 
         return filter_figure(
             self.image,
