@@ -118,6 +118,8 @@ def test_the_sample_fallback_is_a_warning_and_every_figure_says_so(tmp_path, cap
     out = capsys.readouterr().out
     assert code == 0 and "trained on the embedded 10% sample" in out
     assert "embedded 10% sample" in Run(tmp_path / "s")._repr_html_()
+    metrics = Run(tmp_path / "s").metrics()  # the figures say where they come from
+    assert metrics["data"] == "sample, subset" and "10% sample" in metrics["data_caveat"]
     assert main(["runs", "--runs", str(tmp_path)]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert "DATA" in listing[0] and "sample, subset" in listing[1]

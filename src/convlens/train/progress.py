@@ -62,29 +62,29 @@ class TqdmReporter:
         self._phase: str | None = None
         self._line: Any = None  # the notebook's progress line, once shown
 
-    def _new_bar(self, **options: Any) -> Any:
+    def _new_bar(self, total: int, desc: str, unit: str) -> Any:
         """tqdm.auto's bar (a widget where ipywidgets is installed); in a notebook without
         widgets one line redrawn in place, not a stream of text bars."""
+        prefix = f"{self.label} " if self.label else ""
         if in_notebook() and not _has_widgets():
-            line = NotebookLine(handle=self._line, **options)
+            line = NotebookLine(total, prefix + desc, unit, handle=self._line)
             self._line = line.handle  # every bar of this training redraws the same line
             return line
         from tqdm.auto import tqdm
 
-        return tqdm(**options)
-
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        self._close()
-        self._epoch = epoch
-        prefix = f"{self.label} " if self.label else ""
-        self._bar = self._new_bar(
-            total=steps,
-            desc=f"{prefix}epoch {epoch}/{epochs}",
-            unit="step",
+        return tqdm(
+            total=total,
+            desc=prefix + desc,
+            unit=unit,
             file=self.stream,
             leave=False,
             dynamic_ncols=True,
         )
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self._close()
+        self._epoch = epoch
+        self._bar = self._new_bar(steps, f"epoch {epoch}/{epochs}", "step")
         self._done = 0
 
     def step(self, done: int, total: int, loss: float, accuracy: float) -> None:
@@ -98,16 +98,8 @@ class TqdmReporter:
     def phase(self, name: str, done: int, total: int) -> None:
         if done == 0 or self._phase != name:
             self._close()
-            prefix = f"{self.label} " if self.label else ""
             where = f"epoch {self._epoch} " if name == EVALUATE else ""
-            self._bar = self._new_bar(
-                total=total,
-                desc=f"{prefix}{where}{PHASE_LABELS.get(name, name)}",
-                unit="batch",
-                file=self.stream,
-                leave=False,
-                dynamic_ncols=True,
-            )
+            self._bar = self._new_bar(total, f"{where}{PHASE_LABELS.get(name, name)}", "batch")
             self._phase, self._done = name, 0
         self._bar.update(done - self._done)
         self._done = done
@@ -170,9 +162,7 @@ class NotebookLine:
     """The part of tqdm's bar the reporters use, as one line of text in a notebook cell,
     updated in place (an IPython display handle) at most every half second."""
 
-    def __init__(
-        self, total: int, desc: str = "", unit: str = "it", handle: Any = None, **_: Any
-    ) -> None:
+    def __init__(self, total: int, desc: str = "", unit: str = "it", handle: Any = None) -> None:
         from IPython.display import display
 
         self.total, self.desc, self.unit = total, desc, unit

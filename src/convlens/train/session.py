@@ -374,6 +374,9 @@ def _finish(
         "train_seconds": float(sum(r["seconds"] for r in history)),
         "eval_seconds": float(sum(r.get("eval_seconds", 0.0) for r in history)),
         "stopped_early": stopped or None,
+        # what these figures come from: "full", or the sample, a subset, smoke mode
+        "data": run.data_note.short,
+        "data_caveat": run.data_note.caveat or None,
     }
     fileio.write_json(run.file(runs.METRICS_JSON), metrics)
     title = (
