@@ -155,8 +155,9 @@ class ThreadChooser:
     def _idle_cores(self) -> int:
         if self._mark is None:
             return self.cores
-        if time.monotonic() - self._mark.at < self.MIN_WINDOW:
-            time.sleep(self.MIN_WINDOW - (time.monotonic() - self._mark.at))
+        wait = self.MIN_WINDOW - (time.monotonic() - self._mark.at)  # read the clock once
+        if wait > 0:
+            time.sleep(wait)
         now = CpuSample.now()
         if now is None:
             return self.cores
