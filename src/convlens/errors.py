@@ -7,6 +7,9 @@ exits non-zero; anything else escaping is a bug in convlens and keeps its traceb
 
 from __future__ import annotations
 
+#: The longest message an error carries, in characters.
+MAX_MESSAGE = 2000
+
 
 class ConvlensError(Exception):
     """A problem the user can fix. ``str(err)`` is the whole, single-line message."""
@@ -14,8 +17,12 @@ class ConvlensError(Exception):
     exit_code = 2
 
     def __init__(self, message: str) -> None:
-        # One line, always: newlines in a message would break the CLI's contract.
-        super().__init__(" ".join(str(message).split()))
+        # One line, always: newlines in a message would break the CLI's contract. And a
+        # short one: a message quoting a hostile input is cut, never megabytes long.
+        line = " ".join(str(message).split())
+        if len(line) > MAX_MESSAGE:
+            line = line[: MAX_MESSAGE - 3] + "..."
+        super().__init__(line)
 
 
 class DataError(ConvlensError):

@@ -211,6 +211,8 @@ class Run:
         "interrupted" (the process that trained it is gone)."""
         path = self.file(STATE)
         if not path.exists():
+            if os.path.lexists(path):  # a link to nothing, or to itself
+                raise RunError(f"{path} is a broken link; the run's state is damaged")
             return {"status": "new", "epochs_done": 0}
         try:
             state = fileio.read_json(path)

@@ -84,7 +84,7 @@ def test_one_training_at_a_time_and_cancel_leaves_it_interrupted(client, runs_di
     assert not (runs_dir / "second").exists()  # never two runs writing at once
     assert client.post("/api/train/resume", json={"run": "cnn"}).status_code == 409
 
-    cancelled = client.post("/api/train/cancel")
+    cancelled = client.post("/api/train/cancel", json={})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelling"
     final = wait_for(client, lambda s: not s["active"])
     assert final["status"] == "interrupted" and "resume" in final["message"]
@@ -93,7 +93,7 @@ def test_one_training_at_a_time_and_cancel_leaves_it_interrupted(client, runs_di
     row = next(r for r in client.get("/api/runs").json()["runs"] if r["name"] == "long")
     assert row["status"] == "interrupted" and row["resumable"]  # what the Resume button needs
     assert row["recipe"] is None and row["recipe_recorded"]
-    nothing = client.post("/api/train/cancel")
+    nothing = client.post("/api/train/cancel", json={})
     assert nothing.status_code == 409 and "nothing is training" in nothing.json()["error"]
 
     done = state["epochs_done"]
@@ -208,7 +208,7 @@ def test_which_recipe_a_training_starts_from(client, body, recipe, epochs, batch
     assert snapshot["recipe"] == recipe and snapshot["epochs"] == epochs
     assert snapshot["train"]["epochs"] == epochs
     assert snapshot["train"]["batch_size"] == batch_size
-    client.post("/api/train/cancel")  # the choice is all this test needs (presets have
+    client.post("/api/train/cancel", json={})  # the choice is all this test needs (presets have
     wait_for(client, lambda s: not s["active"])  # ten classes; the tiny data has three)
 
 

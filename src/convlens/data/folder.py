@@ -14,13 +14,22 @@ without inversion unless asked: these are the user's own training data, kept as 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from convlens.data.dataset import Dataset
+from convlens.data.idx import MAX_TOTAL_BYTES
 from convlens.data.images import IMAGE_SUFFIXES, _check_size, _mode_for, prepare_image
 from convlens.errors import DataError, ImageError
+
+#: Images a folder dataset may hold (train and test together).
+MAX_IMAGES = 1_000_000
+#: Classes (sub-folders) a folder dataset may have.
+MAX_CLASSES = 1_000
+#: Bytes one image file may have (a 50-megapixel photo as PNG is about 100 MB at worst).
+MAX_FILE_BYTES = 128 * 2**20
 
 
 def load_folder(
@@ -70,6 +79,19 @@ def load_folder(
             f"{name}: no images left for a test set; give each class at least 2 images "
             "(or a test/ folder)"
         )
+    count = len(train) + len(test)
+    if count > MAX_IMAGES:
+        raise DataError(
+            f"{name}: {count:,} images, over the {MAX_IMAGES:,} a folder dataset may hold; use a "
+            "subset of the folders"
+        )
+    decoded = count * channels * image_size[0] * image_size[1]
+    if decoded > MAX_TOTAL_BYTES:
+        raise DataError(
+            f"{name}: {count:,} images of {image_size[0]}x{image_size[1]}x{channels} make "
+            f"{decoded:,} bytes, over the {MAX_TOTAL_BYTES:,}-byte limit for a dataset; use "
+            "fewer images or a smaller image size"
+        )
     train_x, train_y = _load(train, image_size, channels, invert)
     test_x, test_y = _load(test, image_size, channels, invert)
     return Dataset(
@@ -85,7 +107,13 @@ def load_folder(
 
 def _class_files(folder: Path, name: str, *, allow_empty: bool = False) -> dict[str, list[Path]]:
     """``{class name: sorted image paths}`` from the visible sub-folders of ``folder``."""
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(
+        _bounded(
+            (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            MAX_CLASSES,
+            f"{name}: {folder} has more than {MAX_CLASSES:,} class sub-folders",
+        )
+    )
     if not classes:
         raise DataError(
             f"{name}: {folder} has no class sub-folders; put each class's images in a "
@@ -99,9 +127,17 @@ def _class_files(folder: Path, name: str, *, allow_empty: bool = False) -> dict[
     files = {}
     for class_dir in classes:
         images = sorted(
-            p
-            for p in class_dir.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            _bounded(
+                (
+                    p
+                    for p in class_dir.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES
+                    and not p.name.startswith(".")
+                    and p.is_file()
+                ),
+                MAX_IMAGES,
+                f"{name}: {class_dir} has more than {MAX_IMAGES:,} images",
+            )
         )
         if not images and not allow_empty:
             raise DataError(
@@ -110,6 +146,16 @@ def _class_files(folder: Path, name: str, *, allow_empty: bool = False) -> dict[
             )
         files[class_dir.name] = images
     return files
+
+
+def _bounded(items: Iterable[Path], limit: int, what: str) -> list[Path]:
+    """At most ``limit`` items; one more is a one-line error (the listing stops there)."""
+    found = []
+    for item in items:
+        if len(found) == limit:
+            raise DataError(f"{what}; split it or use fewer")
+        found.append(item)
+    return found
 
 
 def _split(
@@ -136,6 +182,15 @@ def _load(
     """``(N, channels, H, W)`` uint8 images and ``(N,)`` int64 labels."""
     images = np.empty((len(items), channels, *size), dtype=np.uint8)
     for i, (path, _) in enumerate(items):
+        try:
+            nbytes = path.stat().st_size
+        except OSError as err:
+            raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+        if nbytes > MAX_FILE_BYTES:
+            raise DataError(
+                f"{path}: {nbytes:,} bytes, over the {MAX_FILE_BYTES:,} an image file may have; "
+                "shrink it or leave it out"
+            )
         try:
             images[i] = prepare_image(path, size=size, channels=channels, invert=invert)
         except ImageError as err:

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import math
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ from convlens.errors import DataError
 
 #: Largest payload the reader accepts (2 GiB); Fashion-MNIST's biggest file is 47 MB.
 MAX_BYTES = 2**31
+#: Largest payload of a dataset's four files together (2 GiB): Fashion-MNIST's is 55 MB.
+MAX_TOTAL_BYTES = 2**31
+#: Largest image side an IDX file may declare (the run folder's limit too).
+MAX_SIDE = 4096
 
 # Deflate cannot expand its input more than ~1032:1 (zlib's technical notes), so a gzip
 # file of S bytes never holds more than this many times S bytes, plus slack for headers.
@@ -73,7 +78,7 @@ def read_idx_file(
     if kind not in (None, *_KIND_NDIM):
         raise ValueError(f"kind must be 'images', 'labels' or None, not {kind!r}")
     try:
-        handle = path.open("rb")
+        handle = _open_regular(path)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; check the path") from None
     except IsADirectoryError:
@@ -85,6 +90,19 @@ def read_idx_file(
             return _read(path, handle, kind, max_bytes)
         except OSError as err:  # an I/O error mid-read (a disk, a network share)
             raise DataError(f"{path}: read failed ({err.strerror or err}); {_FIX}") from err
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open without blocking (a FIFO would hang ``open``) and only a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataError(f"{path}: not a regular file (a pipe or device); name the IDX file itself")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _read(path: Path, handle: BinaryIO, kind: str | None, max_bytes: int) -> IdxFile:
@@ -121,6 +139,11 @@ def _read(path: Path, handle: BinaryIO, kind: str | None, max_bytes: int) -> Idx
     dims = struct.unpack(f">{ndim}I", raw_dims)
     if ndim == 3 and (dims[1] == 0 or dims[2] == 0):
         raise DataError(f"{path}: declares images of {dims[1]}x{dims[2]} pixels; {_FIX}")
+    if ndim == 3 and max(dims[1], dims[2]) > MAX_SIDE:
+        raise DataError(
+            f"{path}: declares images of {dims[1]}x{dims[2]} pixels, over the {MAX_SIDE:,}-pixel "
+            f"limit a side; the header is corrupt, {_FIX}"
+        )
     payload = math.prod(dims)
     total = 4 + 4 * ndim + payload
     shape_text = "x".join(str(d) for d in dims)
@@ -128,8 +151,9 @@ def _read(path: Path, handle: BinaryIO, kind: str | None, max_bytes: int) -> Idx
     # Refuse absurd sizes before allocating anything.
     if payload > max_bytes:
         raise DataError(
-            f"{path}: declares {shape_text} = {payload:,} bytes, over the {max_bytes:,}-byte "
-            f"limit; the header is corrupt, {_FIX}"
+            f"{path}: declares {shape_text} = {payload:,} bytes, over the {max_bytes:,} bytes "
+            f"it may hold (a dataset's files hold at most {MAX_TOTAL_BYTES:,} together); the "
+            f"header is corrupt or the data too big, {_FIX}"
         )
     if compressed and total > file_size * _GZIP_MAX_RATIO + 1024:
         raise DataError(

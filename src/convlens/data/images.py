@@ -24,6 +24,11 @@ MAX_PIXELS = 50_000_000
 #: File suffixes treated as images in folder datasets (compared in lower case).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
+#: The formats convlens decodes. Each states its decoded size in its header, before any
+#: pixel is decoded; container formats whose directory may lie about what they embed
+#: (ICO, ICNS: a "256x256" icon holding a 9000x9000 PNG) are not opened at all.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # JPEG: MPO too
+
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 _WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
 
@@ -45,7 +50,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow warns (then errors) on huge images; make both an error here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            Image.init()  # registers every plugin once, so each of IMAGE_FORMATS is known
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ImageError(

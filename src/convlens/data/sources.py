@@ -27,7 +27,7 @@ from convlens.data import catalog
 from convlens.data.catalog import KnownDataset
 from convlens.data.dataset import Dataset
 from convlens.data.download import DownloadError, download_dataset
-from convlens.data.idx import IdxFile, check_labels, read_idx_file
+from convlens.data.idx import MAX_BYTES, MAX_TOTAL_BYTES, IdxFile, check_labels, read_idx_file
 from convlens.data.images import resize_batch
 from convlens.data.verify import check_copy, has_any_file, locate
 from convlens.errors import DataError
@@ -271,11 +271,12 @@ def load_idx_folder(folder: Path, *, name: str) -> Dataset:
             f"{name}: missing {', '.join(missing)} in {folder}; "
             "idx:DIR needs the four files under their canonical names"
         )
-    files = [
-        read_idx_file(path, kind="images" if "-images-" in stem else "labels")
-        for stem, path in paths.items()
-        if path is not None
-    ]
+    files, left = [], MAX_TOTAL_BYTES  # the four files share one budget
+    for stem, path in paths.items():
+        if path is not None:
+            kind = "images" if "-images-" in stem else "labels"
+            files.append(read_idx_file(path, kind=kind, max_bytes=min(MAX_BYTES, left)))
+            left -= files[-1].array.nbytes
     top = max(int(files[1].array.max(initial=0)), int(files[3].array.max(initial=0)))
     # The labels say how many classes there are: 0..max, named by their numbers.
     class_names = tuple(str(k) for k in range(top + 1))

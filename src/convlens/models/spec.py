@@ -35,10 +35,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convlens.errors import SpecError
+from convlens import fileio
+from convlens.errors import ConvlensError, SpecError
 from convlens.models.layers import ACTIVATIONS, Dense, LayerSpec, Shape, layer_type
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+
+# Limits on what a spec may ask of the parser, each refused in one line when crossed.
+#: Bytes a spec file may have (the presets are 100-300 bytes as text).
+MAX_SPEC_BYTES = 1_000_000
+#: Layers a model may have (a ResNet-152 written out layer by layer is about 500).
+MAX_LAYERS = 10_000
+#: Values a YAML file may expand to, each alias counted at its full size every time it is
+#: used (a 400-byte "billion laughs" file expands to billions).
+MAX_YAML_VALUES = 100_000
+#: How deeply a spec file's lists and mappings may nest (a spec needs 4).
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,10 @@ class ModelSpec:
         if not isinstance(data, dict) or "layers" not in data:
             raise SpecError(f"{source}: expected a mapping with a 'layers' list")
         raw_layers = data["layers"]
+        if isinstance(raw_layers, list) and len(raw_layers) > MAX_LAYERS:
+            raise SpecError(
+                f"{source}: {len(raw_layers):,} layers, over the {MAX_LAYERS:,} a model may have"
+            )
         if isinstance(raw_layers, str):
             layers = parse_layers(raw_layers, source=source)
         elif isinstance(raw_layers, list):
@@ -156,18 +172,28 @@ class ModelSpec:
                 or len(raw) not in (2, 3)
                 or not all(isinstance(v, int) and v > 0 for v in raw)
             ):
-                raise SpecError(f"{source}: 'input' must be [H, W] or [H, W, C], got {raw!r}")
+                raise SpecError(f"{source}: 'input' must be [H, W] or [H, W, C], got {shown(raw)}")
             h, w, c = (*raw, 1) if len(raw) == 2 else raw
             input_shape = (c, h, w)
-        name = str(data.get("name") or "custom")
-        return cls(layers=layers, name=name, input_shape=input_shape)
+        name = data.get("name") or "custom"
+        if not isinstance(name, str | int | float) or len(str(name)) > 200:
+            raise SpecError(f"{source}: 'name' must be a short text, not {shown(name)}")
+        return cls(layers=layers, name=str(name), input_shape=input_shape)
 
 
 def parse_layers(text: str, *, source: str = "spec") -> tuple[LayerSpec, ...]:
     """Parse the compact text form into layer specs."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"{source}: {len(text):,} characters, over the {MAX_SPEC_BYTES:,} a spec may have"
+        )
     items = [item.strip() for item in _split_top_level(text, source) if item.strip()]
     if not items:
-        raise SpecError(f"{source}: no layers in '{text}'")
+        raise SpecError(f"{source}: no layers in {shown(text)}")
+    if len(items) > MAX_LAYERS:
+        raise SpecError(
+            f"{source}: {len(items):,} layers, over the {MAX_LAYERS:,} a model may have"
+        )
     return tuple(_layer_from_text(item, f"{source}, layer {i + 1}") for i, item in enumerate(items))
 
 
@@ -179,29 +205,111 @@ def load_spec_file(path: str | Path) -> ModelSpec:
     """Read a YAML, JSON or TOML spec file."""
     path = Path(path)
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = fileio.read_text(path, MAX_SPEC_BYTES)
     except FileNotFoundError:
         raise SpecError(f"spec file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read spec file {path}: {err}") from None
+    except ConvlensError as err:
+        raise SpecError(f"spec file {err}") from None
     try:
         if path.suffix == ".json":
             data = json.loads(raw)
         elif path.suffix == ".toml":
             data = tomllib.loads(raw)
         else:
-            import yaml
-
-            data = yaml.safe_load(raw)
+            data = _load_yaml(raw, path)
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError(
+            f"spec file {path} nests deeper than Python can parse; a spec needs 4 levels"
+        ) from None
     except Exception as err:  # each parser has its own error type; all mean "malformed"
-        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first_line = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         raise SpecError(
             f"spec file {path} is not valid {path.suffix[1:].upper()}: {first_line}"
         ) from None
+    _check_nesting(data, path)
     spec = ModelSpec.from_dict(data, source=str(path))
     if spec.name == "custom":
         spec = dataclasses.replace(spec, name=path.stem)
     return spec
+
+
+def _load_yaml(raw: str, path: Path) -> Any:
+    """``yaml.safe_load`` with an expansion budget: the document's node graph is measured
+    (aliases at their full size each time they are used, with memory of what was measured)
+    before any Python object is built, so an alias bomb costs its nodes, not its expansion."""
+    import yaml
+
+    loader = yaml.SafeLoader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _yaml_size(node, path, {}, set(), 0)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_size(node: Any, path: Path, sizes: dict[int, int], open_: set[int], depth: int) -> int:
+    """Values ``node`` expands to; refuses past MAX_YAML_VALUES or MAX_NESTING, and an alias
+    that contains itself."""
+    import yaml
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise SpecError(f"spec file {path}: an alias contains itself; a spec cannot be infinite")
+    if depth > MAX_NESTING:
+        raise SpecError(f"spec file {path} nests deeper than {MAX_NESTING} levels")
+    total = 1
+    if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+        open_.add(key)
+        children = (
+            node.value
+            if isinstance(node, yaml.SequenceNode)
+            else [part for pair in node.value for part in pair]
+        )
+        for child in children:
+            total += _yaml_size(child, path, sizes, open_, depth + 1)
+            if total > MAX_YAML_VALUES:
+                raise SpecError(
+                    f"spec file {path} expands to more than {MAX_YAML_VALUES:,} values (YAML "
+                    "aliases repeat what they name); write the layers out"
+                )
+        open_.discard(key)
+    sizes[key] = total
+    return total
+
+
+def _check_nesting(data: Any, path: Path) -> None:
+    """Lists and mappings at most MAX_NESTING deep (JSON and TOML have no aliases, so
+    their size is the file's)."""
+    level, depth = [data], 0
+    while level:
+        depth += 1
+        if depth > MAX_NESTING + 1:
+            raise SpecError(f"spec file {path} nests deeper than {MAX_NESTING} levels")
+        nxt: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                nxt.extend(item.values())
+            elif isinstance(item, list):
+                nxt.extend(item)
+        level = nxt
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A short repr for error messages: a huge value is cut, never printed whole."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict = 3, 6, 6
+    short.maxstring = short.maxother = limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _split_top_level(text: str, source: str) -> list[str]:
@@ -213,14 +321,14 @@ def _split_top_level(text: str, source: str) -> list[str]:
         elif char == ")":
             depth -= 1
             if depth < 0:
-                raise SpecError(f"{source}: unbalanced ')' in '{text}'")
+                raise SpecError(f"{source}: unbalanced ')' in {shown(text)}")
         if depth == 0 and char in ",;\n>":
             items.append("".join(current))
             current = []
         else:
             current.append(char)
     if depth != 0:
-        raise SpecError(f"{source}: unclosed '(' in '{text}'")
+        raise SpecError(f"{source}: unclosed '(' in {shown(text)}")
     items.append("".join(current))
     return items
 
@@ -236,7 +344,7 @@ def _layer_from_text(item: str, where: str) -> LayerSpec:
     match = _ITEM.match(item)
     if not match:
         raise SpecError(
-            f"{where}: cannot read '{item}'; write layers like conv(64, 3, relu) or flatten"
+            f"{where}: cannot read {shown(item)}; write layers like conv(64, 3, relu) or flatten"
         )
     word, arg_text = match.group(1), match.group(2)
     cls = layer_type(word)
@@ -268,7 +376,8 @@ def _layer_from_item(item: Any, where: str) -> LayerSpec:
             return _make_layer(cls, list(args), {}, where)
         return _make_layer(cls, [args], {}, where)
     raise SpecError(
-        f"{where}: expected a layer such as 'flatten' or {{conv: {{filters: 32}}}}, got {item!r}"
+        f"{where}: expected a layer such as 'flatten' or {{conv: {{filters: 32}}}}, "
+        f"got {shown(item)}"
     )
 
 
@@ -292,7 +401,9 @@ def _make_layer(
             )
         field = next(slot, None)
         if field is None:
-            raise SpecError(f"{where}: too many arguments for {cls.kind}: {list(positional)}")
+            raise SpecError(
+                f"{where}: too many arguments for {cls.kind}: {shown(list(positional))}"
+            )
         args[field] = value
     for key, value in keywords.items():
         if key not in fields and key != "name":

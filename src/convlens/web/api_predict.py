@@ -37,7 +37,7 @@ from convlens.introspect import (
 from convlens.models.network import Network
 from convlens.predict import predict_arrays, prepare_for
 from convlens.runs import Run
-from convlens.web.bodies import Fields, read_json
+from convlens.web.bodies import Fields, ascii_digits, read_json
 from convlens.web.encode import image_png, inferno_png, overlay_png
 from convlens.web.errors import WebError
 from convlens.web.pictures import drawing
@@ -177,8 +177,8 @@ def _learned_filter(request: Request) -> dict[str, Any]:
     ref, layer = request.path_params["ref"], request.path_params["layer"]
     _, network = lab(request).networks.get(ref)
     text = request.query_params.get("index", "0")
-    if not text.isdigit():
-        raise WebError(f"'index' must be a filter number from 0, not {text!r}")
+    if not ascii_digits(text):
+        raise WebError(f"'index' must be a filter number from 0, not {text[:20]!r}")
     weights = learned_filters(network, layer)  # (F, C, k, k)
     index = int(text)
     if index >= weights.shape[0]:

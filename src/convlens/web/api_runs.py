@@ -14,6 +14,7 @@ a damaged run shows up as damaged in the table instead of breaking it.
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +38,7 @@ from convlens.runs import (
     list_runs,
 )
 from convlens.web import api_manage
-from convlens.web.errors import NotFound
+from convlens.web.errors import NotFound, error_body
 from convlens.web.responses import JSON
 from convlens.web.runrefs import resolve_run, run_ref
 from convlens.web.state import lab
@@ -104,15 +105,36 @@ def own_file(run: Run, name: str) -> Path | None:
 
 
 def run_row(runs_dir: Path, run: Run) -> dict[str, Any]:
-    """The headline figures of one run; final ones from metrics.json, else the last epoch."""
-    ref = run_ref(runs_dir, run)
+    """The headline figures of one run, or, for a run that cannot be read, a "damaged"
+    row that says why: one broken folder never hides the others."""
     try:
-        config = run.config
-        state = run.state()
-        history = run.history()
-        metrics = run.metrics() if run.file(METRICS_JSON).exists() else {}
+        ref = run_ref(runs_dir, run)
+    except ValueError:  # a symlink to a folder outside the runs folder
+        ref = Path(os.path.relpath(run.path, runs_dir)).as_posix()
+        return _damaged(
+            ref,
+            f"its folder is a link to {run.path.resolve()}, outside {runs_dir}; the lab "
+            "reads only runs inside its runs folder",
+        )
+    try:
+        return _row(ref, run)
     except ConvlensError as err:
-        return {"name": ref, "status": "damaged", "message": str(err), "has_weights": False}
+        return _damaged(ref, str(err))
+    except (KeyError, TypeError, ValueError, AttributeError, OSError) as err:
+        return _damaged(ref, f"{run.path} is damaged ({type(err).__name__}: {err})")
+
+
+def _damaged(ref: str, why: str) -> dict[str, Any]:
+    return {"name": ref, "status": "damaged", "message": error_body(why)["error"],
+            "has_weights": False}  # fmt: skip
+
+
+def _row(ref: str, run: Run) -> dict[str, Any]:
+    """Final figures from metrics.json, else the last epoch's."""
+    config = run.config
+    state = run.state()
+    history = run.history()
+    metrics = run.metrics() if run.file(METRICS_JSON).exists() else {}
     last = history[-1] if history else {}
     final = bool(metrics)
     status = state.get("status", "new")

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from convlens.web.bodies import Fields, read_json
+from convlens.web.bodies import Fields, ascii_digits, read_json
 from convlens.web.responses import JSON, json_safe
 from convlens.web.state import lab
 
@@ -97,11 +97,11 @@ async def events(request: Request) -> StreamingResponse:
     manager = lab(request).training
     snapshot = manager.snapshot()
     given = request.headers.get("last-event-id") or request.query_params.get("after") or ""
-    last = int(given) if given.isdigit() else snapshot["last_event"]
+    last = int(given) if ascii_digits(given) else snapshot["last_event"]
 
     async def stream() -> AsyncIterator[str]:
         nonlocal last
-        if not given.isdigit() or last < manager.oldest_event() - 1:
+        if not ascii_digits(given) or last < manager.oldest_event() - 1:
             yield _sse("status", snapshot)  # new page, or one that missed too much
             last = max(last, snapshot["last_event"])
         quiet = 0.0

@@ -100,6 +100,7 @@ def create_app(
     middleware = [Middleware(SecurityHeaders)]
     if allowed_hosts:
         middleware.append(Middleware(HostCheck, allowed_hosts=allowed_hosts))
+    middleware.append(Middleware(SameOriginWrites))
     app = Starlette(
         routes=routes,
         middleware=middleware,
@@ -209,6 +210,84 @@ class HostCheck:
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class SameOriginWrites:
+    """Refuses a state-changing request (POST, PUT, PATCH, DELETE) that another site's
+    page could have sent (cross-site request forgery).
+
+    Two independent checks, both required:
+
+    * the browser's own word: ``Sec-Fetch-Site`` must be ``same-origin`` (or ``none``: typed
+      by the user), and ``Origin``, when sent, must be this server's (``http://HOST``);
+      another loopback port is another origin, so a page on ``127.0.0.1:9000`` is refused;
+    * on POST, a content type a plain HTML form cannot send: ``application/json``, or
+      for the upload endpoints an image type or ``application/octet-stream``. A
+      cross-site page can only send those after a CORS preflight, which this server never
+      grants (PUT, PATCH and DELETE always need one, whatever their content type).
+
+    Requests without the browser headers (curl, scripts, tests) pass the first check; a
+    browser always sends them on cross-site requests.
+    """
+
+    SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+    UPLOADS = frozenset({"/api/images"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE:
+            problem = cross_site_problem(
+                Headers(scope=scope),
+                upload=scope["path"] in self.UPLOADS,
+                form_method=scope["method"] == "POST",
+            )
+            if problem:
+                answer = JSON(error_body(problem), status_code=problem_status(problem))
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+_MEDIA_PROBLEM = "send"  # problems about the content type start with this word
+
+
+def cross_site_problem(headers: Headers, *, upload: bool, form_method: bool) -> str | None:
+    """Why a state-changing request must be refused, or None."""
+    site = headers.get("sec-fetch-site", "").lower()
+    if site and site not in ("same-origin", "none"):
+        return (
+            f"refused: a page on another site (Sec-Fetch-Site: {site[:20]}) may not change "
+            "anything here; use the lab's own page"
+        )
+    origin = headers.get("origin")
+    if origin is not None:
+        host = headers.get("host", "").lower()
+        if origin.lower() not in (f"http://{host}", f"https://{host}"):
+            return (
+                f"refused: a request from {origin[:80]!r} may not change anything here; "
+                "only the lab's own page may (open the address the server printed)"
+            )
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not form_method:
+        return None
+    if upload:
+        if not (kind.startswith("image/") or kind == "application/octet-stream"):
+            return (
+                "send the picture's bytes with an image Content-Type (image/png, "
+                f"image/jpeg, ...) or application/octet-stream, not {kind[:60] or 'none'}"
+            )
+    elif kind != "application/json":
+        return (
+            "send the request as JSON with Content-Type: application/json "
+            f"(not {kind[:60] or 'none'}), even when it has no fields: {{}}"
+        )
+    return None
+
+
+def problem_status(problem: str) -> int:
+    return 415 if problem.startswith(_MEDIA_PROBLEM) else 403
 
 
 _HEADERS: dict[str, Any] = {

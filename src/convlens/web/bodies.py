@@ -26,7 +26,7 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
         f"{what} is larger than the {_size(limit)} limit; send a smaller file or shrink it first"
     )
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
+    if ascii_digits(length) and int(length) > limit:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -47,9 +47,13 @@ async def read_json(request: Request) -> Fields:
         raise UnsupportedMedia("send the request as JSON with Content-Type: application/json")
     body = await read_body(request, JSON_LIMIT, "the JSON body")
     try:
-        data = json.loads(body or b"{}", parse_constant=_no_constants)
+        data = json.loads(
+            body or b"{}", parse_constant=_no_constants, parse_float=_float, parse_int=_int
+        )
+    except RecursionError:
+        raise WebError("the JSON body is nested too deeply; send a flat object") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise WebError(f"the body is not valid JSON ({err})") from None
+        raise WebError(f"the body is not valid JSON ({_short(err)})") from None
     if not isinstance(data, dict):
         raise WebError('the JSON body must be an object, e.g. {"run": "NAME"}')
     return Fields(data)
@@ -91,8 +95,13 @@ class Fields:
         value = self.data.get(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise WebError(f"'{key}' must be a whole number, not {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value != int(value)
+        ):
+            raise WebError(f"'{key}' must be a whole number, not {_short(repr(value))}")
         value = int(value)
         if low is not None and (value < low or (high is not None and value > high)):
             upper = f" to {high}" if high is not None else " or more"
@@ -104,7 +113,7 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise WebError(f"'{key}' must be a number, not {value!r}")
+            raise WebError(f"'{key}' must be a number, not {_short(repr(value))}")
         if not math.isfinite(value):
             raise WebError(f"'{key}' must be a finite number")
         return float(value)
@@ -119,6 +128,34 @@ class Fields:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+#: Whole numbers in a request have at most this many digits (no field needs more).
+MAX_DIGITS = 18
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity
+        raise ValueError(f"{_short(text)} is too large a number")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"{_short(text)} is too large a number")
+    return int(text)
+
+
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also accepts
+    '²' and other Unicode digits, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _size(limit: int) -> str:

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from convlens.byhand.samples import SampleMissing, fashion_image, load_photo, parse_sample
+from convlens.data.images import IMAGE_FORMATS
 from convlens.errors import ConvlensError, ImageError, OptionError
 from convlens.web.encode import png_data_url
 from convlens.web.errors import NotFound, TooLarge, WebError
@@ -184,8 +185,8 @@ class Pictures:
     def _decode(self, data: bytes) -> Image.Image:
         from convlens.data.images import load_image, to_8bit
 
-        _check_pixels(data)
         with self._decoding, tempfile.TemporaryDirectory(prefix="convlens-upload-") as folder:
+            _check_pixels(data)  # inside the limit: even reading headers waits its turn
             path = Path(folder) / "upload"
             path.write_bytes(data)
             try:
@@ -199,7 +200,8 @@ class Pictures:
 def _check_pixels(data: bytes) -> None:
     """Refuse a picture that claims too many pixels before anything is decoded."""
     try:
-        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+        Image.init()
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as header:  # the header only
             width, height = header.size
     except Exception:
         return
