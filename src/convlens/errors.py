@@ -11,6 +11,22 @@ from __future__ import annotations
 MAX_MESSAGE = 2000
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """A value quoted in an error message, at most ``limit`` characters: text as it is,
+    anything else as a bounded repr (a huge list or a 5,000-digit number is cut, never
+    printed whole)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        import reprlib
+
+        short = reprlib.Repr()
+        short.maxlevel, short.maxlist, short.maxdict = 3, 6, 6
+        short.maxstring = short.maxother = short.maxlong = limit
+        text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ConvlensError(Exception):
     """A problem the user can fix. ``str(err)`` is the whole, single-line message."""
 

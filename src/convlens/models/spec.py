@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from convlens import fileio
-from convlens.errors import ConvlensError, SpecError
+from convlens.errors import ConvlensError, SpecError, shorten
 from convlens.models.layers import ACTIVATIONS, Dense, LayerSpec, Shape, layer_type
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
@@ -302,14 +302,8 @@ def _check_nesting(data: Any, path: Path) -> None:
 
 
 def shown(value: Any, limit: int = 80) -> str:
-    """A short repr for error messages: a huge value is cut, never printed whole."""
-    import reprlib
-
-    short = reprlib.Repr()
-    short.maxlevel, short.maxlist, short.maxdict = 3, 6, 6
-    short.maxstring = short.maxother = limit
-    text = short.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A value quoted in a spec error: text in quotes, anything else as a bounded repr."""
+    return f"'{shorten(value, limit)}'" if isinstance(value, str) else shorten(value, limit)
 
 
 def _split_top_level(text: str, source: str) -> list[str]:

@@ -22,7 +22,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from convlens import fileio
-from convlens.errors import ConvlensError, RunError
+from convlens.errors import ConvlensError, RunError, shorten
 
 
 def save_weights(network: torch.nn.Module, path: str | Path, spec: dict | None = None) -> None:
@@ -117,7 +117,7 @@ def read_header(path: str | Path) -> Header:
             and 0 <= offsets[0] <= offsets[1]
             and offsets[1] - offsets[0] == math.prod(shape) * _ITEM_BYTES[dtype]
         ):
-            raise RunError(f"{damaged} (entry {short(name)} is malformed); it is damaged")
+            raise RunError(f"{damaged} (entry {shorten(name)} is malformed); it is damaged")
         tensors[name] = (dtype, tuple(shape))
         spans.append(offsets)
     spans.sort()
@@ -158,7 +158,7 @@ def read_tensors(
         raise RunError(str(err)) from None
     except (SafetensorError, ValueError) as err:
         raise RunError(
-            f"{path} is not a readable safetensors file ({short(err)}); it is damaged"
+            f"{path} is not a readable safetensors file ({shorten(err)}); it is damaged"
         ) from None
     return tensors, header.metadata
 
@@ -181,7 +181,7 @@ def check_entries(found: Expected, expected: Expected, optional: tuple[str, ...]
         what = (
             f"missing {missing[0]}"
             if missing
-            else f"unexpected {short(extra[0])}"
+            else f"unexpected {shorten(extra[0])}"
             if extra
             else f"{wrong[0]} is {found[wrong[0]][0]} {found[wrong[0]][1]}, "
             f"the model needs {expected[wrong[0]][0]} {expected[wrong[0]][1]}"
@@ -201,8 +201,3 @@ def load_state(network: torch.nn.Module, tensors: dict[str, torch.Tensor], path:
     """Load a state dict whose names, dtypes and shapes were already checked."""
     check_entries(expected_of(tensors), expected_of(network.state_dict()), (), path)
     network.load_state_dict(tensors)
-
-
-def short(value: Any, limit: int = 80) -> str:
-    text = repr(value) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from convlens import fileio
-from convlens.errors import RunError
+from convlens.errors import RunError, shorten
 from convlens.models.weights import (
     DTYPES,
     Expected,
@@ -29,7 +29,6 @@ from convlens.models.weights import (
     load_state,
     read_header,
     read_tensors,
-    short,
 )
 
 
@@ -108,7 +107,7 @@ def load_checkpoint(
         raise RunError(f"{path} is not a convlens checkpoint")
     epoch = _whole(metadata.get("epoch"), 0, MAX_EPOCHS)
     if epoch is None:
-        raise damaged(f"epoch {short(metadata.get('epoch'))} is not a whole number of epochs")
+        raise damaged(f"epoch {shorten(metadata.get('epoch'))} is not a whole number of epochs")
     history = _json(metadata.get("history"))
     if not (
         isinstance(history, list)
@@ -118,7 +117,7 @@ def load_checkpoint(
         raise damaged(f"its history is not {epoch} rows of numbers for epochs 1 to {epoch}")
     best_epoch = _json(metadata.get("best_epoch", "null"))
     if best_epoch is not None and not (type(best_epoch) is int and 1 <= best_epoch <= epoch):
-        raise damaged(f"best epoch {short(best_epoch)} is not one of epochs 1 to {epoch}")
+        raise damaged(f"best epoch {shorten(best_epoch)} is not one of epochs 1 to {epoch}")
     groups = _json(metadata.get("param_groups"))
     if not _same_groups(groups, optimizer.state_dict()["param_groups"]):
         raise damaged("its optimizer settings do not match the optimizer of this recipe")

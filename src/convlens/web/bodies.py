@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from convlens.errors import shorten
 from convlens.web.errors import TooLarge, UnsupportedMedia, WebError
 
 JSON_LIMIT = 1_000_000  # bytes: a drawn 28x28 picture is about 4 KB of JSON
@@ -53,7 +54,7 @@ async def read_json(request: Request) -> Fields:
     except RecursionError:
         raise WebError("the JSON body is nested too deeply; send a flat object") from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise WebError(f"the body is not valid JSON ({_short(err)})") from None
+        raise WebError(f"the body is not valid JSON ({shorten(str(err))})") from None
     if not isinstance(data, dict):
         raise WebError('the JSON body must be an object, e.g. {"run": "NAME"}')
     return Fields(data)
@@ -101,7 +102,7 @@ class Fields:
             or not math.isfinite(value)
             or value != int(value)
         ):
-            raise WebError(f"'{key}' must be a whole number, not {_short(repr(value))}")
+            raise WebError(f"'{key}' must be a whole number, not {shorten(value)}")
         value = int(value)
         if low is not None and (value < low or (high is not None and value > high)):
             upper = f" to {high}" if high is not None else " or more"
@@ -113,7 +114,7 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise WebError(f"'{key}' must be a number, not {_short(repr(value))}")
+            raise WebError(f"'{key}' must be a number, not {shorten(value)}")
         if not math.isfinite(value):
             raise WebError(f"'{key}' must be a finite number")
         return float(value)
@@ -137,13 +138,13 @@ MAX_DIGITS = 18
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e999 parses as infinity
-        raise ValueError(f"{_short(text)} is too large a number")
+        raise ValueError(f"{shorten(text)} is too large a number")
     return value
 
 
 def _int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise ValueError(f"{_short(text)} is too large a number")
+        raise ValueError(f"{shorten(text)} is too large a number")
     return int(text)
 
 
@@ -151,11 +152,6 @@ def ascii_digits(text: str) -> bool:
     """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also accepts
     '²' and other Unicode digits, which ``int`` refuses)."""
     return text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _size(limit: int) -> str:
