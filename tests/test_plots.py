@@ -60,3 +60,22 @@ def test_the_filter_slide_draws_its_pictures_to_one_scale() -> None:
     width = original.get_window_extent().width
     assert filtered.get_window_extent().width / width == pytest.approx(26 / 28, rel=0.02)
     assert pooled.get_window_extent().width / width == pytest.approx(13 / 28, rel=0.02)
+
+
+def test_compare_curve_ticks_never_repeat_a_label_on_a_narrow_range() -> None:
+    """Accuracies 78.6% to 81.8%: ticks every half point must not all read '80%'."""
+    history = [{**ONE_EPOCH[0], "train_accuracy": 0.818, "test_accuracy": 0.7865}]
+    row = {
+        "model": "dnn",
+        "params": 1,
+        "seconds_per_epoch": 1.0,
+        "test_accuracy": 0.7865,
+        "test_accuracy_low": 0.78,
+        "test_accuracy_high": 0.79,
+        "test_accuracy_std": 0.0,
+    }
+    curves = compare_figure([row], [history]).axes[0]
+    curves.figure.canvas.draw()
+    low, high = curves.get_ylim()
+    labels = [t.get_text() for t in curves.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert len(labels) == len(set(labels)) > 1

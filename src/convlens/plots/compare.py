@@ -51,7 +51,7 @@ def compare_figure(
     curve_ax.set_title(f"Accuracy per epoch{seed_note}", fontsize=11)
     curve_ax.set_ylabel("accuracy")
     epoch_axis(curve_ax, [int(r["epoch"]) for history in histories for r in history])
-    curve_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    curve_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as the range needs
     curve_ax.grid(alpha=0.3)
     curve_ax.legend(fontsize=8)
 
