@@ -36,11 +36,17 @@ def test_a_sample_run_is_judged_on_the_sample_when_the_full_data_is_found(
     assert result["test_count"] == 100 and result["data_difference"] == ""
     assert result["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
-    code, out = evaluate(capsys, runs, "--data-dir", str(real_data_dir))  # asked for: say so
+    # Other images are refused (the run recorded its data's fingerprint), in one line
+    code = main(["evaluate", "s", "--runs", str(runs), "--data-dir", str(real_data_dir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "differs from the data" in err and len(err.strip().splitlines()) == 1
+
+    code, out = evaluate(capsys, runs, "--whole-test-set")  # asked for: said plainly
     assert code == 0
     assert (
         "NOTE: the data differs from what this run was trained on: it was judged on the "
-        "embedded 10% sample (100 test images), and this uses the full data (100 test images)"
+        "embedded 10% sample (100 test images), and this uses the embedded 10% sample "
+        "(1,000 test images)"
     ) in out
 
 
