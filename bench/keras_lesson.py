@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--model", choices=("cnn", "dnn"), default="cnn")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--images", type=int, default=60000, help="the first N training images")
     parser.add_argument(
         "--save",
         metavar="PREFIX",
@@ -60,7 +61,8 @@ def main() -> None:
 
     training_images, training_labels, test_images, test_labels = load(args.data_dir)
     # The lesson's code from here on (reshape to NHWC, scale to 0..1).
-    training_images = training_images.reshape(60000, 28, 28, 1) / 255.0
+    training_images = training_images[: args.images].reshape(-1, 28, 28, 1) / 255.0
+    training_labels = training_labels[: args.images]
     test_images = test_images.reshape(10000, 28, 28, 1) / 255.0
     if args.model == "cnn":
         model = tf.keras.models.Sequential(

@@ -10,7 +10,9 @@ DataLoader over a TensorDataset, Adam)::
 
 Engines: ``plain-fp32`` (the reference loop below), ``convlens-fp32`` and
 ``convlens-auto`` (the default: bf16 autocast + channels_last where the CPU runs bf16
-natively). Each epoch is the full 60,000 images unless ``--images`` says fewer.
+natively). Each epoch is the full 60,000 images unless ``--images`` says fewer. The
+convlens engines pick their threads before each epoch as ``convlens train`` does (the
+idle cores, :mod:`convlens.train.cpu`); plain PyTorch keeps torch's default.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from convlens.models import resolve_model
 from convlens.models.inputs import to_float_images, to_tensor
 from convlens.models.network import build_network
 from convlens.recipe import TrainConfig
+from convlens.train.cpu import ThreadChooser, max_threads
 from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.runtime import resolve_runtime
 
@@ -77,6 +80,8 @@ def main() -> None:
     x_uint8 = to_tensor(dataset.train_images[: args.images])
     y = torch.from_numpy(dataset.train_labels[: args.images])
     results = {}
+    default_threads = max_threads()
+    chooser = ThreadChooser()
     for model_name in args.models:
         seconds: dict[str, list[float]] = {engine: [] for engine in args.engines}
         setups = {}
@@ -97,9 +102,11 @@ def main() -> None:
             for engine in args.engines:
                 setup = setups[engine]
                 if engine == "plain-fp32":
+                    torch.set_num_threads(default_threads)  # what a PyTorch user gets
                     took = plain_epoch(setup[0], setup[1], x, y, args.batch_size)
                 else:
                     net, optimizer, config, runtime = setup
+                    chooser.choose()  # the threads convlens train would use now
                     took = train_epoch(
                         net, optimizer, x_uint8, y, config, runtime, epoch=repeat + 1
                     ).seconds
