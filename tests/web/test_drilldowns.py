@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -203,11 +204,13 @@ def test_the_training_run_is_not_deleted(client, runs_dir) -> None:
     )
     assert start.status_code == 202
     try:
+        # Wait for the run folder (the data is loaded first): a DELETE before it exists
+        # would only find nothing to delete, and the check after it would race the trainer.
+        deadline = time.monotonic() + 60
+        while not (runs_dir / "busy" / "config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         response = client.request("DELETE", "/api/runs/busy", json={"confirm": "busy"})
-        if (runs_dir / "busy" / "config.json").exists():
-            assert "training now" in one_line_error(response, 409)
-        else:  # the folder is not made yet: then there is no run to delete
-            one_line_error(response, 404)
+        assert "training now" in one_line_error(response, 409)
         assert client.get("/api/train").json()["active"]
     finally:
         client.post("/api/train/cancel", json={})
