@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -231,7 +231,12 @@ class SameOriginWrites:
     """
 
     SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-    UPLOADS = frozenset({"/api/images"})
+    # Raw-byte upload endpoints: what they take, and whether an image type is accepted
+    # beside application/octet-stream (both need a preflight from another site).
+    UPLOADS: ClassVar[dict[str, Upload]] = {
+        "/api/images": ("picture", True),
+        "/api/models": ("model file", False),
+    }
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -240,7 +245,7 @@ class SameOriginWrites:
         if scope["type"] == "http" and scope["method"] not in self.SAFE:
             problem = cross_site_problem(
                 Headers(scope=scope),
-                upload=scope["path"] in self.UPLOADS,
+                upload=self.UPLOADS.get(scope["path"]),
                 form_method=scope["method"] == "POST",
             )
             if problem:
@@ -252,8 +257,10 @@ class SameOriginWrites:
 
 _MEDIA_PROBLEM = "send"  # problems about the content type start with this word
 
+Upload = tuple[str, bool]  # (what is uploaded, whether image/* content types are accepted)
 
-def cross_site_problem(headers: Headers, *, upload: bool, form_method: bool) -> str | None:
+
+def cross_site_problem(headers: Headers, *, upload: Upload | None, form_method: bool) -> str | None:
     """Why a state-changing request must be refused, or None."""
     site = headers.get("sec-fetch-site", "").lower()
     if site and site not in ("same-origin", "none"):
@@ -273,10 +280,12 @@ def cross_site_problem(headers: Headers, *, upload: bool, form_method: bool) -> 
     if not form_method:
         return None
     if upload:
-        if not (kind.startswith("image/") or kind == "application/octet-stream"):
+        what, images = upload
+        if not (kind == "application/octet-stream" or (images and kind.startswith("image/"))):
+            types = "an image Content-Type (image/png, image/jpeg, ...) or " if images else ""
             return (
-                "send the picture's bytes with an image Content-Type (image/png, "
-                f"image/jpeg, ...) or application/octet-stream, not {kind[:60] or 'none'}"
+                f"send the {what}'s bytes with {types}Content-Type: application/octet-stream, "
+                f"not {kind[:60] or 'none'}"
             )
     elif kind != "application/json":
         return (
