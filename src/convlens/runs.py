@@ -251,6 +251,17 @@ class Run:
             raise RunError(f"{path} has no 'epoch' column; the file is damaged")
         return [upgrade_history_row(row) for row in rows]
 
+    def summary_text(self) -> str | None:
+        """summary.txt as text (None when the run has none), read as a regular file of at
+        most ``fileio.SMALL_FILE_LIMIT`` bytes: a FIFO or a device in its place is refused
+        in one line instead of hanging or filling memory."""
+        try:
+            return fileio.read_text(self.file(SUMMARY), fileio.SMALL_FILE_LIMIT)
+        except FileNotFoundError:
+            return None
+        except ConvlensError as err:
+            raise RunError(str(err)) from None
+
     def metrics(self) -> dict[str, Any]:
         """metrics.json; a run from before the measured train accuracy (no
         ``train_sample_images``) has its running means moved to ``running_*`` and no

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convlens.runs import CHECKPOINT, METRICS_CSV, METRICS_JSON, STATE, WEIGHTS
+from convlens.runs import CHECKPOINT, METRICS_CSV, METRICS_JSON, STATE, SUMMARY, WEIGHTS
 
 # 40 in CI (CONVLENS_FUZZ_EXAMPLES=150), growing with the long run's budget
 EXAMPLES = max(1, int(os.environ.get("CONVLENS_FUZZ_EXAMPLES", "150")) * 40 // 150)
@@ -44,7 +44,7 @@ def make_special(path, kind: str) -> None:
 
 
 KINDS = ["fifo", "dev-zero", "folder", "loop", "sparse", "dangling"]
-FILES = [STATE, METRICS_CSV, METRICS_JSON, WEIGHTS, CHECKPOINT, "spec.json"]
+FILES = [STATE, METRICS_CSV, METRICS_JSON, WEIGHTS, CHECKPOINT, SUMMARY, "spec.json"]
 
 
 def copy_run(trained, tmp_path):
@@ -75,6 +75,16 @@ def test_evaluate_with_special_weights_is_one_line(trained, tmp_path, kind, limi
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "sparse"])
+def test_report_with_a_special_summary_is_one_line(trained, tmp_path, kind, limited_cli):
+    runs = copy_run(trained, tmp_path)
+    make_special(runs / "r" / SUMMARY, kind)
+    result = limited_cli("report", str(runs / "r"), timeout=90)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert SUMMARY in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "sparse"])
 def test_resume_with_a_special_checkpoint_is_one_line(trained, tmp_path, kind, limited_cli):
     runs = copy_run(trained, tmp_path)
     (runs / "r" / STATE).write_text('{"status": "interrupted", "epochs_done": 1}')
@@ -100,7 +110,8 @@ def test_fuzzed_special_files_end_cleanly_in_process(trained, tmp_path_factory, 
     shutil.copytree(trained / "r", runs / "r")
     make_special(runs / "r" / target, kind)
     run = Run(runs / "r")
-    for read in (run.state, run.history, run.metrics, run.load_network, lambda: run.config):
+    readers = (run.state, run.history, run.metrics, run.summary_text, run.load_network)
+    for read in (*readers, lambda: run.config):
         try:
             read()
         except ConvlensError as err:

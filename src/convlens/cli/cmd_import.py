@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from convlens.cli.cmd_summary import parse_input_shape
     from convlens.errors import ModelImportError
     from convlens.interop import import_model
-    from convlens.runs import SUMMARY
 
     shape = parse_input_shape(args.input) if args.input else None
     try:
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print(err.partial_summary, flush=True)
         raise
     origin = run_.config.get("imported") or {}
-    print(run_.file(SUMMARY).read_text(encoding="utf-8").rstrip())
+    print((run_.summary_text() or "").rstrip())
     for note in origin.get("notes") or []:
         print(f"note: {note}")
     print(f"imported {args.file} ({origin.get('format')}) as {run_.path}")

@@ -61,9 +61,9 @@ def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, s
         parts.append(section("Per-class accuracy", _per_class(metrics)))
         parts.append(section("Misclassified test images", _mistakes(run, data_dir)))
     parts.append(section("Configuration", _settings(run, config)))
-    summary = run.file(runs.SUMMARY)
-    if summary.is_file():
-        text = wrap_summary(summary.read_text("utf-8"))
+    summary = run.summary_text()
+    if summary is not None:
+        text = wrap_summary(summary)
         parts.append(section("Model summary", f"<pre>{esc(text)}</pre>"))
     return f"Run {run.name}", subtitle, "\n".join(parts)
 

@@ -192,9 +192,7 @@ def _detail(runs_dir: Path, run: Run) -> dict[str, Any]:
         "history": run.history(),
         "metrics": run.metrics() if run.file(METRICS_JSON).exists() else None,
         "summary": summarize(_network(run)).to_dict(),
-        "summary_text": summary_path.read_text(encoding="utf-8", errors="replace")
-        if summary_path
-        else None,
+        "summary_text": run.summary_text() if summary_path else None,
         "downloads": api_manage.formats(),
         "files": {
             key: base + name if own_file(run, name) else None
