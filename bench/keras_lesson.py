@@ -115,7 +115,7 @@ def main() -> None:
                 "model": args.model,
                 "params": model.count_params(),
                 "seconds_per_epoch": seconds,
-                "images_per_second": [60000 / s for s in seconds],
+                "images_per_second": [len(training_images) / s for s in seconds],
                 "train_accuracy": float(history.history["accuracy"][-1]),
                 "test_accuracy": float(test_accuracy),
                 "test_loss": float(test_loss),
