@@ -169,3 +169,23 @@ def test_pick_images(tiny_dataset) -> None:
         pick_images(tiny_dataset, "box", indices=[1])
     with pytest.raises(OptionError, match=r"unknown class"):
         pick_images(tiny_dataset, "circle")
+
+
+def test_look_is_the_answer_and_the_maps_of_one_pass(cnn) -> None:
+    from convlens.introspect import look
+    from convlens.predict import predict_arrays
+
+    batch = images(130)  # more than one trace batch (128)
+    names = journey_layer_names(cnn)
+    seen = look(cnn, batch, names)
+    assert np.allclose(seen.probabilities, predict_arrays(cnn, batch), atol=1e-6)
+    assert np.allclose(seen.probabilities.sum(axis=1), 1, atol=1e-5)
+    assert list(seen.maps) == names  # layer order, the probabilities kept apart
+    expected = feature_maps(cnn, batch, names)
+    for name in names:
+        assert np.array_equal(seen.maps[name], expected[name])
+    assert np.array_equal(seen.predicted, seen.probabilities.argmax(axis=1))
+    alone = look(cnn, batch[:1])
+    assert alone.maps == {} and np.allclose(alone.probabilities, seen.probabilities[:1])
+    with pytest.raises(SpecError, match="gives a vector"):
+        look(cnn, batch[:1], ["dense"])

@@ -263,6 +263,19 @@ def test_feature_maps_of_every_conv_and_pool_layer(client, runs_dir) -> None:
     assert all(len(layer["maps"]) == 2 for layer in few.json()["layers"])
 
 
+def test_features_answer_like_predict_from_the_same_pass(client) -> None:
+    """The page's full look asks /api/features alone for the answer and the maps."""
+    body = {"run": "cnn", "pixels": bars()}
+    answer = client.post("/api/predict", json=body).json()
+    prediction = client.post("/api/features", json=body).json()["prediction"]
+    assert prediction["classes"] == answer["classes"]
+    assert prediction["predicted"] == answer["predicted"]
+    assert prediction["label"] == answer["label"] and prediction["image"] == answer["image"]
+    assert np.allclose(prediction["probabilities"], answer["probabilities"], atol=1e-7)
+    dense = client.post("/api/features", json={**body, "run": "dnn"}).json()
+    assert dense["layers"] == [] and len(dense["prediction"]["probabilities"]) == 3
+
+
 def test_a_dense_model_has_no_maps_and_gets_input_gradients(client, runs_dir) -> None:
     features = client.post("/api/features", json={"run": "dnn", "pixels": bars()}).json()
     assert features["layers"] == [] and "no conv" in features["note"]

@@ -7,10 +7,12 @@ a network, and returns NumPy arrays; figures live in :mod:`convlens.plots`.
 from convlens.introspect.arithmetic import ChannelSum, UnitArithmetic, explain_unit
 from convlens.introspect.features import (
     Journey,
+    Look,
     feature_maps,
     image_layer_names,
     journey,
     journey_layer_names,
+    look,
 )
 from convlens.introspect.learned_filters import learned_filters
 from convlens.introspect.saliency import (
@@ -32,6 +34,7 @@ __all__ = [
     "ChannelSum",
     "Explanation",
     "Journey",
+    "Look",
     "UnitArithmetic",
     "cam_layer_name",
     "explain",
@@ -43,6 +46,7 @@ __all__ = [
     "journey",
     "journey_layer_names",
     "learned_filters",
+    "look",
     "parse_indices",
     "pick_images",
     "resolve_class",

@@ -26,10 +26,12 @@ from convlens.models.network import Network
 
 __all__ = [
     "Journey",
+    "Look",
     "feature_maps",
     "image_layer_names",
     "journey",
     "journey_layer_names",
+    "look",
 ]
 
 # Layers whose output is worth a column in the journey: the ones that compute new maps
@@ -107,19 +109,60 @@ def feature_maps(
     Returns ``{layer: (N, C_l, H_l, W_l) float32}`` in layer order; for ``cnn`` on
     28x28: conv2d (N, 64, 26, 26), max_pooling2d (N, 64, 13, 13), conv2d_1
     (N, 64, 11, 11), max_pooling2d_1 (N, 64, 5, 5).
-    Puts the network in eval mode on the CPU.
+    Puts the network in eval mode on the CPU. The pass stops at the last layer asked for.
     """
     images = check_images(network, images)
     names = check_image_layers(
         network, image_layer_names(network) if layers is None else list(layers)
     )
+    return _traced(network, images, names)
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one forward pass shows of some images: the answer and the maps on the way.
+
+    ``probabilities`` (N, K) float32, softmax of the last layer; ``maps`` holds the
+    image-shaped layers asked for, ``{layer: (N, C_l, H_l, W_l) float32}`` in layer order.
+    """
+
+    images: np.ndarray  # (N, C, H, W) uint8, what the network saw
+    probabilities: np.ndarray  # (N, K)
+    maps: dict[str, np.ndarray]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """(N,) int: the most probable class of each image."""
+        return self.probabilities.argmax(axis=1)
+
+
+def look(network: Network, images: Any, layers: Sequence[str] = ()) -> Look:
+    """Class probabilities for ``images`` and the feature maps of ``layers``, from one
+    ``trace()`` pass: the answer and the journey agree because they are one computation.
+
+    ``images``: (N, C, H, W) uint8, or anything :func:`check_images` prepares.
+    The web page's predict, features and second-run views all ask here (with
+    ``layers=()`` for the answer alone), so a faster forward pass lands in one place.
+    Puts the network in eval mode on the CPU.
+    """
+    images = check_images(network, images)
+    names = check_image_layers(network, list(layers))
+    last = network.names[-1]
+    outputs = _traced(network, images, [*names, last])
+    return Look(images, outputs.pop(last), outputs)
+
+
+def _traced(network: Network, images: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``trace()`` over ``images`` in batches: ``{name: (N, ...) float32}`` in layer order
+    (the last layer's entry is probabilities)."""
+    wanted = list(dict.fromkeys(names))
     network = network.to("cpu").float().eval()
-    chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     with torch.no_grad():
         for start in range(0, len(images), _BATCH):
             x = to_float_images(images[start : start + _BATCH])  # (B, C, H, W)
-            outputs = network.trace(x, names) if names else {}
-            for name in names:
+            outputs = network.trace(x, wanted) if wanted else {}
+            for name in wanted:
                 chunks[name].append(outputs[name].numpy())
     ordered = [name for name in network.names if name in chunks]
     return {

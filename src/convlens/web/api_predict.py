@@ -3,7 +3,8 @@
 Routes (JSON in and out; the picture is ``"pixels"`` (a drawing) or ``"image": REF``)::
 
     POST /api/predict    {run, pixels | image, invert} -> probabilities for every class
-    POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno)
+    POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno),
+                         and under "prediction" what /api/predict answers, from the same pass
     POST /api/saliency   {run, ..., target} -> Grad-CAM (or input gradients) overlay
     POST /api/unit       {run, ..., layer, index, row, col} -> one pixel of a learned
                          feature map worked out: per input channel, window x weights
@@ -13,8 +14,9 @@ A photo is prepared as ``convlens predict`` prepares it (:func:`prepare_for`: gr
 RGB as the run was trained, shrunk with its aspect kept, inverted when its background
 is the other way round from the run's training images). A drawing is white on black,
 like Fashion-MNIST: it is inverted only for a run trained on a light background, and
-resized if the run takes another size. The arrays come from
-:mod:`convlens.predict` and :mod:`convlens.introspect`, all via ``Network.trace()``.
+resized if the run takes another size. The probabilities and maps come from
+:func:`convlens.introspect.look` (one ``Network.trace()`` pass for both), saliency and the
+worked pixel from :mod:`convlens.introspect` too.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ from starlette.routing import Route
 from convlens.introspect import (
     explain,
     explain_unit,
-    feature_maps,
     journey_layer_names,
     learned_filters,
+    look,
 )
 from convlens.models.network import Network
-from convlens.predict import predict_arrays, prepare_for
+from convlens.predict import prepare_for
 from convlens.runs import Run
 from convlens.web.bodies import Fields, ascii_digits, read_json
 from convlens.web.encode import image_png, inferno_png, overlay_png
@@ -104,11 +106,15 @@ def network_input(request: Request, fields: Fields) -> tuple[Run, Network, np.nd
 
 def _predict(request: Request, fields: Fields) -> dict[str, Any]:
     run, network, image = network_input(request, fields)
-    probabilities = predict_arrays(network, image[None])[0]  # (K,)
+    return _answer(fields.text("run"), run, image, look(network, image[None]).probabilities[0])
+
+
+def _answer(ref: str | None, run: Run, image: np.ndarray, probabilities: np.ndarray) -> dict:
+    """What /api/predict says about ``image`` (C, H, W) uint8, from its (K,) probabilities."""
     names = run.class_names or [str(k) for k in range(len(probabilities))]
     best = int(probabilities.argmax())
     return {
-        "run": fields.text("run"),
+        "run": ref,
         "classes": names,
         "probabilities": [float(p) for p in probabilities],
         "predicted": best,
@@ -118,14 +124,14 @@ def _predict(request: Request, fields: Fields) -> dict[str, Any]:
 
 
 def _features(request: Request, fields: Fields) -> dict[str, Any]:
-    _, network, image = network_input(request, fields)
+    run, network, image = network_input(request, fields)
     limit = fields.integer("max_maps", MAX_MAPS, 1, 512)
     names = journey_layer_names(network)  # conv and pool layers, in order
-    maps = feature_maps(network, image[None], names) if names else {}
+    seen = look(network, image[None], names)  # one pass: the answer and every map
     specs = network.layer_specs()
     layers = []
     for name in names:
-        out = maps[name][0]  # (C_l, H_l, W_l)
+        out = seen.maps[name][0]  # (C_l, H_l, W_l)
         tiles = []
         for index in range(min(limit, out.shape[0])):
             png, low, high = inferno_png(out[index])
@@ -153,6 +159,7 @@ def _features(request: Request, fields: Fields) -> dict[str, Any]:
         if layers
         else f"model '{network.spec.name}' has no conv or pool layer, so there are no "
         "feature maps: it looks at the picture as one long row of numbers",
+        "prediction": _answer(fields.text("run"), run, image, seen.probabilities[0]),
     }
 
 

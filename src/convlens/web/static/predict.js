@@ -182,14 +182,15 @@ async function lookAll() {
   const body = { run: state.run, pixels: drawn };
   const second = state.run2 && state.run2 !== state.run ? { ...body, run: state.run2 } : null;
   try {
-    const [answer, features, saliency, answer2, features2] = await Promise.all([
-      api('/api/predict', { json: body }),
+    // /api/features answers with the prediction too: one forward pass for both.
+    const [features, saliency, features2] = await Promise.all([
       api('/api/features', { json: body }),
       api('/api/saliency', { json: body }),
-      second ? api('/api/predict', { json: second }) : null,
       second ? api('/api/features', { json: { ...second, max_maps: 8 } }) : null,
     ]);
     if (seq !== state.seq) return;
+    const answer = features.prediction;
+    const answer2 = features2 ? features2.prediction : null;
     say($('p-message'), '');
     showAnswer(answer);
     showSaliency(saliency, answer);
