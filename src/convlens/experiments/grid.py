@@ -146,7 +146,7 @@ def expand(
 
 def _check_model_axes(spec: ModelSpec, vary: Mapping[str, Sequence[Any]]) -> None:
     """Axes that make no sense for this model at all fail before anything trains."""
-    check_editable(spec, (axis for axis in vary if axis in MODEL_AXES), verb="vary")
+    check_editable(spec.layers, spec.name, (axis for axis in vary if axis in MODEL_AXES), "vary")
 
 
 def _edit_config(config: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:

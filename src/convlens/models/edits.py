@@ -9,7 +9,9 @@ edit answers one of them::
     dense=64     units of every hidden dense layer (not the output layer)
 
 ``convlens train cnn --edit filters=32`` applies one edit set; a sweep
-(:mod:`convlens.experiments.grid`) enumerates them. Both go through :func:`edit_spec`.
+(:mod:`convlens.experiments.grid`) enumerates them. Both go through ``ModelSpec.edit``,
+which hands its layers and name to :func:`edit_layers`: edits work on the spec as data
+(layers in, layers out), so this module needs nothing of ``ModelSpec``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from convlens.errors import ConvlensError, OptionError
 from convlens.models.layers import (
@@ -29,56 +31,56 @@ from convlens.models.layers import (
     MaxPool,
     Residual,
     Shape,
+    output_shapes,
 )
-
-if TYPE_CHECKING:
-    from convlens.models.spec import ModelSpec
 
 #: The edits, in the order they apply (block count first, then widths).
 EDITS: tuple[str, ...] = ("filters", "convs", "dense")
 _ORDER = ("convs", "filters", "dense")
 
 
-def edit_spec(
-    spec: ModelSpec,
+def edit_layers(
+    layers: Sequence[LayerSpec],
+    name: str,
     *,
     filters: int | None = None,
     convs: int | None = None,
     dense: int | None = None,
     input_shape: Shape | None = None,
-) -> ModelSpec:
-    """``spec`` with the edits given (None leaves that part alone), renamed
-    ``NAME[filters=32,convs=2]``; ``spec`` itself when nothing changes.
+) -> tuple[tuple[LayerSpec, ...], str]:
+    """(layers, name) of model ``name`` with the edits given (None leaves that part
+    alone): the name becomes ``NAME[filters=32,convs=2]``; both come back unchanged
+    when nothing changes.
 
-    ``input_shape`` (C, H, W; default the spec's own) lets a repeated conv block drop
-    its pooling once the map is too small to pool again; without one, repeated blocks
-    keep their pooling and the builder says if they do not fit.
+    ``input_shape`` (C, H, W) lets a repeated conv block drop its pooling once the map is
+    too small to pool again; without one, repeated blocks keep their pooling and the
+    builder says if they do not fit.
     """
     settings = {k: v for k, v in (("filters", filters), ("convs", convs), ("dense", dense))}
     settings = {k: v for k, v in settings.items() if v is not None}
-    check_editable(spec, settings)
-    layers = list(spec.layers)
+    check_editable(layers, name, settings)
+    edited = list(layers)
     if convs is not None:
-        layers = _with_conv_blocks(spec, convs, input_shape or spec.input_shape)
+        edited = _with_conv_blocks(layers, name, convs, input_shape)
     if filters is not None:
-        layers = [
+        edited = [
             dataclasses.replace(layer, filters=filters)
             if isinstance(layer, Conv | Residual)
             else layer
-            for layer in layers
+            for layer in edited
         ]
     if dense is not None:
-        last = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
-        layers = [
+        last = max(i for i, layer in enumerate(edited) if isinstance(layer, Dense))
+        edited = [
             dataclasses.replace(layer, units=dense)
             if isinstance(layer, Dense) and i != last
             else layer
-            for i, layer in enumerate(layers)
+            for i, layer in enumerate(edited)
         ]
-    if layers == list(spec.layers):
-        return spec
-    name = ",".join(f"{k}={settings[k]}" for k in EDITS if k in settings)
-    return spec.with_layers(layers, name=f"{spec.name}[{name}]")
+    if edited == list(layers):
+        return tuple(layers), name
+    said = ",".join(f"{k}={settings[k]}" for k in EDITS if k in settings)
+    return tuple(edited), f"{name}[{said}]"
 
 
 def parse_edits(items: Iterable[str]) -> dict[str, int]:
@@ -104,22 +106,24 @@ def parse_edits(items: Iterable[str]) -> dict[str, int]:
     return edits
 
 
-def check_editable(spec: ModelSpec, edits: Iterable[str], verb: str = "edit") -> None:
-    """Edits that make no sense for this model at all (``verb``: "edit" or "vary")."""
+def check_editable(
+    layers: Sequence[LayerSpec], name: str, edits: Iterable[str], verb: str = "edit"
+) -> None:
+    """Edits that make no sense for model ``name`` at all (``verb``: "edit" or "vary")."""
     edits = set(edits)
-    has_conv = any(isinstance(layer, Conv | Residual) for layer in spec.layers)
+    has_conv = any(isinstance(layer, Conv | Residual) for layer in layers)
     if ("filters" in edits or "convs" in edits) and not has_conv:
         axis = "filters" if "filters" in edits else "convs"
         raise OptionError(
-            f"cannot {verb} {axis}: model '{spec.name}' has no conv layer; use a CNN such as "
+            f"cannot {verb} {axis}: model '{name}' has no conv layer; use a CNN such as "
             "'cnn', or change dense, epochs, lr or batch_size"
             if verb == "edit"
-            else f"cannot {verb} {axis}: model '{spec.name}' has no conv layer; sweep a CNN "
+            else f"cannot {verb} {axis}: model '{name}' has no conv layer; sweep a CNN "
             "such as 'cnn', or vary dense, epochs, lr or batch_size"
         )
-    if "dense" in edits and sum(isinstance(layer, Dense) for layer in spec.layers) < 2:
+    if "dense" in edits and sum(isinstance(layer, Dense) for layer in layers) < 2:
         raise OptionError(
-            f"cannot {verb} dense: model '{spec.name}' has no hidden dense layer (only the "
+            f"cannot {verb} dense: model '{name}' has no hidden dense layer (only the "
             "output layer, whose units are the classes)"
         )
 
@@ -145,13 +149,15 @@ def split_blocks(
     return stem, blocks, list(layers[head_at:])
 
 
-def _with_conv_blocks(spec: ModelSpec, count: int, input_shape: Shape | None) -> list[LayerSpec]:
+def _with_conv_blocks(
+    layers: Sequence[LayerSpec], name: str, count: int, input_shape: Shape | None
+) -> list[LayerSpec]:
     """Keep the first ``count`` conv blocks, or repeat the last block up to ``count``.
 
     A repeated block keeps its pooling only while the map is at least the window's size
     (2x2 for maxpool(2)), so the shapes stay valid as long as the convs themselves fit.
     """
-    stem, blocks, head = split_blocks(spec.layers)
+    stem, blocks, head = split_blocks(layers)
     if not blocks:
         raise OptionError("the model has no conv layer; change convs on a CNN such as 'cnn'")
     if count <= len(blocks):
@@ -160,7 +166,7 @@ def _with_conv_blocks(spec: ModelSpec, count: int, input_shape: Shape | None) ->
     template = blocks[-1]
     if input_shape is None:
         return [*body, *(template * (count - len(blocks))), *head]
-    shape = spec.with_layers(body).shapes(input_shape)[-1]
+    shape = output_shapes(body, input_shape, name)[-1]
     for number in range(len(blocks) + 1, count + 1):
         for layer in template:
             if isinstance(layer, MaxPool) and min(shape[1:]) < layer.size:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -628,6 +629,22 @@ LAYER_TYPES: tuple[type[LayerSpec], ...] = (
     Activation,
     Residual,
 )
+
+
+def output_shapes(
+    layers: Sequence[LayerSpec], input_shape: Shape, model: str = "the model"
+) -> list[Shape]:
+    """The output shape of every layer, in order, for an input of ``input_shape``; a shape
+    a layer cannot take is one line naming the layer's place in ``model``."""
+    shapes = []
+    shape = tuple(input_shape)
+    for index, layer in enumerate(layers):
+        try:
+            shape = layer.output_shape(shape)
+        except SpecError as err:
+            raise SpecError(f"layer {index + 1} of '{model}': {err}") from None
+        shapes.append(shape)
+    return shapes
 
 
 def layer_type(word: str) -> type[LayerSpec]:

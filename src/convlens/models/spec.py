@@ -37,7 +37,15 @@ from typing import Any
 
 from convlens import fileio
 from convlens.errors import ConvlensError, SpecError, shorten
-from convlens.models.layers import ACTIVATIONS, Dense, LayerSpec, Shape, layer_type
+from convlens.models.edits import edit_layers
+from convlens.models.layers import (
+    ACTIVATIONS,
+    Dense,
+    LayerSpec,
+    Shape,
+    layer_type,
+    output_shapes,
+)
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
@@ -85,15 +93,7 @@ class ModelSpec:
 
     def shapes(self, input_shape: Shape) -> list[Shape]:
         """The output shape of every layer, in order, for an input of ``input_shape``."""
-        shapes = []
-        shape = tuple(input_shape)
-        for index, layer in enumerate(self.layers):
-            try:
-                shape = layer.output_shape(shape)
-            except SpecError as err:
-                raise SpecError(f"layer {index + 1} of '{self.name}': {err}") from None
-            shapes.append(shape)
-        return shapes
+        return output_shapes(self.layers, input_shape, self.name)
 
     def check_fits(self, input_shape: Shape, num_classes: int | None = None) -> list[Shape]:
         """:meth:`shapes`, after checking what a classifier needs: a final dense layer
@@ -127,10 +127,21 @@ class ModelSpec:
         input_shape: Shape | None = None,
     ) -> ModelSpec:
         """This spec with every conv's ``filters``, ``convs`` conv blocks or every hidden
-        dense layer's ``dense`` units changed (see :mod:`convlens.models.edits`)."""
-        from convlens.models.edits import edit_spec
+        dense layer's ``dense`` units changed, renamed ``NAME[filters=32,convs=2]``; the
+        spec itself when nothing changes (see :mod:`convlens.models.edits`).
 
-        return edit_spec(self, filters=filters, convs=convs, dense=dense, input_shape=input_shape)
+        ``input_shape`` (C, H, W; default the spec's own) lets a repeated conv block drop
+        its pooling once the map is too small to pool again.
+        """
+        layers, name = edit_layers(
+            self.layers,
+            self.name,
+            filters=filters,
+            convs=convs,
+            dense=dense,
+            input_shape=input_shape or self.input_shape,
+        )
+        return self if layers == self.layers else self.with_layers(layers, name=name)
 
     def with_layers(self, layers: Iterable[LayerSpec], name: str | None = None) -> ModelSpec:
         return dataclasses.replace(self, layers=tuple(layers), name=name or self.name)
