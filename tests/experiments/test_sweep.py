@@ -90,6 +90,17 @@ def test_a_sweep_writes_its_tables_figure_and_names_a_sweet_spot(process_sweep) 
     assert "Sweet spot: " in table and "2 trials: 2 trained now, 0 reused, 0 failed" in table
 
 
+def test_trials_csv_keeps_its_columns_in_order(process_sweep) -> None:
+    result = process_sweep[0]
+    with (result.path / "trials.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == [
+        "config", "repeat", "seed", "folder", "status", "reused", "error", "train_seconds",
+        "train_accuracy", "test_accuracy", "best_epoch", "best_test_accuracy", "epochs_done",
+    ]  # fmt: skip
+    assert [list(trial) for trial in result.trials] == [header, header]
+
+
 def test_running_the_same_sweep_again_trains_nothing(process_sweep, capsys) -> None:
     result, _, data, runs_dir = process_sweep
     before = mtimes(result.path)

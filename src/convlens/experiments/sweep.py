@@ -23,6 +23,7 @@ folders; the tables always describe the latest call.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import statistics
 import time
@@ -82,7 +83,7 @@ class SilentSweepReporter:
 class SweepResult:
     path: Path
     rows: tuple[dict[str, Any], ...]  # results.csv: one per configuration
-    trials: tuple[dict[str, Any], ...]  # trials.csv: one per trial
+    trials: tuple[dict[str, Any], ...]  # trials.csv: one TrialRow.to_dict() per trial
     sweet_spot: str | None  # the configuration's name
     pareto: tuple[str, ...]  # names on the Pareto front, fastest first
     margin: float
@@ -252,7 +253,7 @@ def _write_results(
     header: dict[str, Any],
     model_name: str,
     rows: list[dict[str, Any]],
-    trial_rows: list[dict[str, Any]],
+    trial_rows: list[TrialRow],
     margin: float,
     cost: str = DEFAULT_COST,
 ) -> SweepResult:
@@ -266,26 +267,27 @@ def _write_results(
         row["pareto"] = row["config"] in front
         row["sweet_spot"] = row["config"] == spot
     fileio.write_csv(folder / RESULTS_CSV, rows)
-    fileio.write_csv(folder / TRIALS_CSV, trial_rows)
+    trials = [t.to_dict() for t in trial_rows]
+    fileio.write_csv(folder / TRIALS_CSV, trials)
     axes = ", ".join(header["vary"]) or "repeats"
     figure = pareto_figure(ranked, margin, f"{model_name}: {axes} (sweet spot ringed)", cost)
     fileio.write_figure(folder / PARETO_PNG, figure)
     counts = {
-        status: sum(t["status"] == status for t in trial_rows) for status in ("failed", "invalid")
+        status: sum(t.status == status for t in trial_rows) for status in ("failed", "invalid")
     }
     summary = {
         "status": "complete with failures" if counts["failed"] else "complete",
         "finished": dt.datetime.now().isoformat(timespec="seconds"),
         "trials": len(trial_rows),
-        "trained": sum(not t["reused"] and t["status"] in FINISHED for t in trial_rows),
-        "reused": sum(bool(t["reused"]) for t in trial_rows),
+        "trained": sum(not t.reused and t.status in FINISHED for t in trial_rows),
+        "reused": sum(t.reused for t in trial_rows),
         **counts,
         "sweet_spot": spot,
         "pareto": front,
         "rows": rows,
     }
     fileio.write_json(folder / SWEEP_JSON, {**header, **summary})
-    return SweepResult(folder, tuple(rows), tuple(trial_rows), spot, tuple(front), margin, cost)
+    return SweepResult(folder, tuple(rows), tuple(trials), spot, tuple(front), margin, cost)
 
 
 # --- planning and running ----------------------------------------------------------------
@@ -379,73 +381,74 @@ def _execute(
 # --- tables ---------------------------------------------------------------------------------
 
 
-def _trial_row(trial: Trial, outcome: TrialOutcome | None, reused: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrialRow:
+    """One trials.csv row: which trial, how it ended, and its run's headline figures.
+
+    The fields are the file's columns, in order; a figure the trial never reached (it
+    failed, or was invalid) is None, an empty cell.
+    """
+
+    config: str  # the configuration's name: "filters=32,convs=2"
+    repeat: int
+    seed: int  # the base seed + repeat
+    folder: str  # the run folder inside the sweep folder ("" for an invalid point)
+    status: str  # the run's state ("complete", "stopped"), or "failed", "invalid"
+    reused: bool  # finished by an earlier call of the same sweep
+    error: str = ""
+    train_seconds: float | None = None
+    # None for a trial reused from before train accuracy was measured (see runs.py)
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
+    best_epoch: int | None = None
+    best_test_accuracy: float | None = None
+    epochs_done: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as trials.csv and ``SweepResult.trials`` hold it: column -> value."""
+        return dataclasses.asdict(self)
+
+
+def _trial_row(trial: Trial, outcome: TrialOutcome | None, reused: bool) -> TrialRow:
     """One trials.csv row, read back from the run folder (reused: finished before)."""
-    row: dict[str, Any] = {
-        "config": trial.config_name,
-        "repeat": trial.repeat,
-        "seed": trial.config.seed,
-        "folder": trial.folder,
-        "status": "",
-        "reused": reused,
-        "error": "",
-        "train_seconds": None,
-        "train_accuracy": None,
-        "test_accuracy": None,
-        "best_epoch": None,
-        "best_test_accuracy": None,
-        "epochs_done": None,
-    }
+    row = TrialRow(trial.config_name, trial.repeat, trial.config.seed, trial.folder, "", reused)
     if not reused and (outcome is None or not outcome.ok):
         error = outcome.error if outcome else "the executor returned no result"
-        return {**row, "status": "failed", "error": error or "unknown error"}
+        return dataclasses.replace(row, status="failed", error=error or "unknown error")
     run = runs.Run(trial.path)
     try:
         metrics = run.metrics()
         status = run.state().get("status", "complete")
     except Exception as err:  # a folder damaged after training: say so, keep the sweep
-        return {**row, "status": "failed", "error": executors.one_line(err)}
-    return {
-        **row,
-        "status": status,
-        "train_seconds": metrics["train_seconds"],
-        # None for a trial reused from before train accuracy was measured (see runs.py)
-        "train_accuracy": metrics.get("train_accuracy"),
-        "test_accuracy": metrics["test_accuracy"],
-        "best_epoch": metrics["best_epoch"],
-        "best_test_accuracy": metrics["best_test_accuracy"],
-        "epochs_done": metrics["epochs_done"],
-    }
+        return dataclasses.replace(row, status="failed", error=executors.one_line(err))
+    return dataclasses.replace(
+        row,
+        status=status,
+        train_seconds=metrics["train_seconds"],
+        train_accuracy=metrics.get("train_accuracy"),
+        test_accuracy=metrics["test_accuracy"],
+        best_epoch=metrics["best_epoch"],
+        best_test_accuracy=metrics["best_test_accuracy"],
+        epochs_done=metrics["epochs_done"],
+    )
 
 
-def _invalid_trial_row(point: GridPoint, repeat: int) -> dict[str, Any]:
-    return {
-        "config": point.name,
-        "repeat": repeat,
-        "seed": point.config.seed + repeat,
-        "folder": "",
-        "status": "invalid",
-        "reused": False,
-        "error": point.error,
-        "train_seconds": None,
-        "train_accuracy": None,
-        "test_accuracy": None,
-        "best_epoch": None,
-        "best_test_accuracy": None,
-        "epochs_done": None,
-    }
+def _invalid_trial_row(point: GridPoint, repeat: int) -> TrialRow:
+    return TrialRow(
+        point.name, repeat, point.config.seed + repeat, "", "invalid", False, point.error or ""
+    )
 
 
 def _config_row(
     point: GridPoint,
-    trial_rows: Sequence[dict[str, Any]],
+    trial_rows: Sequence[TrialRow],
     cost: _Cost | None,
     vary: Mapping[str, Any],
 ) -> dict[str, Any]:
     """One results.csv row: the configuration's cost and its accuracy over repeats."""
-    mine = [r for r in trial_rows if r["config"] == point.name]
-    done = [r for r in mine if r["status"] in FINISHED]
-    fails = [r for r in mine if r["status"] == "failed"]
+    mine = [r for r in trial_rows if r.config == point.name]
+    done = [r for r in mine if r.status in FINISHED]
+    fails = [r for r in mine if r.status == "failed"]
     settings = dict(point.values)
     row: dict[str, Any] = {
         "config": point.name,
@@ -457,16 +460,14 @@ def _config_row(
         "repeats_failed": len(fails),
     }
     for key in ("train_seconds", "train_accuracy", "test_accuracy"):
-        values = [r[key] for r in done if r[key] is not None]
+        values = [getattr(r, key) for r in done if getattr(r, key) is not None]
         row[f"{key}_mean"] = statistics.fmean(values) if values else None
         row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
     # measured train accuracy only: a running mean over the steps would make the gap lie
-    gaps = [
-        r["train_accuracy"] - r["test_accuracy"] for r in done if r["train_accuracy"] is not None
-    ]
+    gaps = [r.train_accuracy - r.test_accuracy for r in done if r.train_accuracy is not None]
     row["gap_mean"] = statistics.fmean(gaps) if gaps else None
-    row["best_epoch_mean"] = statistics.fmean(r["best_epoch"] for r in done) if done else None
-    row["error"] = point.error or (fails[0]["error"] if fails else "")
+    row["best_epoch_mean"] = statistics.fmean(r.best_epoch for r in done) if done else None
+    row["error"] = point.error or (fails[0].error if fails else "")
     row["pareto"] = False
     row["sweet_spot"] = False
     return row
