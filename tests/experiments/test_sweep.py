@@ -171,6 +171,31 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tiny_idx_dir, tmp_pat
     assert json.loads((result.path / "sweep.json").read_text())["status"].endswith("failures")
 
 
+def test_a_trial_works_its_shapes_out_once(tiny_idx_dir, tmp_path, monkeypatch) -> None:
+    """Planned once (expand), handed on to the costs and the training: one shape walk
+    and one network (the one that trains) per trial."""
+    from convlens.models import network as network_module
+    from convlens.models.spec import ModelSpec
+
+    calls = {"shapes": 0, "networks": 0}
+    walk, build = ModelSpec.shapes, network_module.Network.__init__
+
+    def shapes(self, *args, **kwargs):
+        calls["shapes"] += 1
+        return walk(self, *args, **kwargs)
+
+    def init(self, *args, **kwargs):
+        calls["networks"] += 1
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelSpec, "shapes", shapes)
+    monkeypatch.setattr(network_module.Network, "__init__", init)
+    result = sweep(SMALL, {"filters": [4, 8]}, data=DataConfig(dataset=f"idx:{tiny_idx_dir}"),
+                   config=CONFIG, runs_dir=tmp_path, name="once", executor="inline")  # fmt: skip
+    assert [t["status"] for t in result.trials] == ["complete", "complete"]
+    assert calls == {"shapes": 2, "networks": 2}
+
+
 def test_a_killed_worker_fails_its_trial_only(tiny_dataset, tmp_path) -> None:
     """Kill every pool worker whenever the doomed trial is running, as the kernel's
     out-of-memory killer would: the doomed trial fails, the others (killed too, as

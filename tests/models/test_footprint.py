@@ -24,6 +24,24 @@ def test_parameters_from_the_spec_match_the_built_network(name: str) -> None:
         assert footprint(spec, shape).parameters == sum(count_params(build_network(spec, shape)))
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_footprint_carries_the_summarys_shapes_and_flops(name: str) -> None:
+    from convlens.models.summary import summarize
+
+    spec = PRESETS[name].spec
+    found = footprint(spec, (1, 28, 28))
+    network = build_network(spec, (1, 28, 28))
+    summary = summarize(network)
+    assert list(found.shapes) == network.shapes and found.flops == summary.flops
+    assert found.parameters == summary.total and found.describes(spec, (1, 28, 28))
+    handed_on = build_network(spec, (1, 28, 28), footprint=found)  # no second shape walk
+    assert handed_on.shapes == network.shapes
+    assert not found.describes(spec, (3, 28, 28))  # another input: worked out again
+    assert build_network(spec, (3, 28, 28), footprint=found).shapes == spec.shapes((3, 28, 28))
+    with pytest.raises(SpecError, match="data has 3 classes"):  # the classifier still checked
+        build_network(spec, (1, 28, 28), 3, footprint=found)
+
+
 def test_the_lessons_figures_without_building() -> None:
     assert footprint(PRESETS["cnn"].spec, (1, 28, 28)).parameters == 243_786  # Keras' count
     assert footprint(PRESETS["dnn"].spec, (1, 28, 28)).parameters == 101_770

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError
+from convlens.models.footprint import Footprint
 from convlens.models.spec import ModelSpec
 from convlens.recipe import TrainConfig
 
@@ -61,6 +62,7 @@ class Trial:
     data: DataConfig  # recorded in the run; the images come from the executor
     repeat: int
     recipe_preset: str | None = None  # the preset whose recipe config started from
+    footprint: Footprint | None = None  # the spec on the data's input, from the sweep's plan
 
     @property
     def path(self) -> Path:
@@ -106,6 +108,7 @@ def execute_trial(
             name=trial.folder,
             dataset=dataset,
             recipe_preset=trial.recipe_preset,
+            footprint=trial.footprint,
         )
         status = str(run.state().get("status", "complete"))
         return TrialOutcome(trial.folder, status, None, time.perf_counter() - start)

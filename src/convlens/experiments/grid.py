@@ -30,6 +30,7 @@ from typing import Any
 from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError, OptionError
 from convlens.models.edits import EDITS, check_editable, edits_of
+from convlens.models.footprint import Footprint, footprint
 from convlens.models.layers import Shape
 from convlens.models.spec import ModelSpec
 from convlens.recipe import TrainConfig
@@ -51,6 +52,9 @@ class GridPoint:
     spec: ModelSpec
     config: TrainConfig  # carries the base seed; repeat k trains with seed + k
     error: str | None = None  # why the edited spec cannot train on the data (one line)
+    # The edited spec on the data's input, worked out once here (shapes, parameters,
+    # FLOPs) and handed on to the sweep's costs and the trial's training; None if invalid.
+    footprint: Footprint | None = None
 
     @property
     def name(self) -> str:
@@ -136,11 +140,11 @@ def expand(
             raise OptionError(f"--vary {_point_name(values)}: {err}") from None
         try:
             spec_point = spec.edit(**edits_of(settings), input_shape=input_shape)
-            spec_point.check_fits(input_shape, num_classes)
-            error = None
+            shapes = spec_point.check_fits(input_shape, num_classes)
+            found, error = footprint(spec_point, input_shape, shapes), None
         except ConvlensError as err:
-            spec_point, error = spec, str(err)
-        points.append(GridPoint(values, spec_point, config_point, error))
+            spec_point, error, found = spec, str(err), None
+        points.append(GridPoint(values, spec_point, config_point, error, found))
     return points
 
 

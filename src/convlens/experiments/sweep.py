@@ -244,7 +244,7 @@ def _trial(
     config = point.config.replace(seed=point.config.seed + repeat)
     return Trial(
         point.name, point.folder(data, repeat), str(folder), point.spec, config, data, repeat,
-        recipe_preset,
+        recipe_preset, point.footprint,
     )  # fmt: skip
 
 
@@ -301,15 +301,15 @@ class _Cost:
 
 
 def _cost(point: GridPoint, dataset: Dataset) -> _Cost:
+    """From the point's footprint (its shapes worked out once, in ``expand``): nothing is
+    built here, and the trial trains with the same footprint."""
     from convlens.models.footprint import check_memory
-    from convlens.models.network import build_network
-    from convlens.models.summary import summarize
 
-    check_memory(point.spec, dataset.input_shape, batch_size=point.config.batch_size)
-    network = build_network(point.spec, dataset.input_shape, dataset.num_classes)
-    summary = summarize(network)
-    memory = resources.estimate_trial_memory(network.shapes, summary.total, point.config, dataset)
-    return _Cost(summary.total, summary.flops, memory)
+    found = check_memory(
+        point.spec, dataset.input_shape, batch_size=point.config.batch_size, found=point.footprint
+    )
+    memory = resources.estimate_trial_memory(found.shapes, found.parameters, point.config, dataset)
+    return _Cost(found.parameters, found.flops, memory)
 
 
 def _finished(trial: Trial) -> bool:

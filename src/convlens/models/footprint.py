@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from convlens.errors import SpecError
@@ -49,13 +50,25 @@ except ImportError:  # not on Windows: no RLIMIT_AS there
 
 @dataclass(frozen=True)
 class Footprint:
-    """What a spec costs on an input shape, before anything is built."""
+    """What a spec costs on an input shape, before anything is built.
+
+    It keeps the shapes it was worked out from, so whoever has one (a sweep trial, from
+    planning to training) hands it on instead of walking the layers again: ``Network``
+    and :func:`check_memory` take it as ``footprint=`` / ``found=``.
+    """
 
     model: str
     input_shape: Shape  # (C, H, W)
     parameters: int  # as Keras counts them (batchnorm statistics included)
     outputs_per_image: int  # values of every layer's output for one image
     stored_per_image: int  # values a training forward pass keeps for backward, per image
+    shapes: tuple[Shape, ...] = ()  # every layer's output shape, in order
+    flops: int = 0  # of a forward pass, per image (the summary's MFLOPs x 1e6)
+    spec: ModelSpec | None = field(default=None, repr=False)  # the spec it describes
+
+    def describes(self, spec: ModelSpec, input_shape: Shape) -> bool:
+        """Whether this is the footprint of ``spec`` on ``input_shape`` (C, H, W)."""
+        return self.spec == spec and tuple(self.input_shape) == tuple(input_shape)
 
     def build_bytes(self) -> int:
         return _FLOAT * self.parameters
@@ -71,21 +84,27 @@ class Footprint:
         )
 
 
-def footprint(spec: ModelSpec, input_shape: Shape) -> Footprint:
-    """Parameters and activation sizes of ``spec`` on ``input_shape`` (C, H, W).
+def footprint(
+    spec: ModelSpec, input_shape: Shape, shapes: Sequence[Shape] | None = None
+) -> Footprint:
+    """Parameters, FLOPs and activation sizes of ``spec`` on ``input_shape`` (C, H, W).
 
     Pure integer arithmetic on the layers' shapes; a shape a layer cannot take is the
-    usual one-line :class:`SpecError` from :meth:`ModelSpec.shapes`.
+    usual one-line :class:`SpecError` from :meth:`ModelSpec.shapes`. ``shapes``: the
+    layers' output shapes when the caller has them already (``ModelSpec.check_fits``).
     """
     shape = tuple(input_shape)
-    outs = spec.shapes(shape)
-    parameters = outputs = stored = 0
+    outs = list(spec.shapes(shape) if shapes is None else shapes)
+    parameters = outputs = stored = flops = 0
     for layer, out in zip(spec.layers, outs, strict=True):
         parameters += layer.params(shape)
         outputs += math.prod(out)
         stored += layer.stored_values(shape)
+        flops += layer.flops(shape)
         shape = out
-    return Footprint(spec.name, tuple(input_shape), parameters, outputs, stored)
+    return Footprint(
+        spec.name, tuple(input_shape), parameters, outputs, stored, tuple(outs), flops, spec
+    )
 
 
 def check_memory(
@@ -94,14 +113,17 @@ def check_memory(
     *,
     batch_size: int | None = None,
     available: int | None = None,
+    found: Footprint | None = None,
 ) -> Footprint:
     """Refuse, in one line, a spec that cannot be built (``batch_size=None``) or trained
     at ``batch_size`` here; else its :class:`Footprint`.
 
     ``available`` is the free memory in bytes (default: :func:`available_memory`; where
-    it cannot be known only :data:`MAX_PARAMETERS` is checked).
+    it cannot be known only :data:`MAX_PARAMETERS` is checked). ``found``: the spec's
+    footprint on ``input_shape`` when the caller has it already (nothing is recomputed).
     """
-    found = footprint(spec, input_shape)
+    if found is None or not found.describes(spec, input_shape):
+        found = footprint(spec, input_shape)
     fix = "use fewer filters or units, more pooling, or a smaller input"
     if found.parameters > MAX_PARAMETERS:
         raise SpecError(

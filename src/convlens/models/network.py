@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from convlens.errors import SpecError
-from convlens.models.footprint import check_memory
+from convlens.models.footprint import Footprint, check_memory
 from convlens.models.layers import BatchNorm, Conv, LayerSpec, MaxPool, Shape
 from convlens.models.spec import ModelSpec
 
@@ -33,14 +33,26 @@ class Network(nn.Module):
     ``predict_proba`` apply it.
     """
 
-    def __init__(self, spec: ModelSpec, input_shape: Shape, num_classes: int | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        input_shape: Shape,
+        num_classes: int | None = None,
+        *,
+        footprint: Footprint | None = None,
+    ):
+        """``footprint``: the spec's :class:`Footprint` on ``input_shape`` when the caller
+        has it, so the shapes are not worked out again (the classifier checks still run)."""
         super().__init__()
         self.spec = spec
         self.input_shape: Shape = tuple(input_shape)
         self.names = spec.layer_names()
-        self.shapes = spec.check_fits(self.input_shape, num_classes)
+        if footprint is not None and footprint.describes(spec, self.input_shape):
+            self.shapes = spec.check_classifier(footprint.shapes, num_classes)
+        else:
+            self.shapes = spec.check_fits(self.input_shape, num_classes)
         self.num_classes = self.shapes[-1][0]
-        check_memory(spec, self.input_shape)  # before any weight is allocated
+        check_memory(spec, self.input_shape, found=footprint)  # before any weight is allocated
         # How the training images looked (set by Run.load_network from the run); None:
         # Fashion-MNIST's look. ``as_input`` prepares a user's images to match it.
         self.preparation: Preparation | None = None
@@ -170,16 +182,21 @@ def _forward_plan(
 
 
 def build_network(
-    spec: ModelSpec, input_shape: Shape | None = None, num_classes: int | None = None
+    spec: ModelSpec,
+    input_shape: Shape | None = None,
+    num_classes: int | None = None,
+    *,
+    footprint: Footprint | None = None,
 ) -> Network:
-    """Build a network for images of ``input_shape`` (C, H, W); the spec's own if not given."""
+    """Build a network for images of ``input_shape`` (C, H, W); the spec's own if not given.
+    ``footprint``: see :class:`Network`."""
     shape = input_shape or spec.input_shape
     if shape is None:
         raise SpecError(
             f"model '{spec.name}' has no input shape; give one with 'input: [28, 28, 1]' "
             "or train it on data"
         )
-    return Network(spec, shape, num_classes)
+    return Network(spec, shape, num_classes, footprint=footprint)
 
 
 def keras_init_(module: nn.Module) -> None:

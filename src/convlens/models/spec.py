@@ -99,7 +99,14 @@ class ModelSpec:
         """:meth:`shapes`, after checking what a classifier needs: a final dense layer
         giving one score per class (``num_classes`` of them, when given), with softmax or
         no activation. What the builder checks, without building anything."""
-        shapes = self.shapes(input_shape)
+        return self.check_classifier(self.shapes(input_shape), num_classes)
+
+    def check_classifier(
+        self, shapes: Sequence[Shape], num_classes: int | None = None
+    ) -> list[Shape]:
+        """``shapes`` (every layer's output, from :meth:`shapes`) if the spec ends as a
+        classifier must; the checks of :meth:`check_fits` without walking the layers."""
+        shapes = list(shapes)
         final = self.layers[-1]
         if len(shapes[-1]) != 1 or not isinstance(final, Dense):
             raise SpecError(

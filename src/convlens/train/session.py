@@ -22,7 +22,7 @@ from convlens.data.config import DataConfig
 from convlens.data.dataset import Dataset
 from convlens.data.preparation import Preparation
 from convlens.errors import Interrupted, TrainingDiverged
-from convlens.models.footprint import check_memory
+from convlens.models.footprint import Footprint, check_memory
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
@@ -56,6 +56,7 @@ def train(
     recipe_preset: str | None = None,
     progress: bool | None = None,
     live: bool = False,
+    footprint: Footprint | None = None,
 ) -> Run:
     """Train ``model`` (preset name, spec file, layer text or ModelSpec) into a new run.
 
@@ -66,6 +67,9 @@ def train(
     Without a ``reporter``: a progress bar when ``progress`` (default: in a notebook
     only), and with ``live=True`` the curves redrawn in place after every epoch.
     ``CONVLENS_SMOKE=1`` caps the epochs and data (see :mod:`convlens.train.smoke`).
+    ``footprint``: the spec's :class:`~convlens.models.footprint.Footprint` on the data's
+    input from a fit already checked (a sweep plans every trial so), used instead of
+    working the shapes out again; ignored when it describes another spec or input.
     """
     data = data or DataConfig()
     config, smoke_note = smoke.cap(config or TrainConfig())
@@ -83,8 +87,14 @@ def train(
             reporter.note(dataset.notice)
     dataset = apply_subsets(dataset, config)
     # Before creating the folder: a spec that cannot fit the data or the memory fails here.
-    check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
-    build_network(spec, dataset.input_shape, dataset.num_classes)
+    planned = footprint is not None and footprint.describes(spec, dataset.input_shape)
+    footprint = check_memory(
+        spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
+    )
+    if planned:  # its shapes were checked to fit when it was planned; the classes here
+        spec.check_classifier(footprint.shapes, dataset.num_classes)
+    else:
+        build_network(spec, dataset.input_shape, dataset.num_classes, footprint=footprint)
     run_name = name or runs.new_run_name(spec.name)
     run_config = RunConfig(
         name=run_name,
@@ -107,7 +117,7 @@ def train(
     root = Path(runs_dir or runs.default_runs_dir())
     with runs.write_lock(root / runs.check_name(run_name), hint="choose another --name"):
         run = Run.create(root, run_name, run_config)
-        return _fit(run, spec, dataset, config, reporter, resume=False)
+        return _fit(run, spec, dataset, config, reporter, resume=False, footprint=footprint)
 
 
 def resume(
@@ -172,12 +182,15 @@ def _fit(
     reporter: Reporter,
     *,
     resume: bool,
+    footprint: Footprint | None = None,
 ) -> Run:
-    check_memory(spec, dataset.input_shape, batch_size=config.batch_size)
+    footprint = check_memory(
+        spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
+    )
     runtime = resolve_runtime(config)
     threads = ThreadChooser(config.threads if runtime.device.type == "cpu" else None)
     torch.manual_seed(config.seed)  # the initial weights
-    network = build_network(spec, dataset.input_shape, dataset.num_classes)
+    network = build_network(spec, dataset.input_shape, dataset.num_classes, footprint=footprint)
     summary = summarize(network)
     network = _place(network, runtime)
     optimizer = make_optimizer(network.parameters(), config)
