@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
+FLIPS = ("random", "alternate")
 KEEP = ("last", "best")
 
 #: The fields that say how a model learns, as opposed to where and how long it runs or
@@ -37,6 +38,7 @@ RECIPE_FIELDS = (
     "schedule",
     "label_smoothing",
     "augment",
+    "flip",
     "tta_flip",
 )
 
@@ -74,6 +76,13 @@ class TrainConfig:
     label_smoothing: float = _option(0.0, "label smoothing (default {default:g})", metavar="S")
     augment: bool = _option(
         False, "random 2-pixel shifts and horizontal flips of training images (default off)"
+    )
+    flip: str = _option(
+        "random",
+        "how --augment mirrors training images: random (default: a coin toss per image "
+        "and epoch) or alternate (a coin toss per image in the first epoch, then every "
+        "other epoch the other way)",
+        choices=FLIPS,
     )
     tta_flip: bool = _option(
         False, "at test time, average predictions over each image and its mirror (default off)"
@@ -128,6 +137,7 @@ class TrainConfig:
         )
         _choice(self.optimizer, OPTIMIZERS, "optimizer")
         _choice(self.schedule, SCHEDULES, "schedule")
+        _choice(self.flip, FLIPS, "flip")
         _choice(self.precision, PRECISIONS, "precision")
         _choice(self.keep, KEEP, "keep")
         if self.tta_flip and not self.augment:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 
 from convlens.recipe import TrainConfig
-from convlens.train.engine import augment_batch, learning_rate, refresh_batchnorm_statistics
+from convlens.train.engine import (
+    alternating_flips,
+    augment_batch,
+    learning_rate,
+    refresh_batchnorm_statistics,
+)
 from convlens.train.runtime import Runtime
 
 
@@ -18,6 +23,22 @@ def test_augment_shifts_and_flips_without_changing_shape() -> None:
     column_mass = out.sum(dim=(1, 2))  # (64, 28)
     right_half = column_mass[:, 14:].sum(dim=1) > 0
     assert 10 < int(right_half.sum()) < 54  # about half are mirrored
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch() -> None:
+    first, second, third = (alternating_flips(1000, seed=4, epoch=e) for e in (1, 2, 3))
+    assert 400 < int(first.sum()) < 600  # a coin toss per image in the first epoch
+    assert torch.equal(second, ~first) and torch.equal(third, first)
+    assert not torch.equal(first, alternating_flips(1000, seed=5, epoch=1))
+
+
+def test_augment_mirrors_exactly_the_images_it_is_told_to() -> None:
+    x = torch.zeros(4, 1, 16, 16)
+    x[:, :, 6:9, 1:4] = 1.0  # shifted by up to 2 pixels, it stays in the left half
+    flip = torch.tensor([True, False, True, False])
+    out = augment_batch(x, torch.Generator().manual_seed(0), flip=flip)
+    right = out[:, 0, :, 8:].sum(dim=(1, 2)) > 0
+    assert right.tolist() == flip.tolist()
 
 
 def test_one_cycle_schedule_warms_up_then_anneals() -> None:

@@ -166,6 +166,7 @@ def test_recipe_fields_reach_the_runs_config(client, runs_dir) -> None:
         "schedule": "onecycle",
         "label_smoothing": 0.1,
         "augment": True,
+        "flip": "alternate",
         "tta_flip": True,
     }
     assert set(recipe) == set(RECIPE_FIELDS)  # every field the page may set

@@ -9,7 +9,7 @@ Routes::
     GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
 
 ``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
-``schedule``, ``label_smoothing``, ``augment``, ``tta_flip``, on top of the recipe of
+``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, on top of the recipe of
 ``preset`` (default: the model's own when it is a preset; ``""``: the lesson's defaults).
 Only their types are checked here; their values are :class:`TrainConfig`'s to judge, so
 ``"lr": 0`` gets the same one line as ``convlens train --lr 0``.
@@ -77,6 +77,7 @@ def recipe_fields(fields: Fields) -> dict[str, Any]:
         "schedule": fields.text("schedule", limit=100),
         "label_smoothing": fields.number("label_smoothing", None),
         "augment": fields.flag("augment"),
+        "flip": fields.text("flip", limit=100),
         "tta_flip": fields.flag("tta_flip"),
     }
     return {key: value for key, value in given.items() if value is not None}
