@@ -1,19 +1,33 @@
 """Inference for the lesson's CNN: single-image latency and batch throughput, side by side.
 
-Engines, each measured on the same trained weights and the same images, interleaved:
-``plain-fp32`` (the model as nn.Sequential, ``model(x)`` under ``torch.no_grad``),
-``convlens`` (``Network.predict_proba``: what ``convlens predict`` and the web page call)
-and ``onnxruntime`` (the ``convlens export --onnx`` file)::
+Engines, each measured on the same weights and the same images, interleaved round by
+round in one process:
 
-    .venv/bin/python bench/inference.py RUN [--repeats 5] [--json out.json]
+- ``eager-nchw``: the network as it trains, ``network(x)`` under ``torch.no_grad``
+  (what ``predict``, ``evaluate`` and the web page ran before the inference engine);
+- ``eager-channels-last``: a channels_last copy under ``torch.inference_mode`` (the
+  engine's fallback without the onnx extra);
+- ``convlens``: ``convlens.models.inference.logits``, what ``predict``, ``evaluate``, the
+  fp32 evaluation passes and the web page call now (ONNX Runtime with the onnx extra);
+- ``onnxruntime-file``: ONNX Runtime on the ``convlens export --onnx`` file, as a
+  deployment would run it (default session options).
 
-RUN is a trained ``cnn`` run folder. Latency: median over 2,000 single-image calls.
-Throughput: images/s over batches of 1,000.
+::
+
+    .venv/bin/python bench/inference.py [RUN] [--model cnn] [--threads 1] [--repeats 5]
+        [--json out.json]
+
+RUN is a trained run folder (else a freshly initialised ``--model``: the speed does not
+depend on the weights' values). Latency: median and p95 of single-image calls. Throughput:
+images/s over 2,048 images in batches of 128, 512 and 1,024 (median of the rounds). Also
+recorded: what building the engine cost, and the largest difference from eager.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import json
 import statistics
 import tempfile
@@ -23,12 +37,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from convlens.export import export_onnx
-from convlens.runs import Run
+from convlens.models import inference
+from convlens.models.network import build_network
+from convlens.models.registry import get_preset
+
+BATCHES = (128, 512, 1024)
+IMAGES = 2048
 
 
-def time_calls(fn, calls: int) -> list[float]:
-    for _ in range(min(50, calls)):
+def per_call(fn, calls: int) -> list[float]:
+    for _ in range(min(20, calls)):
         fn()
     samples = []
     for _ in range(calls):
@@ -38,60 +56,114 @@ def time_calls(fn, calls: int) -> list[float]:
     return samples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--json")
-    args = parser.parse_args()
+def images_per_second(fn, images: torch.Tensor, batch: int) -> float:
+    fn(images[:batch])  # warm this batch size
+    start = time.perf_counter()
+    for begin in range(0, images.shape[0], batch):
+        fn(images[begin : begin + batch])
+    return images.shape[0] / (time.perf_counter() - start)
 
+
+def onnx_file_session(network, threads: int):
+    """ONNX Runtime on the file ``convlens export --onnx`` writes (default options)."""
     import onnxruntime as ort
 
-    run = Run.open(args.run)
-    network = run.load_network()
-    plain = torch.nn.Sequential(*network.blocks.values()).eval()  # same weights, plain order
-    onnx_path = Path(tempfile.mkdtemp()) / "model.onnx"
-    export_onnx(run, onnx_path)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    from convlens.export import _Probabilities, _quiet
 
+    path = Path(tempfile.mkdtemp()) / "model.onnx"
+    c, h, w = network.input_shape
+    with _quiet():
+        program = torch.onnx.export(
+            _Probabilities(network), (torch.rand(2, c, h, w),), None, dynamo=True,
+            input_names=["images"], dynamic_shapes={"images": {0: torch.export.Dim("n")}},
+        )  # fmt: skip
+    program.save(str(path))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", nargs="?")
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--threads", type=int, default=None, help="torch's and ORT's threads")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1000, help="single-image calls a round")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+
+    if args.run:
+        from convlens.runs import Run
+
+        network = Run.open(args.run).network()
+    else:
+        torch.manual_seed(0)
+        network = build_network(get_preset(args.model).spec, (1, 28, 28), 10).eval()
     rng = np.random.default_rng(0)
-    one = rng.random((1, *run.input_shape), dtype=np.float32)
-    batch = rng.random((1000, *run.input_shape), dtype=np.float32)
-    one_t, batch_t = torch.from_numpy(one), torch.from_numpy(batch)
+    images = torch.from_numpy(rng.random((IMAGES, *network.input_shape), dtype=np.float32))
+    one = images[:1]
 
-    def plain_call(x):
+    twin = copy.deepcopy(network).to(memory_format=torch.channels_last)
+
+    def eager_nchw(x):
         with torch.no_grad():
-            return plain(x).softmax(-1)
+            return network(x)
 
+    def eager_channels_last(x):
+        with torch.inference_mode():
+            return twin(x.contiguous(memory_format=torch.channels_last))
+
+    start = time.perf_counter()
+    inference.logits(network, images[: inference.EXPORT_AFTER_IMAGES])  # builds the engine
+    build_seconds = time.perf_counter() - start
     engines = {
-        "plain-fp32": lambda x, t: plain_call(t),
-        "convlens": lambda x, t: network.predict_proba(t),
-        "onnxruntime": lambda x, t: session.run(None, {"images": x})[0],
+        "eager-nchw": eager_nchw,
+        "eager-channels-last": eager_channels_last,
+        "convlens": lambda x: inference.logits(network, x),
     }
+    with contextlib.suppress(ImportError):  # without the onnx extra: the others only
+        engines["onnxruntime-file"] = onnx_file_session(network, threads)
+
+    reference = eager_nchw(images[:256])
+    difference = {
+        name: float((fn(images[:256]).float() - (reference.softmax(-1) if "file" in name
+                     else reference)).abs().max())
+        for name, fn in engines.items()
+    }  # fmt: skip
     latency = {name: [] for name in engines}
-    throughput = {name: [] for name in engines}
+    throughput = {name: {b: [] for b in BATCHES} for name in engines}
     for _ in range(args.repeats):
-        for name, call in engines.items():
-            samples = time_calls(lambda call=call: call(one, one_t), args.calls // args.repeats)
-            latency[name].extend(samples)
-            took = time_calls(lambda call=call: call(batch, batch_t), 5)
-            throughput[name].append(1000 / statistics.median(took))
+        for name, fn in engines.items():
+            latency[name].extend(per_call(lambda fn=fn: fn(one), args.calls))
+            for batch in BATCHES:
+                throughput[name][batch].append(images_per_second(fn, images, batch))
     results = {
         name: {
             "latency_ms_p50": 1e3 * statistics.median(latency[name]),
             "latency_ms_p95": 1e3 * float(np.percentile(latency[name], 95)),
-            "images_per_second_batch1000": statistics.median(throughput[name]),
+            **{
+                f"images_per_second_batch{b}": statistics.median(throughput[name][b])
+                for b in BATCHES
+            },
+            "max_abs_difference_from_eager": difference[name],
         }
         for name in engines
     }
-    base = results["plain-fp32"]
+    base = results["eager-nchw"]
     for values in results.values():
-        values["latency_ratio_to_plain"] = base["latency_ms_p50"] / values["latency_ms_p50"]
-        values["throughput_ratio_to_plain"] = (
-            values["images_per_second_batch1000"] / base["images_per_second_batch1000"]
+        values["latency_ratio_to_eager"] = base["latency_ms_p50"] / values["latency_ms_p50"]
+        values["throughput_ratio_to_eager_batch512"] = (
+            values["images_per_second_batch512"] / base["images_per_second_batch512"]
         )
-    results["threads"] = torch.get_num_threads()
+    results["convlens"]["engine"] = inference.engine_name(network)
+    results["convlens"]["build_seconds"] = build_seconds
+    results["threads"] = threads
+    results["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

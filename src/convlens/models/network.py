@@ -132,10 +132,15 @@ class Network(nn.Module):
                 outputs[name] = value
         return outputs
 
-    @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, K) for images (N, C, H, W) in 0..1."""
-        return self(x).float().softmax(dim=-1)
+        """Class probabilities (N, K) for images (N, C, H, W) in 0..1, without autograd.
+
+        In eval mode on a CPU in fp32, a frozen, fused copy computes them
+        (:mod:`convlens.models.inference`, equal to this network's forward to 1e-5).
+        """
+        from convlens.models.inference import probabilities  # it imports this module
+
+        return probabilities(self, x)
 
     def layer_specs(self) -> OrderedDict[str, LayerSpec]:
         return OrderedDict(zip(self.names, self.spec.layers, strict=True))
@@ -172,13 +177,27 @@ def _forward_plan(
             and type(following) is MaxPool
         ):
             inner, activation = block[0], block[1]  # both build Sequential(layer, activation)
-            pool = blocks[index + 1]
-            plan.append(lambda x, f=inner, p=pool, a=activation: a(p(f(x))))
+            plan.append(_PoolBeforeActivation(inner, blocks[index + 1], activation))
             index += 2
         else:
             plan.append(block)
             index += 1
     return plan
+
+
+class _PoolBeforeActivation:
+    """One step of the plan: ``activation(pool(layer(x)))``.
+
+    A plain object rather than a closure, so that ``copy.deepcopy(network)`` copies the
+    modules it calls along with the network (a copied lambda would keep calling the
+    original network's layers).
+    """
+
+    def __init__(self, layer: nn.Module, pool: nn.Module, activation: nn.Module) -> None:
+        self.layer, self.pool, self.activation = layer, pool, activation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.pool(self.layer(x)))
 
 
 def build_network(

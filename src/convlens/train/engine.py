@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from convlens.errors import TrainingDiverged
+from convlens.models import inference
 from convlens.recipe import TrainConfig
 from convlens.train.runtime import Runtime
 
@@ -257,17 +258,28 @@ def predict_logits(
     on_batch: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Logits (N, K) in float32 for ``images`` (N, C, H, W), uint8 or float 0..1;
-    ``on_batch()`` is called after each batch."""
+    ``on_batch()`` is called after each batch.
+
+    In fp32 the fast inference engine computes them (:mod:`convlens.models.inference`:
+    ONNX Runtime or a channels_last copy, equal to the network to 1e-5); in bf16 the
+    network itself under autocast, as it trains.
+    """
     network.eval()
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if runtime.precision == "fp32":
+            return inference.logits(network, x)
+        with runtime.autocast():
+            return network(x).float()
+
     outputs = []
     for start in range(0, images.shape[0], batch_size):
         x = runtime.prepare(images[start : start + batch_size])
-        with runtime.autocast():
-            logits = network(x).float()
-            if tta_flip:
-                # average probabilities of the image and its mirror, returned as log-probs
-                mirrored = network(x.flip(-1)).float()
-                logits = torch.log((logits.softmax(-1) + mirrored.softmax(-1)) / 2)
+        logits = forward(x)
+        if tta_flip:
+            # average probabilities of the image and its mirror, returned as log-probs
+            mirrored = forward(x.flip(-1))
+            logits = torch.log((logits.softmax(-1) + mirrored.softmax(-1)) / 2)
         outputs.append(logits)
         if on_batch is not None:
             on_batch()

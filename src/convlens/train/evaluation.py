@@ -13,6 +13,7 @@ import torch
 
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network
+from convlens.train.cpu import ThreadChooser
 from convlens.train.engine import INFERENCE_BATCH, evaluate_tensors
 from convlens.train.runtime import Runtime
 
@@ -151,13 +152,14 @@ def evaluate_network(
     """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``;
     ``on_batch()`` after each batch of ``batch_size`` images (for progress).
 
-    By default a channels_last copy of the network computes it (the caller's network is
-    left as it is): fp32 NHWC inference ran about 2x faster than NCHW here, and 2x2 max
-    pooling alone 9x (BENCHMARKS.md).
+    On the CPU in fp32 (the default) the fast inference engine computes it
+    (:mod:`convlens.models.inference`); elsewhere, with ``channels_last``, a
+    channels_last copy of the network (the caller's network is left as it is).
     """
     runtime = runtime or FINAL_RUNTIME
     network = network.to(runtime.device)
-    if runtime.channels_last:
+    fast = runtime.device.type == "cpu" and runtime.precision == "fp32"
+    if runtime.channels_last and not fast:
         network = copy.deepcopy(network).to(memory_format=torch.channels_last)
     x = to_tensor(images).to(runtime.device)  # uint8; scaled batch by batch
     y = to_tensor(np.asarray(labels, dtype=np.int64)).to(runtime.device)
@@ -179,10 +181,12 @@ def evaluate_run(
     (evaluation, the dataset it read, whether flip averaging was used.) ``tta_flip=None``
     follows the run's recipe; ``whole_test_set`` ignores the run's ``test_subset``.
     """
+    choose_threads = ThreadChooser()  # measures the other processes while data loads
     network = run.network()
     if tta_flip is None:  # the run's own test-time recipe, so the figures match metrics.json
         tta_flip = run.run_config.train.tta_flip
     dataset = run.dataset(data_dir, subsets=not whole_test_set)
+    choose_threads.choose()  # the cores left idle, as training chooses (train.cpu)
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
     )
