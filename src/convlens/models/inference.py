@@ -6,7 +6,9 @@ evaluation passes that run in fp32, the look-inside commands' predictions and th
 page all come here (through :meth:`Network.predict_proba`,
 :func:`convlens.predict.predict_arrays` and :func:`convlens.train.engine.predict_logits`).
 
-For a :class:`Network` in eval mode with fp32 weights on the CPU, one of two engines
+For a :class:`~convlens.models.network.Network` (a module whose class says
+``exports_faithfully = True``: its forward has no data-dependent control flow, so an
+export reproduces it) in eval mode with fp32 weights on the CPU, one of two engines
 answers, each equal to the eager network to 1e-5 (tests/models/test_inference.py, on
 every preset, imported Keras models and trained weights):
 
@@ -27,9 +29,8 @@ Both are cached per network and keyed by its weights: their storage, version cou
 and optimizer steps (``load_state_dict``, ``.to()``, in-place writes and any
 ``torch.optim`` step change them, and the next call builds again; a write through
 ``tensor.data`` is not seen: call :func:`forget` after one), and by the thread count.
-Anything else (training mode, bf16 weights, a GPU, a module that is not a
-:class:`Network`, an export that fails or disagrees with the eager network on its
-check) runs the network itself.
+Anything else (training mode, bf16 weights, a GPU, another kind of module, an export
+that fails or disagrees with the eager network on its check) runs the network itself.
 """
 
 from __future__ import annotations
@@ -48,8 +49,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
-
-from convlens.models.network import Network
 
 # A first call with at least this many images builds the ONNX Runtime session at once
 # (its export costs about what the eager network takes for 1,000 images).
@@ -104,7 +103,7 @@ def forget(network: nn.Module) -> None:
 
 def engine_for(network: nn.Module, x: torch.Tensor) -> Forward:
     """The forward pass that answers for ``network`` on inputs like ``x`` now."""
-    if not isinstance(network, Network):
+    if not getattr(network, "exports_faithfully", False):
         return network  # only networks built from specs are known to export faithfully
     if network.training or x.device.type != "cpu" or x.dtype != torch.float32:
         return network
@@ -169,7 +168,7 @@ def _count_step(optimizer: torch.optim.Optimizer, args: object, kwargs: object) 
 register_optimizer_step_post_hook(_count_step)
 
 
-def _channels_last_copy(network: Network) -> Forward:
+def _channels_last_copy(network: nn.Module) -> Forward:
     twin = copy.deepcopy(network).to(memory_format=torch.channels_last).eval()
 
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +177,7 @@ def _channels_last_copy(network: Network) -> Forward:
     return forward
 
 
-def _export_onnx(network: Network, x: torch.Tensor) -> bytes | None:
+def _export_onnx(network: nn.Module, x: torch.Tensor) -> bytes | None:
     """The network as ONNX bytes (dynamic batch), or None without the onnx extra or
     when the exporter refuses it."""
     try:
@@ -218,7 +217,7 @@ def _onnx_session(model: bytes, threads: int) -> Forward:
     return forward
 
 
-def _agrees(network: Network, forward: Forward, x: torch.Tensor) -> bool:
+def _agrees(network: nn.Module, forward: Forward, x: torch.Tensor) -> bool:
     check = torch.cat([x[:_CHECK_BATCH], torch.rand(_CHECK_BATCH, *x.shape[1:])])
     try:
         expected = network(check)

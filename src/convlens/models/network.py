@@ -33,6 +33,10 @@ class Network(nn.Module):
     ``predict_proba`` apply it.
     """
 
+    # Its forward has no data-dependent control flow, so an ONNX export reproduces it
+    # (convlens.models.inference relies on this to run it fast).
+    exports_faithfully = True
+
     def __init__(
         self,
         spec: ModelSpec,
