@@ -441,3 +441,41 @@ def test_evaluate_judges_a_subset_run_on_its_own_test_images(tmp_path, tiny_idx_
 
     code, out, _ = cli(capsys, "evaluate", tmp_path / "sub", "--json", "--whole-test-set")
     assert code == 0 and json.loads(out)["test_count"] == 60
+
+
+DATA_HELP = """\
+data:
+  --data DATASET        fashion-mnist (default), mnist, idx:DIR or folder:DIR
+  --data-dir DIR        folder with the dataset's files (else $CONVLENS_DATA,
+                        the cache, /usr/share/datasets, a download)
+  --image-size HxW      resize images to this size (folder data default:
+                        28x28)
+  --channels {1,3}      1 for grayscale (default), 3 for colour
+  --no-download         never download; use local files or the embedded sample"""
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "sweep", "serve"])
+def test_the_data_options_are_dataconfigs_fields(capsys, monkeypatch, command) -> None:
+    """Generated from DataConfig's fields; the help reads as it did when hand-written."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    section = out[out.index("\ndata:\n") + 1 :].split("\n\n")[0].rstrip()
+    assert " ".join(section.split()) == " ".join(DATA_HELP.split())  # serve aligns narrower
+    if command == "train":
+        assert section == DATA_HELP
+
+
+def test_the_data_options_make_the_dataconfig_they_name() -> None:
+    from convlens.cli.main import build_parser
+    from convlens.cli.options import data_config, recipe_options_given
+    from convlens.data.config import DataConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "cnn"])
+    assert data_config(args) == DataConfig()
+    given = ["--data", "mnist", "--data-dir", "d", "--image-size", "32", "--channels", "3"]
+    args = parser.parse_args(["train", "cnn", *given, "--no-download"])
+    assert data_config(args) == DataConfig("mnist", "d", (32, 32), 3, download=False)
+    assert recipe_options_given(args) == ["--data", "--image-size", "--channels", "--no-download"]

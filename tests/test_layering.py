@@ -2,7 +2,8 @@
 
 ::
 
-    errors, fileio, version, notices, provenance, display   foundations, no convlens
+    errors, fileio, version, notices, provenance, display,  foundations, no convlens
+      option_fields
     models, data, byhand                                    things as data (no runs)
     recipe                                                  TrainConfig, plan_training
     run_config, runs, run_card, introspect                  a run folder; looking inside
@@ -33,7 +34,7 @@ import convlens
 
 PACKAGE = Path(convlens.__file__).parent
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "fileio", "version", "notices", "provenance", "display"),
+    ("errors", "fileio", "version", "notices", "provenance", "display", "option_fields"),
     ("models", "data", "byhand"),
     ("recipe",),
     ("run_config", "runs", "run_card", "introspect"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from convlens.errors import OptionError
+from convlens.option_fields import option
 
 if TYPE_CHECKING:
     from convlens.data.dataset import Dataset
@@ -43,73 +44,62 @@ RECIPE_FIELDS = (
 )
 
 
-def _option(
-    default: Any, help: str, *, choices: tuple[str, ...] | None = None, metavar: str | None = None
-) -> Any:
-    """A field with what its command-line option says: the help (``{default}`` is filled
-    in from the field's default, so it is never restated), the choices, the metavar.
-    ``convlens.cli.options`` builds every training option from these."""
-    return dataclasses.field(
-        default=default, metadata={"help": help, "choices": choices, "metavar": metavar}
-    )
-
-
 @dataclass
 class TrainConfig:
     """How to train. Every field is saved into the run's ``config.json``."""
 
-    epochs: int = _option(5, "epochs to train (default {default})")
-    batch_size: int = _option(32, "images per step (default {default})")  # Keras' model.fit
-    lr: float = _option(1e-3, "learning rate (default {default})")  # Adam's default in Keras
-    optimizer: str = _option("adam", "default {default}", choices=OPTIMIZERS)
-    weight_decay: float = _option(
+    epochs: int = option(5, "epochs to train (default {default})")
+    batch_size: int = option(32, "images per step (default {default})")  # Keras' model.fit
+    lr: float = option(1e-3, "learning rate (default {default})")  # Adam's default in Keras
+    optimizer: str = option("adam", "default {default}", choices=OPTIMIZERS)
+    weight_decay: float = option(
         0.0,
         "weight decay: decoupled for adamw, L2 for adam and sgd (default {default:g})",
         metavar="W",
     )
-    schedule: str = _option(
+    schedule: str = option(
         "constant",
         "learning rate schedule: constant (default), or onecycle (warm up over the first "
         "25%% of steps, then anneal to lr/1000)",
         choices=SCHEDULES,
     )
-    label_smoothing: float = _option(0.0, "label smoothing (default {default:g})", metavar="S")
-    augment: bool = _option(
+    label_smoothing: float = option(0.0, "label smoothing (default {default:g})", metavar="S")
+    augment: bool = option(
         False, "random 2-pixel shifts and horizontal flips of training images (default off)"
     )
-    flip: str = _option(
+    flip: str = option(
         "random",
         "how --augment mirrors training images: random (default: a coin toss per image "
         "and epoch) or alternate (a coin toss per image in the first epoch, then every "
         "other epoch the other way)",
         choices=FLIPS,
     )
-    tta_flip: bool = _option(
+    tta_flip: bool = option(
         False, "at test time, average predictions over each image and its mirror (default off)"
     )
-    seed: int = _option(0, "random seed (default {default})")
-    precision: str = _option(
+    seed: int = option(0, "random seed (default {default})")
+    precision: str = option(
         "auto", "auto (default): bf16 where the hardware is fast at it", choices=PRECISIONS
     )
-    channels_last: bool | None = _option(
+    channels_last: bool | None = option(
         None, "channels-last (NHWC) memory layout (default: on whenever precision is bf16)"
     )
-    device: str = _option("auto", "auto (default), cpu, cuda, cuda:N")
-    threads: int | None = _option(None, "CPU threads for torch")  # None keeps torch's choice
-    stop_at_accuracy: float | None = _option(
+    device: str = option("auto", "auto (default), cpu, cuda, cuda:N")
+    threads: int | None = option(None, "CPU threads for torch")  # None keeps torch's choice
+    stop_at_accuracy: float | None = option(
         None,
         "stop after the first epoch whose train accuracy reaches A (0.91 or 91)",
         metavar="A",
     )  # the lesson's callback, on train accuracy (0..1)
-    keep: str = _option(
+    keep: str = option(
         "last",
         "save the last epoch's weights (default) or the best test epoch's",
         choices=KEEP,
     )  # which epoch's weights model.safetensors holds
-    train_subset: int | None = _option(
+    train_subset: int | None = option(
         None, "train on N images only (seeded, per class); for quick looks", metavar="N"
     )
-    test_subset: int | None = _option(None, "evaluate on N images only", metavar="N")
+    test_subset: int | None = option(None, "evaluate on N images only", metavar="N")
 
     def __post_init__(self) -> None:
         self.validate()

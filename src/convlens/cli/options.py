@@ -11,37 +11,16 @@ import dataclasses
 from typing import Any
 
 from convlens.data.config import DataConfig
+from convlens.option_fields import flag_of, sets_false
 from convlens.recipe import TrainConfig
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--data-dir``, ... from :class:`DataConfig`'s fields (see
+    :mod:`convlens.option_fields`)."""
     group = parser.add_argument_group("data")
-    group.add_argument(
-        "--data",
-        metavar="DATASET",
-        dest="dataset",
-        help="fashion-mnist (default), mnist, idx:DIR or folder:DIR",
-    )
-    group.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="folder with the dataset's files (else $CONVLENS_DATA, the cache, "
-        "/usr/share/datasets, a download)",
-    )
-    group.add_argument(
-        "--image-size",
-        metavar="HxW",
-        type=_size,
-        help="resize images to this size (folder data default: 28x28)",
-    )
-    group.add_argument(
-        "--channels", type=int, choices=(1, 3), help="1 for grayscale (default), 3 for colour"
-    )
-    group.add_argument(
-        "--no-download",
-        action="store_true",
-        help="never download; use local files or the embedded sample",
-    )
+    for field in dataclasses.fields(DataConfig):
+        _add_field_option(group, field)
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -65,11 +44,15 @@ def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field) 
     """
     meta = field.metadata
     kind = str(field.type)
-    extra: dict[str, Any] = {}
-    if "bool" in kind:
+    extra: dict[str, Any] = {"dest": field.name, "default": None}
+    if sets_false(field):  # --no-download: the field defaults to True
+        extra["action"] = "store_false"
+    elif "bool" in kind:
         extra["action"] = argparse.BooleanOptionalAction
     else:
-        extra["type"] = int if "int" in kind else float if "float" in kind else str
+        extra["type"] = meta.get("parse") or (
+            int if "int" in kind else float if "float" in kind else str
+        )
         if meta.get("choices"):
             extra["choices"] = meta["choices"]
         if meta.get("metavar"):
@@ -77,7 +60,7 @@ def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field) 
     text = meta.get("help", "")
     if "{default" in text:
         text = text.format(default=field.default)
-    group.add_argument("--" + field.name.replace("_", "-"), help=text, **extra)
+    group.add_argument(flag_of(field), help=text, **extra)
 
 
 def add_edit_option(parser: argparse.ArgumentParser) -> None:
@@ -97,24 +80,18 @@ def add_runs_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def data_config(args: argparse.Namespace):
-
-    values: dict[str, Any] = {}
-    if args.dataset:
-        values["dataset"] = args.dataset
-    if args.data_dir:
-        values["data_dir"] = args.data_dir
-    if args.image_size:
-        values["image_size"] = args.image_size
-    if args.channels:
-        values["channels"] = args.channels
-    if args.no_download:
-        values["download"] = False
+def data_config(args: argparse.Namespace) -> DataConfig:
+    """The DataConfig the data options ask for (left-out options keep its defaults)."""
+    values = {}
+    for field in dataclasses.fields(DataConfig):
+        value = getattr(args, field.name, None)
+        if value is not None and value != "":
+            values[field.name] = value
     return DataConfig(**values)
 
 
-_DATA_FIELDS = ("dataset", "data_dir", "image_size", "channels", "no_download")
-_FLAGS = {"dataset": "--data"}  # where the option is not the field's name in kebab case
+#: Every option generated from a config field, by field name.
+_FIELDS = {f.name: f for f in (*dataclasses.fields(TrainConfig), *dataclasses.fields(DataConfig))}
 
 # What --resume may change: how long to train, where the same data now lives, and where
 # the training runs (threads, device: the recipe is the same arithmetic).
@@ -124,19 +101,21 @@ RESUME_MAY_CHANGE = ("epochs", "data_dir", "threads", "device")
 def options_given(args: argparse.Namespace, fields: tuple[str, ...]) -> list[str]:
     """The options among ``fields`` given on the command line, as typed: --lr, --no-augment."""
     given = []
-    for field in fields:
-        value = getattr(args, field, None)
-        if value is None or (field == "no_download" and not value):  # left out
+    for name in fields:
+        value = getattr(args, name, None)
+        if value is None:  # left out
             continue
-        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
-        given.append("--no-" + flag[2:] if value is False else flag)
+        field = _FIELDS.get(name)
+        flag = flag_of(field) if field else "--" + name.replace("_", "-")
+        negated = value is False and not (field and sets_false(field))
+        given.append("--no-" + flag[2:] if negated else flag)
     return given
 
 
 def recipe_options_given(args: argparse.Namespace) -> list[str]:
     """Training and data options given that --resume cannot honour: a resumed run keeps the
     recipe and data it started with, which is what makes it repeat the uninterrupted run."""
-    every = (*(f.name for f in dataclasses.fields(TrainConfig)), *_DATA_FIELDS, "edit")
+    every = (*_FIELDS, "edit")
     fields = tuple(f for f in every if f not in RESUME_MAY_CHANGE)
     return options_given(args, fields)
 
@@ -184,15 +163,3 @@ def training_plan(args: argparse.Namespace, model: str):
         edits=parse_edits(getattr(args, "edit", None) or []),
         input_shape=data.known_input_shape(),
     )
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        parts = [int(p) for p in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size; write HxW, e.g. 28x28") from None
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or min(parts) < 4 or max(parts) > 1024:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size from 4x4 to 1024x1024")
-    return (parts[0], parts[1])
