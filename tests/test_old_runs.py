@@ -45,6 +45,20 @@ def test_an_old_run_reads_back(old_run: Path) -> None:
     assert sum(p.numel() for p in network.parameters()) == 6810
 
 
+def test_an_old_runs_typed_config_says_what_its_file_says(old_run: Path) -> None:
+    """What the product reads (Run.run_config) agrees with the file read as a dict."""
+    from convlens.provenance import DataNote
+
+    run = Run.open(old_run)
+    saved, typed = run.config, run.run_config
+    assert run.data_note == DataNote.from_config(saved) == typed.data_note
+    assert typed.model.name == saved["model"]["name"] and typed.recipe == saved.get("recipe")
+    assert typed.train.epochs == saved["train"]["epochs"] == 2
+    assert typed.train.tta_flip == saved["train"].get("tta_flip", False)
+    assert typed.dataset.is_sample == saved["dataset"]["is_sample"]
+    assert typed.imported is None and typed.created == saved["created"]
+
+
 def test_an_old_run_evaluates_to_its_own_metrics(old_run: Path, capsys) -> None:
     """evaluate reloads the run's data and its test subset: the figure metrics.json holds."""
     assert main(["evaluate", str(old_run), "--json"]) == 0

@@ -359,7 +359,7 @@ def _trial_figures(
     return {
         "model": label,
         "run": str(run.path),
-        "seed": run.config["train"]["seed"],
+        "seed": run.run_config.train.seed,
         "params": trainable + frozen,
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "train_accuracy": metrics.get("train_accuracy"),
@@ -370,7 +370,7 @@ def _trial_figures(
         "test_count": total,
         "test_loss": metrics.get("test_loss"),
         "epochs": metrics.get("epochs_done"),
-        "is_sample": (run.config.get("dataset") or {}).get("is_sample"),
+        "is_sample": facts.is_sample if (facts := run.run_config.dataset) else None,
         "data": run.data_note.short,
     }
 

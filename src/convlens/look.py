@@ -321,7 +321,7 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     run = open_run(run)
     chosen = choose(run, images, data_dir=data_dir)
     network = run.network()
-    tta_flip = bool(run.config["train"].get("tta_flip", False))
+    tta_flip = run.run_config.train.tta_flip
     probabilities = predict_arrays(network, chosen.images, tta_flip=tta_flip)
     names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
     return Predictions(chosen.labels, chosen.images, probabilities, names, run.data_note.caveat)
@@ -334,7 +334,7 @@ def evaluate(run: RunRef, *, data_dir: str | None = None) -> Evaluation:
     run = open_run(run)
     dataset = run_test_set(run, data_dir, subsets=True)  # as metrics.json judged it
     network = run.network()
-    tta_flip = bool(run.config["train"].get("tta_flip", False))
+    tta_flip = run.run_config.train.tta_flip
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
     )

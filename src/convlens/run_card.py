@@ -40,17 +40,17 @@ def headline(run: Run) -> str:
 def run_html(run: Run) -> str:
     """The notebook's view of a run: a table of its headline figures and its curves."""
     try:
-        config, state = run.config, run.state()
+        config, state = run.run_config, run.state()
         metrics = run.metrics() if run.file("metrics.json").exists() else {}
         note = run.data_note
     except ConvlensError as err:
         return f"<p>{html.escape(f'{run.path}: cannot be read ({err})')}</p>"
     rows = [
-        ("model", config["model"].get("name", "?")),
+        ("model", config.model.name),
         (
             "status",
             f"{state.get('status', '?')}, {state.get('epochs_done', 0)} of "
-            f"{config['train'].get('epochs', '?')} epochs",
+            f"{config.train.epochs} epochs",
         ),
         ("data", note.describe()),
     ]

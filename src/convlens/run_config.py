@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from convlens.data.config import DataConfig
 from convlens.errors import RunError
 from convlens.models.spec import ModelSpec
+from convlens.provenance import DataNote
 from convlens.recipe import TrainConfig
 
 if TYPE_CHECKING:
@@ -110,6 +111,25 @@ class RunConfig:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def imported(self) -> dict[str, Any] | None:
+        """Where an imported model came from (``convlens import``), else None."""
+        return self.extra.get("imported")
+
+    @property
+    def data_note(self) -> DataNote:
+        """What the run was trained and tested on (see :mod:`convlens.provenance`)."""
+        facts = self.dataset or DatasetFacts()
+        train = self.train
+        return DataNote(
+            dataset=str(facts.name or self.data.dataset or "?"),
+            train_count=int(facts.train_count or 0),
+            test_count=int(facts.test_count or 0),
+            is_sample=bool(facts.is_sample),
+            subset=train.train_subset is not None or train.test_subset is not None,
+            smoke=bool(facts.smoke),
+        )
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)

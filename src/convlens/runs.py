@@ -147,7 +147,10 @@ class Run:
 
     @functools.cached_property
     def config(self) -> dict[str, Any]:
-        """config.json as written, its layout checked; read once per :class:`Run`."""
+        """config.json as written (a dict), its layout checked; read once per :class:`Run`.
+
+        Kept for code that indexes it and for rewriting the file as it is; convlens itself
+        reads the typed :attr:`run_config`."""
         try:
             data = fileio.read_json(self.file(CONFIG))
         except ConvlensError as err:
@@ -167,11 +170,11 @@ class Run:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.config.get("class_names") or [])
+        return list(self.run_config.class_names)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.config["input_shape"]
+        c, h, w = self.run_config.input_shape
         return (c, h, w)
 
     @property
@@ -180,13 +183,14 @@ class Run:
         saved before it was recorded gets Fashion-MNIST's look (light on dark)."""
         from convlens.data.preparation import Preparation
 
-        recorded = self.config.get("dataset", {}).get("preparation")
+        facts = self.run_config.dataset
+        recorded = facts.preparation if facts is not None else None
         return Preparation.from_dict(recorded, self.input_shape)
 
     @property
     def data_note(self) -> DataNote:
         """What the run was trained and tested on, and the caveat to show with its figures."""
-        return DataNote.from_config(self.config)
+        return self.run_config.data_note
 
     def __fspath__(self) -> str:
         """A Run is its folder: ``Path(run)`` and ``convlens.write_report(run)`` work."""

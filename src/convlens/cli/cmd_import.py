@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if err.partial_summary:  # the layers that fit, then main prints the reason
             print(err.partial_summary, flush=True)
         raise
-    origin = run_.config.get("imported") or {}
+    origin = run_.run_config.imported or {}
     print((run_.summary_text() or "").rstrip())
     for note in origin.get("notes") or []:
         print(f"note: {note}")

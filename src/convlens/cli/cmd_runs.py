@@ -24,19 +24,18 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for found in list_runs(root):
         try:
-            config, state = found.config, found.state()
+            config, state = found.run_config, found.state()
         except ConvlensError as err:  # a damaged run is listed, not fatal
             rows.append((str(found.path), "?", "damaged", "", "", "", str(err)[:40]))
             continue
         accuracy = ""
         if found.file("metrics.json").exists():
             accuracy = f"{found.metrics()['test_accuracy']:.2%}"
-        epochs = f"{state.get('epochs_done', 0)}/{config['train'].get('epochs', '?')}"
-        if config.get("imported"):  # trained elsewhere: no epochs here to count
+        epochs = f"{state.get('epochs_done', 0)}/{config.train.epochs}"
+        if config.imported:  # trained elsewhere: no epochs here to count
             epochs = "-"
-        model = config["model"].get("name", "?")
-        rows.append((str(found.path), model, state.get("status", "?"), epochs, accuracy,
-                     found.data_note.short, config.get("created", "")))  # fmt: skip
+        rows.append((str(found.path), config.model.name, state.get("status", "?"), epochs,
+                     accuracy, config.data_note.short, config.created or ""))  # fmt: skip
     if not rows:
         print(f"no runs in {root}; train one with: convlens train cnn")
         return 0

@@ -48,7 +48,7 @@ from convlens.experiments.pareto import (
 )
 from convlens.models.spec import ModelSpec
 from convlens.notices import SmokeModeWarning, say
-from convlens.provenance import DataNote, combined_caveat
+from convlens.provenance import combined_caveat
 from convlens.recipe import TrainConfig
 from convlens.train import smoke
 
@@ -110,7 +110,7 @@ class SweepResult:
             path = folder if folder.is_absolute() else self.path / folder
             if (path / runs.CONFIG).is_file():
                 try:
-                    notes.append(DataNote.from_config(runs.Run(path).config))
+                    notes.append(runs.Run(path).data_note)
                 except ConvlensError:
                     continue  # a damaged trial is reported in the table already
         return combined_caveat(notes)

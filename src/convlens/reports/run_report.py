@@ -26,6 +26,7 @@ from convlens.reports.html import (
     section,
     table,
 )
+from convlens.run_config import DatasetFacts, RunConfig
 
 MISTAKES = 8  # misclassified test images shown
 SCALE = 3  # a 28x28 image is drawn at 84x84 pixels
@@ -35,16 +36,16 @@ CALM = ("no sign", "still improving", "too short")  # verdicts shown in green
 
 def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, str]:
     """(title, subtitle, body HTML) for ``run``; works on unfinished runs too."""
-    config = run.config
+    config = run.run_config
     state = run.state()
-    info = config.get("dataset", {})
+    info = config.dataset or DatasetFacts()
     subtitle = (
-        f"{run.spec().name} on {info.get('name', '?')} ({info.get('train_count', '?')} train / "
-        f"{info.get('test_count', '?')} test images); status {state.get('status')}"
+        f"{config.model.name} on {_known(info.name)} ({_known(info.train_count)} train / "
+        f"{_known(info.test_count)} test images); status {state.get('status')}"
     )
     metrics = run.metrics() if run.file(runs.METRICS_JSON).is_file() else None
     history = run.history()
-    imported = config.get("imported")
+    imported = config.imported
     if imported and metrics is None:  # trained elsewhere: judge it on its test set now
         metrics = _imported_metrics(run, data_dir)
     parts = [_headline(metrics, state) if not imported else _imported_headline(metrics, imported)]
@@ -207,6 +208,10 @@ def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     return dataset.test_images, dataset.test_labels, probabilities
 
 
+def _known(value: Any) -> Any:
+    return "?" if value is None else value
+
+
 def png(image: Any) -> bytes:
     """(C, H, W) uint8 -> PNG bytes, enlarged SCALE times with square pixels."""
     import numpy as np
@@ -221,15 +226,16 @@ def png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _settings(run: runs.Run, config: dict[str, Any]) -> str:
-    spec = run.spec()
+def _settings(run: runs.Run, config: RunConfig) -> str:
+    spec = config.model
     rows: list[list[Any]] = [["model", spec.name], ["layers", spec.to_text()]]
-    if config.get("imported"):  # its recipe is not ours to show: where it came from instead
-        rows += [[f"imported.{k}", v] for k, v in config["imported"].items() if v]
+    if config.imported:  # its recipe is not ours to show: where it came from instead
+        rows += [[f"imported.{k}", v] for k, v in config.imported.items() if v]
     else:
-        rows += [[f"train.{k}", v] for k, v in config["train"].items() if v is not None]
-    rows += [[f"data.{k}", v] for k, v in config["data"].items() if v is not None]
-    rows += [[f"dataset.{k}", v] for k, v in config.get("dataset", {}).items()]
+        rows += [[f"train.{k}", v] for k, v in config.train.to_dict().items() if v is not None]
+    rows += [[f"data.{k}", v] for k, v in config.data.to_dict().items() if v is not None]
+    facts = config.dataset.to_dict() if config.dataset else {}
+    rows += [[f"dataset.{k}", v] for k, v in facts.items()]
     if run.file(runs.ENV).is_file():
         env = fileio.read_json(run.file(runs.ENV))
         keys = ("device", "precision", "threads", "torch", "processor")

@@ -100,7 +100,7 @@ def _predictions(request: Request, run: Run) -> TestPredictions:
                 raise
             # the run's data folder may be gone; the server's own data is the next place
             images, labels, probabilities = predictions_on_test_set(run, state.data.data_dir)
-    tta_flip = bool(run.config["train"].get("tta_flip", False))
+    tta_flip = run.run_config.train.tta_flip
     found = TestPredictions(
         images, np.asarray(labels, dtype=np.int64), probabilities, list(run.class_names), tta_flip
     )

@@ -26,6 +26,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from convlens.errors import ConvlensError
+from convlens.run_config import DatasetFacts
 from convlens.runs import (
     CHECKPOINT,
     CONFIG,
@@ -131,7 +132,8 @@ def _damaged(ref: str, why: str) -> dict[str, Any]:
 
 def _row(ref: str, run: Run) -> dict[str, Any]:
     """Final figures from metrics.json, else the last epoch's."""
-    config = run.config
+    config = run.run_config
+    facts = config.dataset or DatasetFacts()
     state = run.state()
     history = run.history()
     metrics = run.metrics() if run.file(METRICS_JSON).exists() else {}
@@ -142,18 +144,19 @@ def _row(ref: str, run: Run) -> dict[str, Any]:
     message = state.get("message") or None
     if status == "interrupted":  # the CLI's "resume with: convlens ..." is not the page's way
         done = int(state.get("epochs_done", len(history))) if run.file(CHECKPOINT).exists() else 0
-        message = cancelled_message(done, int(config["train"].get("epochs", 0)))
+        message = cancelled_message(done, config.train.epochs)
     return {
         "name": ref,
-        "model": config["model"].get("name"),
-        "preset": config.get("preset"),
-        "recipe": config.get("recipe"),  # the preset whose recipe it started from
-        "recipe_recorded": "recipe" in config,  # runs from before convlens recorded it
+        "model": config.model.name,
+        "preset": config.preset,
+        "recipe": config.recipe,  # the preset whose recipe it started from
+        # runs from before convlens recorded it lack the key (a question about the file)
+        "recipe_recorded": "recipe" in run.config,
         "status": status,
         "message": message,
         "resumable": resumable,
         "epochs_done": int(state.get("epochs_done", len(history))),
-        "epochs": config["train"].get("epochs"),
+        "epochs": config.train.epochs,
         "final": final,
         "test_accuracy": metrics.get("test_accuracy", last.get("test_accuracy")),
         # measured at the end of the last epoch; None for runs from before that measurement,
@@ -162,14 +165,14 @@ def _row(ref: str, run: Run) -> dict[str, Any]:
         "running_accuracy": metrics.get("running_accuracy", last.get("running_accuracy")),
         "seconds_per_epoch": metrics.get("seconds_per_epoch", last.get("seconds")),
         "params": _params(run),
-        "dataset": (config.get("dataset") or {}).get("name") or config["data"].get("dataset"),
-        "is_sample": bool((config.get("dataset") or {}).get("is_sample")),
-        "train_count": (config.get("dataset") or {}).get("train_count"),  # images per epoch
-        "test_count": (config.get("dataset") or {}).get("test_count"),
-        "created": config.get("created"),
+        "dataset": facts.name or config.data.dataset,
+        "is_sample": bool(facts.is_sample),
+        "train_count": facts.train_count,  # images per epoch
+        "test_count": facts.test_count,
+        "created": config.created,
         "has_weights": run.file(WEIGHTS).exists(),
-        "input_shape": config["input_shape"],
-        "classes": list(config["class_names"]),
+        "input_shape": list(config.input_shape),
+        "classes": list(config.class_names),
     }
 
 
@@ -179,16 +182,15 @@ def _detail(runs_dir: Path, run: Run) -> dict[str, Any]:
         return row
     from convlens.models.summary import summarize
 
-    config = run.config
-    spec = run.spec()
+    config = run.run_config
     summary_path = own_file(run, SUMMARY)
     base = f"/api/runs/{row['name']}/files/"
     return {
         **row,
-        "spec": spec.to_text(),
-        "train": config["train"],
-        "data": config["data"],
-        "imported": config.get("imported"),  # where an imported model came from, else None
+        "spec": config.model.to_text(),
+        "train": config.train.to_dict(),
+        "data": config.data.to_dict(),
+        "imported": config.imported,  # where an imported model came from, else None
         "history": run.history(),
         "metrics": run.metrics() if run.file(METRICS_JSON).exists() else None,
         "summary": summarize(_network(run)).to_dict(),

@@ -48,8 +48,12 @@ STEP_EVENT_SECONDS = 0.25  # at most four step events a second reach the page
 
 def lesson_recipe() -> dict[str, Any]:
     """The recipe fields as TrainConfig's defaults have them: the lesson's (Keras') recipe."""
-    defaults = TrainConfig()
-    return {key: getattr(defaults, key) for key in RECIPE_FIELDS}
+    return recipe_of(TrainConfig())
+
+
+def recipe_of(config: TrainConfig) -> dict[str, Any]:
+    """The :data:`RECIPE_FIELDS` of ``config``, as the page shows and edits them."""
+    return {key: getattr(config, key) for key in RECIPE_FIELDS}
 
 
 @dataclass
@@ -190,7 +194,7 @@ class TrainingManager:
                     model=label,
                     epochs=config.epochs,
                     recipe=starting,
-                    train=_recipe_of(config.to_dict()),
+                    train=recipe_of(config),
                 )
             )
             self._thread = threading.Thread(
@@ -209,20 +213,20 @@ class TrainingManager:
         state = run.state()
         if state.get("status") == "running":
             raise Conflict(f"run '{name}' says it is running; only an interrupted run resumes")
-        planned = int(run.config["train"].get("epochs", 0))
+        config = run.run_config
+        planned = config.train.epochs
         history = run.history()
         if epochs is not None and epochs < int(state.get("epochs_done", 0)):
             raise WebError(f"run '{name}' already did {state.get('epochs_done')} epochs")
         with self._lock:
             self._refuse_if_busy()
-            model = str(run.config["model"].get("name"))
-            train = _recipe_of({**run.config["train"], "epochs": epochs or planned})
             job = Job(
                 run=name,
-                model=model,
+                model=config.model.name,
                 epochs=epochs or planned,
-                recipe=run.config.get("recipe"),
-                train=train,
+                recipe=config.recipe,
+                # what it resumes with: its own recipe (read as TrainConfig reads it)
+                train=recipe_of(config.train.replace(epochs=epochs or planned)),
             )
             job.epoch = int(state.get("epochs_done", 0))
             job.history = history  # the epochs before the interruption belong to the curve
@@ -381,11 +385,6 @@ def cancelled_message(epochs_done: int, epochs: int) -> str:
         f"interrupted after {epochs_done} of {epochs} epochs; resume it with the Resume "
         f"button, from epoch {epochs_done + 1}"
     )
-
-
-def _recipe_of(train: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`RECIPE_FIELDS` of a config.json "train" section (older runs may lack some)."""
-    return {key: train[key] for key in RECIPE_FIELDS if key in train}
 
 
 class WebReporter:
