@@ -17,6 +17,7 @@ clamping, exactly as ``convlens filter`` draws its slide.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,37 @@ from convlens.byhand import (
     parse_kernel,
 )
 from convlens.byhand.arithmetic import explain_pool
-from convlens.web.bodies import UPLOAD_LIMIT, Fields, media_type, read_body, read_json
+from convlens.web.bodies import UPLOAD_LIMIT, media_type, read_body, read_json
+from convlens.web.body_fields import anything, check_whole, flag, number, text, whole
 from convlens.web.encode import png_data_url
 from convlens.web.errors import UnsupportedMedia, WebError
 from convlens.web.responses import JSON
 from convlens.web.state import lab
 
 VALUES_SIDE = 256  # raw numbers are sent only for outputs this small (28x28 -> 26x26 is)
+
+
+@dataclass(frozen=True)
+class FilterBody:
+    image: str = text(example="fashion:0")  # fashion:N, photo, upload:ID
+    kernel: Any = anything()  # a name, typed numbers or rows of numbers (kernel_from)
+    weight: float = number(1.0)
+    pool: int = whole(2, 0, 8)  # 0: no pooling
+    values: bool | None = flag()  # send the raw numbers too
+
+
+@dataclass(frozen=True)
+class PixelBody:
+    """One output pixel (``row``, ``col``), or a pooled one (``pool_row``, ``pool_col``)."""
+
+    image: str = text(example="fashion:0")
+    kernel: Any = anything()
+    weight: float = number(1.0)
+    row: int | None = whole(None, 0)
+    col: int | None = whole(None, 0)
+    pool: int | None = whole()  # for a pooled pixel: from 1 to 8, default 2
+    pool_row: int | None = whole(None, 0)
+    pool_col: int | None = whole(None, 0)
 
 
 def routes() -> list[Route]:
@@ -80,26 +105,24 @@ async def upload(request: Request) -> JSON:
 
 
 async def filter_image(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_limited, _filter, request, fields))
+    body = await read_json(request, FilterBody)
+    return JSON(await run_in_threadpool(_limited, _filter, request, body))
 
 
-def _limited(work: Any, request: Request, fields: Fields) -> dict[str, Any]:
+def _limited(work: Any, request: Request, body: FilterBody) -> dict[str, Any]:
     with lab(request).compute:
-        return work(request, fields)
+        return work(request, body)
 
 
 async def pixel(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_pixel, request, fields))
+    body = await read_json(request, PixelBody)
+    return JSON(await run_in_threadpool(_pixel, request, body))
 
 
-def _filter(request: Request, fields: Fields) -> dict[str, Any]:
-    image, label = lab(request).pictures.gray(fields.required_text("image", "fashion:0"))
-    kernel = kernel_from(fields)
-    weight = fields.number("weight", 1.0)
-    pool = fields.integer("pool", 2, 0, 8)
-    want_values = fields.flag("values") or False
+def _filter(request: Request, body: FilterBody) -> dict[str, Any]:
+    image, label = lab(request).pictures.gray(body.image)
+    kernel = kernel_from(body.kernel)
+    weight, pool, want_values = body.weight, body.pool, body.values or False
 
     filtered = conv2d(image, kernel.values, weight=weight)  # (H, W) -> (H-k+1, W-k+1)
     pooled = max_pool2d(filtered, pool) if pool else None  # -> (H'//pool, W'//pool)
@@ -112,7 +135,7 @@ def _filter(request: Request, fields: Fields) -> dict[str, Any]:
             f'this one is {_size(filtered)} (leave out "values")'
         )
     return {
-        "image": {"ref": fields.text("image"), "label": label, **_picture(image)},
+        "image": {"ref": body.image, "label": label, **_picture(image)},
         "kernel": _kernel_json(kernel),
         "weight": weight,
         "pool": pool,
@@ -124,17 +147,16 @@ def _filter(request: Request, fields: Fields) -> dict[str, Any]:
     }
 
 
-def _pixel(request: Request, fields: Fields) -> dict[str, Any]:
-    image, _ = lab(request).pictures.gray(fields.required_text("image", "fashion:0"))
-    kernel = kernel_from(fields)
-    weight = fields.number("weight", 1.0)
+def _pixel(request: Request, body: PixelBody) -> dict[str, Any]:
+    image, _ = lab(request).pictures.gray(body.image)
+    kernel = kernel_from(body.kernel)
+    weight = body.weight
     pooling = None
-    if "pool_row" in fields or "pool_col" in fields:
-        pooling = _pooled_block(image, kernel, weight, fields)
+    if body.pool_row is not None or body.pool_col is not None:
+        pooling = _pooled_block(image, kernel, weight, body)
         row, col = pooling["at"]  # the block's largest filtered pixel: what pooling keeps
     else:
-        row = fields.integer("row", None, 0)
-        col = fields.integer("col", None, 0)
+        row, col = body.row, body.col
         if row is None or col is None:
             raise WebError("'row' and 'col' are needed: the output pixel to work out, from 0")
     work = explain_pixel(image, kernel.values, row, col, weight=weight)
@@ -154,18 +176,18 @@ def _pixel(request: Request, fields: Fields) -> dict[str, Any]:
     }
 
 
-def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fields) -> dict:
+def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, body: PixelBody) -> dict:
     """Pooled pixel ``(pool_row, pool_col)``: its ``pool x pool`` block of filtered values
     (before clamping, as ``max_pool2d`` sees them) and where the block's maximum is.
 
     Only the block is convolved: the input window it needs is ``pool + k - 1`` a side.
     """
-    pool = fields.integer("pool", 2, 1, 8)
+    pool = check_whole("pool", body.pool, 2, 1, 8)
     k_h, k_w = kernel.values.shape
     out_h, out_w = image.shape[0] - k_h + 1, image.shape[1] - k_w + 1
     rows, cols = out_h // pool, out_w // pool
-    p_row = fields.integer("pool_row", 0, 0)
-    p_col = fields.integer("pool_col", 0, 0)
+    p_row = body.pool_row or 0
+    p_col = body.pool_col or 0
     if rows < 1 or cols < 1 or p_row >= rows or p_col >= cols:
         raise WebError(
             f"the pooled picture is {rows}x{cols}; pool_row goes from 0 to {rows - 1} and "
@@ -190,10 +212,9 @@ def _pooled_block(image: np.ndarray, kernel: Kernel, weight: float, fields: Fiel
     }
 
 
-def kernel_from(fields: Fields) -> Kernel:
+def kernel_from(value: Any) -> Kernel:
     """A kernel given by name, as typed text, or as rows of numbers: all through
     :func:`convlens.byhand.parse_kernel`, so the page and the CLI accept the same kernels."""
-    value = fields.raw("kernel")
     if value is None:
         raise WebError("'kernel' is missing; give a name such as \"vertical\" or rows of numbers")
     if isinstance(value, str):

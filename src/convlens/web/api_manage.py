@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from convlens.runs import WEIGHTS, Run
 from convlens.web import api_mistakes
 from convlens.web.bodies import read_json
+from convlens.web.body_fields import text
 from convlens.web.errors import Conflict, NotFound, WebError
 from convlens.web.responses import JSON
 from convlens.web.runrefs import resolve_run, run_ref
@@ -45,6 +47,11 @@ KINDS = {
 #: What each export needs installed, and how to get it.
 NEEDS = {"onnx": ("onnxscript", "the onnx extra: pip install 'convlens[onnx]'"),
          "keras": ("h5py", "h5py: pip install h5py")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeleteBody:
+    confirm: str | None = text(limit=300)  # the run's name again
 
 
 def routes() -> list[Route]:
@@ -100,8 +107,8 @@ def _exported(request: Request, run: Run, kind: str, suffix: str) -> bytes:
 async def delete(request: Request) -> JSON:
     state = lab(request)
     ref = request.path_params["ref"]
-    fields = await read_json(request)
-    if fields.text("confirm", limit=300) != ref:
+    body = await read_json(request, DeleteBody)
+    if body.confirm != ref:
         raise WebError(f'to delete run \'{ref}\', send {{"confirm": "{ref}"}}: its name again')
     run = resolve_run(state.runs_dir, ref)  # inside the runs folder, a run folder
     return JSON(await run_in_threadpool(_delete, state.runs_dir, run, ref, request))

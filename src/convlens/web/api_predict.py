@@ -21,6 +21,7 @@ worked pixel from :mod:`convlens.introspect` too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,8 @@ from convlens.introspect import (
 from convlens.models.network import Network
 from convlens.predict import prepare_for
 from convlens.runs import Run
-from convlens.web.bodies import Fields, ascii_digits, read_json
+from convlens.web.bodies import ascii_digits, read_json
+from convlens.web.body_fields import anything, check_whole, flag, missing, text, whole
 from convlens.web.encode import image_png, inferno_png, overlay_png
 from convlens.web.errors import WebError
 from convlens.web.pictures import drawing
@@ -47,6 +49,34 @@ from convlens.web.responses import JSON
 from convlens.web.state import lab
 
 MAX_MAPS = 64  # feature maps sent per layer unless asked for fewer
+
+
+@dataclass(frozen=True)
+class PictureBody:
+    """A run and a picture: what every look at a trained network starts from."""
+
+    run: str = text(example="cnn-20250101-120000")
+    pixels: Any = anything()  # a drawing: rows of gray levels, white on black
+    image: str | None = text()  # or a picture: fashion:N, photo, upload:ID
+    invert: bool | None = flag()  # for a picture; null: by its background
+
+
+@dataclass(frozen=True)
+class FeaturesBody(PictureBody):
+    max_maps: int = whole(MAX_MAPS, 1, 512)
+
+
+@dataclass(frozen=True)
+class SaliencyBody(PictureBody):
+    target: int | None = whole()  # a class of the run (checked once the run is known)
+
+
+@dataclass(frozen=True)
+class UnitBody(PictureBody):
+    layer: str = text(example="conv2d")
+    index: int = whole(0, 0)
+    row: int = whole(0, 0)
+    col: int = whole(0, 0)
 
 
 def routes() -> list[Route]:
@@ -60,28 +90,28 @@ def routes() -> list[Route]:
 
 
 async def predict(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_limited, _predict, request, fields))
+    body = await read_json(request, PictureBody)
+    return JSON(await run_in_threadpool(_limited, _predict, request, body))
 
 
 async def features(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_limited, _features, request, fields))
+    body = await read_json(request, FeaturesBody)
+    return JSON(await run_in_threadpool(_limited, _features, request, body))
 
 
 async def saliency(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_limited, _saliency, request, fields))
+    body = await read_json(request, SaliencyBody)
+    return JSON(await run_in_threadpool(_limited, _saliency, request, body))
 
 
 async def unit(request: Request) -> JSON:
-    fields = await read_json(request)
-    return JSON(await run_in_threadpool(_limited, _unit, request, fields))
+    body = await read_json(request, UnitBody)
+    return JSON(await run_in_threadpool(_limited, _unit, request, body))
 
 
-def _limited(work: Any, request: Request, fields: Fields) -> dict[str, Any]:
+def _limited(work: Any, request: Request, body: PictureBody) -> dict[str, Any]:
     with lab(request).compute:
-        return work(request, fields)
+        return work(request, body)
 
 
 async def learned_filter(request: Request) -> JSON:
@@ -91,22 +121,24 @@ async def learned_filter(request: Request) -> JSON:
 # --- the work, in a worker thread ------------------------------------------------------
 
 
-def network_input(request: Request, fields: Fields) -> tuple[Run, Network, np.ndarray]:
+def network_input(request: Request, body: PictureBody) -> tuple[Run, Network, np.ndarray]:
     """-> (run, network, the picture as the network's input: (C, H, W) uint8)."""
-    run, network = lab(request).networks.get(fields.required_text("run", "cnn-20250101-120000"))
-    if "pixels" in fields:
-        if "image" in fields:
+    run, network = lab(request).networks.get(body.run)
+    if body.pixels is not None:
+        if body.image is not None:
             raise WebError("give either 'pixels' (a drawing) or 'image' (a picture), not both")
-        picture = Image.fromarray(drawing(fields.raw("pixels")), "L")
+        picture = Image.fromarray(drawing(body.pixels), "L")
         # White strokes on black: inverted only for a run trained on a light background.
         return run, network, prepare_for(run, picture, background="dark")
-    picture, _ = lab(request).pictures.picture(fields.required_text("image", "fashion:0"))
-    return run, network, prepare_for(run, picture, fields.flag("invert"))
+    if body.image is None or not body.image.strip():
+        raise missing("image", "fashion:0")
+    picture, _ = lab(request).pictures.picture(body.image)
+    return run, network, prepare_for(run, picture, body.invert)
 
 
-def _predict(request: Request, fields: Fields) -> dict[str, Any]:
-    run, network, image = network_input(request, fields)
-    return _answer(fields.text("run"), run, image, look(network, image[None]).probabilities[0])
+def _predict(request: Request, body: PictureBody) -> dict[str, Any]:
+    run, network, image = network_input(request, body)
+    return _answer(body.run, run, image, look(network, image[None]).probabilities[0])
 
 
 def _answer(ref: str | None, run: Run, image: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -123,9 +155,9 @@ def _answer(ref: str | None, run: Run, image: np.ndarray, probabilities: np.ndar
     }
 
 
-def _features(request: Request, fields: Fields) -> dict[str, Any]:
-    run, network, image = network_input(request, fields)
-    limit = fields.integer("max_maps", MAX_MAPS, 1, 512)
+def _features(request: Request, body: FeaturesBody) -> dict[str, Any]:
+    run, network, image = network_input(request, body)
+    limit = body.max_maps
     names = journey_layer_names(network)  # conv and pool layers, in order
     seen = look(network, image[None], names)  # one pass: the answer and every map
     specs = network.layer_specs()
@@ -151,7 +183,7 @@ def _features(request: Request, fields: Fields) -> dict[str, Any]:
         for layer in layers
     ]
     return {
-        "run": fields.text("run"),
+        "run": body.run,
         "image": {"shape": list(image.shape), "png": image_png(image)},
         "layers": layers,
         "shape_line": " \u2192 ".join(steps),
@@ -159,18 +191,18 @@ def _features(request: Request, fields: Fields) -> dict[str, Any]:
         if layers
         else f"model '{network.spec.name}' has no conv or pool layer, so there are no "
         "feature maps: it looks at the picture as one long row of numbers",
-        "prediction": _answer(fields.text("run"), run, image, seen.probabilities[0]),
+        "prediction": _answer(body.run, run, image, seen.probabilities[0]),
     }
 
 
-def _saliency(request: Request, fields: Fields) -> dict[str, Any]:
-    run, network, image = network_input(request, fields)
-    target = fields.integer("target", None, 0, network.num_classes - 1)
+def _saliency(request: Request, body: SaliencyBody) -> dict[str, Any]:
+    run, network, image = network_input(request, body)
+    target = check_whole("target", body.target, None, 0, network.num_classes - 1)
     result = explain(network, image, target)  # Grad-CAM where a conv layer exists
     heat = result.cam if result.cam is not None else result.gradients  # (H, W) in 0..1
     names = run.class_names or [str(k) for k in range(network.num_classes)]
     return {
-        "run": fields.text("run"),
+        "run": body.run,
         "method": "Grad-CAM" if result.cam is not None else "input gradients",
         "layer": result.cam_layer,
         "target": result.target,
@@ -204,14 +236,10 @@ def _learned_filter(request: Request) -> dict[str, Any]:
     }
 
 
-def _unit(request: Request, fields: Fields) -> dict[str, Any]:
+def _unit(request: Request, body: UnitBody) -> dict[str, Any]:
     """The arithmetic of one feature-map pixel: what the Step-through panel shows."""
-    _, network, image = network_input(request, fields)
-    layer = fields.required_text("layer", "conv2d")
-    index = fields.integer("index", 0, 0)
-    row = fields.integer("row", 0, 0)
-    col = fields.integer("col", 0, 0)
-    work = explain_unit(network, image, layer, index, row, col)
+    _, network, image = network_input(request, body)
+    work = explain_unit(network, image, body.layer, body.index, body.row, body.col)
     return {
         "layer": work.layer,
         "index": work.filter_index,

@@ -11,8 +11,9 @@ Routes::
 ``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
 ``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, on top of the recipe of
 ``preset`` (default: the model's own when it is a preset; ``""``: the lesson's defaults).
-Only their types are checked here; their values are :class:`TrainConfig`'s to judge, so
-``"lr": 0`` gets the same one line as ``convlens train --lr 0``.
+:class:`StartBody` takes them from :data:`convlens.recipe.RECIPE_FIELDS`, typed by
+:class:`TrainConfig`'s own fields. Only their types are checked here; their values are
+TrainConfig's to judge, so ``"lr": 0`` gets the same one line as ``convlens train --lr 0``.
 
 The event stream begins with a ``status`` snapshot, then sends each event with its id,
 so a page that reconnects (``Last-Event-ID``) misses nothing; it ends with ``end`` once
@@ -22,21 +23,62 @@ the training is over. The data comes from :class:`convlens.web.training.WebRepor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from convlens.web.bodies import Fields, ascii_digits, read_json
+from convlens.recipe import RECIPE_FIELDS, TrainConfig
+from convlens.web.bodies import ascii_digits, read_json
+from convlens.web.body_fields import flag, number, text, whole
 from convlens.web.responses import JSON, json_safe
 from convlens.web.state import lab
 
 POLL_SECONDS = 0.2  # how often the stream looks for new events
 HEARTBEAT_SECONDS = 15.0  # a comment line now and then keeps proxies from closing it
 MAX_EPOCHS = 100
+
+
+def _recipe_field(field: dataclasses.Field) -> Any:
+    """A TrainConfig field as the page sends it: its type, checked here; its value,
+    judged by TrainConfig. Left out (or null), the preset's recipe decides."""
+    kind = str(field.type)
+    if field.name == "epochs":
+        return whole(None, 1, MAX_EPOCHS)  # the page's own limit
+    if "bool" in kind:
+        return flag()
+    if "int" in kind:
+        return whole()
+    if "float" in kind:
+        return number()
+    return text(limit=100)
+
+
+_TRAIN_FIELDS = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+#: ``POST /api/train``: the model, the recipe fields, then the preset, subset and name.
+StartBody = dataclasses.make_dataclass(
+    "StartBody",
+    [
+        ("model", str, text(example="cnn")),
+        *((name, Any, _recipe_field(_TRAIN_FIELDS[name])) for name in RECIPE_FIELDS),
+        ("preset", str | None, text(limit=100)),
+        ("train_subset", int | None, whole(None, 1)),
+        ("name", str | None, text(limit=100)),
+    ],
+    frozen=True,
+)
+
+
+@dataclass(frozen=True)
+class ResumeBody:
+    run: str = text(example="cnn-20250101-120000")
+    epochs: int | None = whole(None, 1, MAX_EPOCHS)
 
 
 def routes() -> list[Route]:
@@ -54,40 +96,26 @@ async def status(request: Request) -> JSON:
 
 
 async def start(request: Request) -> JSON:
-    fields = await read_json(request)
-    model = fields.required_text("model", "cnn")
-    recipe = recipe_fields(fields)
-    preset = fields.text("preset", limit=100)
-    subset = fields.integer("train_subset", None, 1)
-    name = fields.text("name", limit=100)
+    body = await read_json(request, StartBody)
     snapshot = lab(request).training.start(  # quick: checks only
-        model, recipe, preset=preset, train_subset=subset, name=name
+        body.model,
+        recipe_fields(body),
+        preset=body.preset,
+        train_subset=body.train_subset,
+        name=body.name,
     )
     return JSON(snapshot, status_code=202)
 
 
-def recipe_fields(fields: Fields) -> dict[str, Any]:
-    """The recipe fields given, by type; left out (or null), the preset's recipe decides."""
-    given = {
-        "epochs": fields.integer("epochs", None, 1, MAX_EPOCHS),  # the page's own limit
-        "batch_size": fields.integer("batch_size", None),
-        "lr": fields.number("lr", None),
-        "optimizer": fields.text("optimizer", limit=100),
-        "weight_decay": fields.number("weight_decay", None),
-        "schedule": fields.text("schedule", limit=100),
-        "label_smoothing": fields.number("label_smoothing", None),
-        "augment": fields.flag("augment"),
-        "flip": fields.text("flip", limit=100),
-        "tta_flip": fields.flag("tta_flip"),
-    }
-    return {key: value for key, value in given.items() if value is not None}
+def recipe_fields(body: Any) -> dict[str, Any]:
+    """The recipe fields a :class:`StartBody` gives (left out or null: not overrides)."""
+    given = {name: getattr(body, name) for name in RECIPE_FIELDS}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 async def resume(request: Request) -> JSON:
-    fields = await read_json(request)
-    ref = fields.required_text("run", "cnn-20250101-120000")
-    epochs = fields.integer("epochs", None, 1, MAX_EPOCHS)
-    return JSON(lab(request).training.resume(ref, epochs), status_code=202)
+    body = await read_json(request, ResumeBody)
+    return JSON(lab(request).training.resume(body.run, body.epochs), status_code=202)
 
 
 async def cancel(request: Request) -> JSON:

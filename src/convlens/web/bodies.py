@@ -1,21 +1,26 @@
-"""Reading request bodies with limits, and the typed fields of JSON requests.
+"""Reading request bodies with limits; a JSON body as its endpoint's typed body.
 
 Bodies are read as a stream and abandoned as soon as they pass their limit, so a huge
 upload costs the server at most the limit, whatever its Content-Length claims. JSON
 endpoints insist on ``Content-Type: application/json``: a cross-site form cannot send
 that without the browser asking first (a CORS preflight this server never grants).
+:func:`read_json` returns the endpoint's body dataclass, checked field by field
+(:mod:`convlens.web.body_fields`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
 from convlens.errors import shorten
+from convlens.web.body_fields import parse
 from convlens.web.errors import TooLarge, UnsupportedMedia, WebError
+
+T = TypeVar("T")
 
 JSON_LIMIT = 1_000_000  # bytes: a drawn 28x28 picture is about 4 KB of JSON
 UPLOAD_LIMIT = 5 * 1024 * 1024  # bytes: a phone photo as JPEG is 2-4 MB
@@ -42,8 +47,8 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_json(request: Request) -> Fields:
-    """The body as a JSON object wrapped in :class:`Fields` (415 or 400 otherwise)."""
+async def read_json(request: Request, body_type: type[T]) -> T:
+    """The body as a JSON object, checked as a ``body_type`` (415 or 400 otherwise)."""
     if media_type(request) != "application/json":
         raise UnsupportedMedia("send the request as JSON with Content-Type: application/json")
     body = await read_body(request, JSON_LIMIT, "the JSON body")
@@ -57,74 +62,7 @@ async def read_json(request: Request) -> Fields:
         raise WebError(f"the body is not valid JSON ({shorten(str(err))})") from None
     if not isinstance(data, dict):
         raise WebError('the JSON body must be an object, e.g. {"run": "NAME"}')
-    return Fields(data)
-
-
-class Fields:
-    """Typed access to a JSON object; every refusal names the field and what it takes."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def __contains__(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def raw(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def text(self, key: str, default: str | None = None, *, limit: int = 2000) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise WebError(f"'{key}' must be text, not {type(value).__name__}")
-        if len(value) > limit:
-            raise WebError(f"'{key}' is longer than {limit} characters")
-        return value
-
-    def required_text(self, key: str, example: str) -> str:
-        value = self.text(key)
-        if value is None or not value.strip():
-            raise WebError(f'\'{key}\' is missing; give it, e.g. "{key}": "{example}"')
-        return value
-
-    def integer(
-        self, key: str, default: int | None, low: int | None = None, high: int | None = None
-    ) -> int | None:
-        """A whole number from ``low`` to ``high``; without ``low``, the type is all that
-        is checked (a library config judges the range, in its own words)."""
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value != int(value)
-        ):
-            raise WebError(f"'{key}' must be a whole number, not {shorten(value)}")
-        value = int(value)
-        if low is not None and (value < low or (high is not None and value > high)):
-            upper = f" to {high}" if high is not None else " or more"
-            raise WebError(f"'{key}' is {value}; it must be from {low}{upper}")
-        return value
-
-    def number(self, key: str, default: float | None) -> float | None:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise WebError(f"'{key}' must be a number, not {shorten(value)}")
-        if not math.isfinite(value):
-            raise WebError(f"'{key}' must be a finite number")
-        return float(value)
-
-    def flag(self, key: str) -> bool | None:
-        """true, false, or null/missing for "decide for me"."""
-        value = self.data.get(key)
-        if value is None or isinstance(value, bool):
-            return value
-        raise WebError(f"'{key}' must be true, false or null, not {value!r}")
+    return parse(body_type, data)
 
 
 def _no_constants(name: str) -> Any:
