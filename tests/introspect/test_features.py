@@ -189,3 +189,18 @@ def test_look_is_the_answer_and_the_maps_of_one_pass(cnn) -> None:
     assert alone.maps == {} and np.allclose(alone.probabilities, seen.probabilities[:1])
     with pytest.raises(SpecError, match="gives a vector"):
         look(cnn, batch[:1], ["dense"])
+
+
+def test_look_for_the_answer_alone_runs_the_inference_engine(cnn) -> None:
+    """/api/predict asks look() with no layers: the fast engine answers, as the trace
+    would to 1e-5, and from the second call on it is ONNX Runtime when installed."""
+    from convlens.introspect import look
+    from convlens.models import inference
+
+    batch = images(5)
+    traced = look(cnn, batch, journey_layer_names(cnn)).probabilities
+    for _ in range(2):
+        alone = look(cnn, batch)
+        assert alone.maps == {} and alone.probabilities.shape == traced.shape
+        assert np.abs(alone.probabilities - traced).max() <= 1e-5
+    assert inference.engine_name(cnn) in ("onnxruntime", "channels_last")

@@ -20,6 +20,7 @@ import torch
 
 from convlens.data.preparation import Preparation, as_images
 from convlens.errors import ImageError, OptionError, SpecError
+from convlens.models import inference
 from convlens.models.inputs import to_float_images
 from convlens.models.layers import AvgPool, Conv, MaxPool, Residual
 from convlens.models.network import Network
@@ -143,10 +144,19 @@ def look(network: Network, images: Any, layers: Sequence[str] = ()) -> Look:
     ``images``: (N, C, H, W) uint8, or anything :func:`check_images` prepares.
     The web page's predict, features and second-run views all ask here (with
     ``layers=()`` for the answer alone), so a faster forward pass lands in one place.
-    Puts the network in eval mode on the CPU.
+    Puts the network in eval mode on the CPU. With no ``layers`` (the answer alone, as
+    ``/api/predict`` asks), the fast inference engine answers
+    (:mod:`convlens.models.inference`: equal to the trace's probabilities to 1e-5).
     """
     images = check_images(network, images)
     names = check_image_layers(network, list(layers))
+    if not names:
+        network = network.to("cpu").float().eval()
+        probabilities = [
+            inference.probabilities(network, to_float_images(images[at : at + _BATCH])).numpy()
+            for at in range(0, len(images), _BATCH)
+        ]
+        return Look(images, np.concatenate(probabilities), {})  # check_images refuses none
     last = network.names[-1]
     outputs = _traced(network, images, [*names, last])
     return Look(images, outputs.pop(last), outputs)
