@@ -91,12 +91,22 @@ def test_train_evaluate_predict(trained_run, capsys, tmp_path) -> None:
     assert out.startswith(str(tmp_path / "box.png")) and out.count("%") == 2
 
 
-def test_evaluate_judges_a_run_with_its_own_flip_averaging(tmp_path, tiny_idx_dir, capsys) -> None:
-    """A run trained with --tta-flip reported flip-averaged test figures every epoch;
-    evaluate, on the same data and the same (last) weights, must report the same."""
+@pytest.mark.parametrize(
+    ("views", "said"),
+    [
+        (["--tta-flip"], "averaged over each image and its mirror"),
+        (["--tta-flip", "--tta-shift"], "averaged over each image and its mirror and shifted"),
+    ],
+)
+def test_evaluate_judges_a_run_with_its_own_flip_averaging(
+    tmp_path, tiny_idx_dir, capsys, views, said
+) -> None:
+    """A run trained with --tta-flip (and --tta-shift) reported test figures averaged over
+    those views every epoch; evaluate, on the same data and the same (last) weights, must
+    report the same."""
     code, _, err = cli(
         capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "1",
-        "--augment", "--tta-flip", "--runs", tmp_path, "--name", "flip", "--quiet",
+        "--augment", *views, "--runs", tmp_path, "--name", "flip", "--quiet",
         "--precision", "fp32",
     )  # fmt: skip
     assert code == 0, err
@@ -108,6 +118,7 @@ def test_evaluate_judges_a_run_with_its_own_flip_averaging(tmp_path, tiny_idx_di
     assert code == 0
     evaluated = json.loads(out)
     assert evaluated["tta_flip"] is True
+    assert evaluated["tta_shift"] is ("--tta-shift" in views)
     assert evaluated["test_accuracy"] == metrics["test_accuracy"]
     assert evaluated["test_accuracy"] == pytest.approx(last_epoch["test_accuracy"])
     assert evaluated["test_loss"] == pytest.approx(metrics["test_loss"], abs=1e-6)
@@ -116,10 +127,10 @@ def test_evaluate_judges_a_run_with_its_own_flip_averaging(tmp_path, tiny_idx_di
     # --no-tta-flip judges the network alone: another loss (the accuracy may tie)
     code, out, _ = cli(capsys, "evaluate", run, "--json", "--no-tta-flip")
     plain = json.loads(out)
-    assert code == 0 and plain["tta_flip"] is False
+    assert code == 0 and plain["tta_flip"] is False and plain["tta_shift"] is False
     assert plain["test_loss"] != pytest.approx(metrics["test_loss"], abs=1e-6)
     code, out, _ = cli(capsys, "evaluate", run)
-    assert "averaged over each image and its mirror" in out.splitlines()[0]
+    assert said in out.splitlines()[0]
 
 
 def test_resume_from_the_cli(trained_run, capsys, tiny_idx_dir) -> None:

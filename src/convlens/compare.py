@@ -243,7 +243,10 @@ def compare(
         seeded = replace(config, seed=seed)
         for label, spec in zip(labels, specs, strict=True):
             if isinstance(spec, Run):  # an existing run: judged, not trained
-                judged = replace(seeded, tta_flip=spec.run_config.train.tta_flip)
+                own = spec.run_config.train  # judged with its own test-time views
+                judged = replace(
+                    seeded, augment=own.augment, tta_flip=own.tta_flip, tta_shift=own.tta_shift
+                )
                 right = _correct(spec, _matching(spec, dataset), judged)
                 correct[label].append(right)
                 trials[label].append(_existing_trial(label, spec, dataset, judged, right))
@@ -324,7 +327,8 @@ def _existing_trial(
 
     judged = apply_subsets(dataset, config)
     evaluation = evaluate_network(run.load_network(), judged.test_images, judged.test_labels,
-                                  judged.class_names, tta_flip=config.tta_flip)  # fmt: skip
+                                  judged.class_names, tta_flip=config.tta_flip,
+                                  tta_shift=config.tta_shift)  # fmt: skip
     metrics = run.metrics() if run.file(runs.METRICS_JSON).is_file() else {}
     trial = _trial_figures(label, run, correct, metrics)
     return {**trial, "test_loss": evaluation.loss, "is_sample": dataset.is_sample}
@@ -332,13 +336,16 @@ def _existing_trial(
 
 def _correct(run: Run, dataset: Dataset, config: TrainConfig) -> np.ndarray:
     """(N,) bool: which of the run's test images its saved weights classify correctly,
-    with the flip averaging it was evaluated with."""
+    with the test-time views (flip, shifts) it was evaluated with."""
     from convlens.predict import predict_arrays
     from convlens.train.session import apply_subsets
 
     judged = apply_subsets(dataset, config)
     probabilities = predict_arrays(
-        run.load_network(), judged.test_images, tta_flip=config.tta_flip
+        run.load_network(),
+        judged.test_images,
+        tta_flip=config.tta_flip,
+        tta_shift=config.tta_shift,
     )  # (N, K)
     return probabilities.argmax(axis=1) == np.asarray(judged.test_labels)
 

@@ -321,8 +321,7 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     run = open_run(run)
     chosen = choose(run, images, data_dir=data_dir)
     network = run.network()
-    tta_flip = run.run_config.train.tta_flip
-    probabilities = predict_arrays(network, chosen.images, tta_flip=tta_flip)
+    probabilities = predict_arrays(network, chosen.images, **run.run_config.train.tta_options())
     names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
     return Predictions(chosen.labels, chosen.images, probabilities, names, run.data_note.caveat)
 
@@ -334,8 +333,8 @@ def evaluate(run: RunRef, *, data_dir: str | None = None) -> Evaluation:
     run = open_run(run)
     dataset = run_test_set(run, data_dir, subsets=True)  # as metrics.json judged it
     network = run.network()
-    tta_flip = run.run_config.train.tta_flip
+    views = run.run_config.train.tta_options()
     evaluation = evaluate_network(
-        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
+        network, dataset.test_images, dataset.test_labels, dataset.class_names, **views
     )
     return evaluation.with_caveat(run.data_note.caveat)

@@ -21,6 +21,7 @@ from PIL import Image
 from convlens.data.preparation import Preparation, as_images, prepare_picture
 from convlens.models.inputs import to_float_images
 from convlens.models.network import Network
+from convlens.models.tta import tta_views
 from convlens.runs import Run
 
 
@@ -45,15 +46,21 @@ class Prediction:
 
 
 def predict_arrays(
-    network: Network, images: Any, batch_size: int = 500, *, tta_flip: bool = False
+    network: Network,
+    images: Any,
+    batch_size: int = 500,
+    *,
+    tta_flip: bool = False,
+    tta_shift: bool = False,
 ) -> np.ndarray:
     """Probabilities (N, K) for uint8 images (N, C, H, W), in fp32 on the CPU.
 
     Other images (floats, other layouts, PIL images, paths) are prepared like the
     network's training data first (:func:`convlens.data.preparation.as_images`).
 
-    ``tta_flip`` averages each image's probabilities with its mirror's, as a run trained
-    with ``tta_flip`` was evaluated (see :func:`convlens.train.engine.predict_logits`).
+    ``tta_flip`` averages each image's probabilities with its mirror's, ``tta_shift``
+    with shifted copies (:mod:`convlens.models.tta`), as a run trained with them was
+    evaluated (see :func:`convlens.train.engine.predict_logits`).
     """
     network = network.to("cpu").eval()
     images = as_images(images, preparation_of(network))
@@ -61,9 +68,12 @@ def predict_arrays(
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = to_float_images(images[start : start + batch_size])
-            probabilities = network.predict_proba(x)
-            if tta_flip:
-                probabilities = (probabilities + network.predict_proba(x.flip(-1))) / 2
+            if tta_flip or tta_shift:
+                views = tta_views(x, flip=tta_flip, shift=tta_shift)
+                mean = sum(w * network.predict_proba(v) for w, v in views)
+                probabilities = mean / sum(w for w, _ in views)
+            else:
+                probabilities = network.predict_proba(x)
             out.append(probabilities.numpy())
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 

@@ -41,6 +41,7 @@ RECIPE_FIELDS = (
     "augment",
     "flip",
     "tta_flip",
+    "tta_shift",
 )
 
 
@@ -76,6 +77,11 @@ class TrainConfig:
     )
     tta_flip: bool = option(
         False, "at test time, average predictions over each image and its mirror (default off)"
+    )
+    tta_shift: bool = option(
+        False,
+        "at test time, also average over each image moved one pixel diagonally each way "
+        "(and their mirrors with --tta-flip), at half weight (default off)",
     )
     seed: int = option(0, "random seed (default {default})")
     precision: str = option(
@@ -137,6 +143,11 @@ class TrainConfig:
                 "tta_flip averages each test image with its mirror image, which only a "
                 "model trained on mirror images knows; add --augment or drop --tta-flip"
             )
+        if self.tta_shift and not self.augment:
+            raise OptionError(
+                "tta_shift averages each test image with shifted copies, which only a "
+                "model trained on shifted images knows; add --augment or drop --tta-shift"
+            )
         if self.stop_at_accuracy is not None:
             value = self.stop_at_accuracy
             if _finite(value) and 1 < value <= 100:
@@ -162,6 +173,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def tta_options(self) -> dict[str, bool]:
+        """The test-time views this recipe is judged with, as the keyword arguments of
+        ``predict_arrays``, ``evaluate_network`` and the engine's evaluation."""
+        return {"tta_flip": self.tta_flip, "tta_shift": self.tta_shift}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -12,7 +12,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate a trained run on its test set",
         description="Evaluate a run's final weights on the test split of its data (fp32), "
-        "with flip averaging when the run was trained with it, as metrics.json reports.",
+        "with the test-time views (flip, shifts) the run was trained with, as metrics.json "
+        "reports.",
     )
     parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
     parser.add_argument("--data-dir", metavar="DIR", help="read the data from here instead")
@@ -20,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--tta-flip",
         action=argparse.BooleanOptionalAction,
         help="average predictions over each image and its mirror (default: as the run was "
-        "trained; --no-tta-flip evaluates the network alone)",
+        "trained; --no-tta-flip evaluates the network alone, without shifted copies too)",
     )
     parser.add_argument(
         "--whole-test-set",
@@ -40,19 +41,21 @@ def run(args: argparse.Namespace) -> int:
     from convlens.train.evaluation import evaluate_run
 
     run_ = Run.open(args.run_ref, args.runs)
-    evaluation, dataset, tta_flip = evaluate_run(
+    evaluation, dataset, views = evaluate_run(
         run_, data_dir=args.data_dir, tta_flip=args.tta_flip, whole_test_set=args.whole_test_set
     )
     difference = run_.data_difference(dataset)
     if args.json:
         print(
             json.dumps(
-                {**evaluation.to_dict(), "tta_flip": tta_flip, "data_difference": difference},
+                {**evaluation.to_dict(), **views, "data_difference": difference},
                 indent=2,
             )
         )
     else:
-        flip = ", averaged over each image and its mirror" if tta_flip else ""
+        named = [views["tta_flip"] and "its mirror", views["tta_shift"] and "shifted copies"]
+        named = [name for name in named if name]
+        flip = f", averaged over each image and {' and '.join(named)}" if named else ""
         print(f"{run_.path} on {dataset.name} ({dataset.source}){flip}")
         if difference:
             print(f"NOTE: {difference}.")

@@ -2,8 +2,9 @@
 
 The misclassified images are found again by reloading the run's data (``config.json``
 says which, and which ``--test-subset``) and predicting with its saved weights (averaged
-with the mirror image when the run used ``tta_flip``), so they are exactly the test images
-the run was evaluated on, judged as it was judged.
+with the mirror image and shifted copies when the run used ``tta_flip`` and
+``tta_shift``), so they are exactly the test images the run was evaluated on, judged as it
+was judged.
 """
 
 from __future__ import annotations
@@ -198,13 +199,14 @@ def _mistakes(run: runs.Run, data_dir: str | None) -> str:
 
 def predictions_on_test_set(run: runs.Run, data_dir: str | None = None):
     """(images (N, C, H, W) uint8, labels (N,), probabilities (N, K)) for the run's test
-    set: the same images, the same ``test_subset`` and the same flip averaging
-    (``tta_flip``) it was evaluated with, so the mistakes agree with its confusion matrix."""
+    set: the same images, the same ``test_subset`` and the same test-time views
+    (``tta_flip``, ``tta_shift``) it was evaluated with, so the mistakes agree with its
+    confusion matrix."""
     from convlens.predict import predict_arrays
 
     dataset = run.dataset(data_dir, progress=False)
-    tta_flip = run.run_config.train.tta_flip
-    probabilities = predict_arrays(run.network(), dataset.test_images, tta_flip=tta_flip)
+    views = run.run_config.train.tta_options()
+    probabilities = predict_arrays(run.network(), dataset.test_images, **views)
     return dataset.test_images, dataset.test_labels, probabilities
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from convlens.errors import TrainingDiverged
 from convlens.models import inference
+from convlens.models.tta import tta_views
 from convlens.recipe import TrainConfig
 from convlens.train.runtime import Runtime
 
@@ -255,10 +256,13 @@ def predict_logits(
     *,
     batch_size: int = INFERENCE_BATCH,
     tta_flip: bool = False,
+    tta_shift: bool = False,
     on_batch: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Logits (N, K) in float32 for ``images`` (N, C, H, W), uint8 or float 0..1;
-    ``on_batch()`` is called after each batch.
+    ``on_batch()`` is called after each batch. With test-time views
+    (:mod:`convlens.models.tta`) the logits are the log of their weighted mean
+    probabilities.
 
     In fp32 the fast inference engine computes them (:mod:`convlens.models.inference`:
     ONNX Runtime or a channels_last copy, equal to the network to 1e-5); in bf16 the
@@ -275,11 +279,12 @@ def predict_logits(
     outputs = []
     for start in range(0, images.shape[0], batch_size):
         x = runtime.prepare(images[start : start + batch_size])
-        logits = forward(x)
-        if tta_flip:
-            # average probabilities of the image and its mirror, returned as log-probs
-            mirrored = forward(x.flip(-1))
-            logits = torch.log((logits.softmax(-1) + mirrored.softmax(-1)) / 2)
+        if tta_flip or tta_shift:
+            views = tta_views(x, flip=tta_flip, shift=tta_shift)
+            mean = sum(w * forward(v).softmax(-1) for w, v in views)
+            logits = torch.log(mean / sum(w for w, _ in views))
+        else:
+            logits = forward(x)
         outputs.append(logits)
         if on_batch is not None:
             on_batch()
@@ -293,12 +298,19 @@ def evaluate_tensors(
     runtime: Runtime,
     *,
     tta_flip: bool = False,
+    tta_shift: bool = False,
     batch_size: int = INFERENCE_BATCH,
     on_batch: Callable[[], None] | None = None,
 ) -> tuple[float, float, torch.Tensor]:
     """(mean loss, accuracy, predicted labels (N,)) on a labelled set."""
     logits = predict_logits(
-        network, images, runtime, tta_flip=tta_flip, batch_size=batch_size, on_batch=on_batch
+        network,
+        images,
+        runtime,
+        tta_flip=tta_flip,
+        tta_shift=tta_shift,
+        batch_size=batch_size,
+        on_batch=on_batch,
     )
     labels = labels.to(logits.device)
     loss = F.cross_entropy(logits, labels).item()

@@ -5,7 +5,8 @@ all in eval mode (dropout off, batchnorm on its statistics):
 
 1. the batchnorm refresh (``engine.refresh_batchnorm_statistics``), so the next two see
    statistics of the final weights rather than a trailing average;
-2. the test set: test loss and accuracy (with flip averaging when the recipe has it);
+2. the test set: test loss and accuracy (with the recipe's test-time views, if any:
+   ``tta_flip``, ``tta_shift``);
 3. a fixed, seeded sample of training images, as many as the test set has (or all of
    them when there are fewer): the *measured* train loss and accuracy.
 
@@ -87,6 +88,7 @@ def evaluate_epoch(
     *,
     seed: int,
     tta_flip: bool = False,
+    tta_shift: bool = False,
     on_batch: BatchCallback | None = None,
     measure_with: Runtime | None = None,
 ) -> EpochEvaluation:
@@ -113,8 +115,9 @@ def evaluate_epoch(
     if on_batch is not None:
         on_batch(0, total)
     refresh_batchnorm_statistics(network, x_train, runtime, seed=seed, on_batch=tick)
+    views = {"tta_flip": tta_flip, "tta_shift": tta_shift}
     test_loss, test_accuracy, predicted = evaluate_tensors(
-        network, x_test, y_test, measure, tta_flip=tta_flip, batch_size=EVAL_BATCH, on_batch=tick
+        network, x_test, y_test, measure, **views, batch_size=EVAL_BATCH, on_batch=tick
     )
     sample = sample.to(x_train.device)
     train_loss, train_accuracy, _ = evaluate_tensors(
@@ -122,7 +125,7 @@ def evaluate_epoch(
         x_train[sample],
         y_train[sample],
         measure,
-        tta_flip=tta_flip,
+        **views,
         batch_size=EVAL_BATCH,
         on_batch=tick,
     )

@@ -146,6 +146,7 @@ def evaluate_network(
     *,
     runtime: Runtime | None = None,
     tta_flip: bool = False,
+    tta_shift: bool = False,
     batch_size: int = INFERENCE_BATCH,
     on_batch: Callable[[], None] | None = None,
 ) -> Evaluation:
@@ -164,7 +165,14 @@ def evaluate_network(
     x = to_tensor(images).to(runtime.device)  # uint8; scaled batch by batch
     y = to_tensor(np.asarray(labels, dtype=np.int64)).to(runtime.device)
     loss, _, predicted = evaluate_tensors(
-        network, x, y, runtime, tta_flip=tta_flip, batch_size=batch_size, on_batch=on_batch
+        network,
+        x,
+        y,
+        runtime,
+        tta_flip=tta_flip,
+        tta_shift=tta_shift,
+        batch_size=batch_size,
+        on_batch=on_batch,
     )
     return Evaluation.of_predictions(predicted.cpu().numpy(), labels, class_names, loss=loss)
 
@@ -175,19 +183,22 @@ def evaluate_run(
     data_dir: str | None = None,
     tta_flip: bool | None = None,
     whole_test_set: bool = False,
-) -> tuple[Evaluation, Dataset, bool]:
+) -> tuple[Evaluation, Dataset, dict[str, bool]]:
     """``run``'s final weights on its own test images, as metrics.json judged them.
 
-    (evaluation, the dataset it read, whether flip averaging was used.) ``tta_flip=None``
-    follows the run's recipe; ``whole_test_set`` ignores the run's ``test_subset``.
+    (evaluation, the dataset it read, the test-time views used: ``tta_flip`` and
+    ``tta_shift``.) ``tta_flip=None`` follows the run's recipe; ``False`` shows the
+    network alone (no shifted views either); ``whole_test_set`` ignores the run's
+    ``test_subset``.
     """
     choose_threads = ThreadChooser()  # measures the other processes while data loads
     network = run.network()
-    if tta_flip is None:  # the run's own test-time recipe, so the figures match metrics.json
-        tta_flip = run.run_config.train.tta_flip
+    views = run.run_config.train.tta_options()  # the figures match metrics.json
+    if tta_flip is not None and tta_flip != views["tta_flip"]:
+        views = {"tta_flip": tta_flip, "tta_shift": False}
     dataset = run.dataset(data_dir, subsets=not whole_test_set)
     choose_threads.choose()  # the cores left idle, as training chooses (train.cpu)
     evaluation = evaluate_network(
-        network, dataset.test_images, dataset.test_labels, dataset.class_names, tta_flip=tta_flip
+        network, dataset.test_images, dataset.test_labels, dataset.class_names, **views
     )
-    return evaluation, dataset, tta_flip
+    return evaluation, dataset, views

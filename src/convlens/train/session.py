@@ -249,6 +249,7 @@ def _fit(
                 runtime,
                 seed=config.seed + epoch,
                 tta_flip=config.tta_flip,
+                tta_shift=config.tta_shift,
                 on_batch=lambda done, total: reporter.phase(EVALUATE, done, total),
                 measure_with=final_runtime if epoch == config.epochs else None,
             )
@@ -362,6 +363,7 @@ def _finish(
             dataset.class_names,
             runtime=FINAL_RUNTIME,
             tta_flip=config.tta_flip,
+            tta_shift=config.tta_shift,
             batch_size=EVAL_BATCH,
             on_batch=tick,
         )

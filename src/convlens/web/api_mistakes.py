@@ -59,6 +59,7 @@ class TestPredictions:
     probabilities: np.ndarray  # (N, K)
     class_names: list[str]
     tta_flip: bool  # averaged with each image's mirror, as the run was evaluated
+    tta_shift: bool  # and with shifted copies (convlens.models.tta)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -100,9 +101,14 @@ def _predictions(request: Request, run: Run) -> TestPredictions:
                 raise
             # the run's data folder may be gone; the server's own data is the next place
             images, labels, probabilities = predictions_on_test_set(run, state.data.data_dir)
-    tta_flip = run.run_config.train.tta_flip
+    views = run.run_config.train.tta_options()
     found = TestPredictions(
-        images, np.asarray(labels, dtype=np.int64), probabilities, list(run.class_names), tta_flip
+        images,
+        np.asarray(labels, dtype=np.int64),
+        probabilities,
+        list(run.class_names),
+        views["tta_flip"],
+        views["tta_shift"],
     )
     with _kept_lock:
         _kept[key] = found
@@ -144,6 +150,7 @@ def cell(name: str, found: TestPredictions, true: int, predicted: int, limit: in
         "count": len(chosen),
         "of": int(np.count_nonzero(found.labels == true)),
         "tta_flip": found.tta_flip,
+        "tta_shift": found.tta_shift,
         "items": items,
     }
 

@@ -9,11 +9,12 @@ Routes::
     GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
 
 ``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
-``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, on top of the recipe of
-``preset`` (default: the model's own when it is a preset; ``""``: the lesson's defaults).
-:class:`StartBody` takes them from :data:`convlens.recipe.RECIPE_FIELDS`, typed by
-:class:`TrainConfig`'s own fields. Only their types are checked here; their values are
-TrainConfig's to judge, so ``"lr": 0`` gets the same one line as ``convlens train --lr 0``.
+``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, ``tta_shift``, on top
+of the recipe of ``preset`` (default: the model's own when it is a preset; ``""``: the
+lesson's defaults). :class:`StartBody` takes them from
+:data:`convlens.recipe.RECIPE_FIELDS`, typed by :class:`TrainConfig`'s own fields. Only their
+types are checked here; their values are TrainConfig's to judge, so ``"lr": 0`` gets the same
+one line as ``convlens train --lr 0``.
 
 The event stream begins with a ``status`` snapshot, then sends each event with its id,
 so a page that reconnects (``Last-Event-ID``) misses nothing; it ends with ``end`` once

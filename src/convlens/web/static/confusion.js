@@ -57,7 +57,8 @@ async function openCell(run, names, t, p, table, panel) {
   panel.replaceChildren(el('p', { class: 'note', text: `Finding the ${names[t]} test images taken for ${names[p]} (the first time, the run answers its whole test set)…` }));
   try {
     const cell = await api(`/api/runs/${run.name}/mistakes?true=${t}&predicted=${p}&limit=24`);
-    const flip = cell.tta_flip ? ' (each averaged with its mirror image, as the run was evaluated)' : '';
+    const views = [cell.tta_flip && 'its mirror image', cell.tta_shift && 'shifted copies'].filter(Boolean);
+    const flip = views.length ? ` (each averaged with ${views.join(' and ')}, as the run was evaluated)` : '';
     panel.replaceChildren(
       el('p', { class: 'note', text: `${cell.count} of the ${cell.of} test images of “${cell.true_label}” were called “${cell.predicted_label}”${flip}; the ${cell.items.length} it was surest of, most confident first. Pick one to follow it through the network.` }),
       el('div', { class: 'mistakes' }, ...cell.items.map((item) => el(

@@ -94,7 +94,8 @@ function fill(recipe) {
   $('t-tta').checked = Boolean(recipe.tta_flip);
   flipNeedsAugment();
   const rest = recipeText({ optimizer: recipe.optimizer, weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing });
-  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
+  const views = `${recipe.flip === 'alternate' ? ' · flips alternate by epoch' : ''}${recipe.tta_shift ? ' · shifted copies at test time too (with augment)' : ''}`;
+  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}${views}.`;
 }
 
 /** Flip averaging only helps a model that saw mirror images in training (the library refuses it otherwise). */
@@ -116,6 +117,7 @@ async function start(event) {
   body.schedule = $('t-schedule').value;
   body.augment = $('t-augment').checked;
   body.tta_flip = $('t-tta').checked;
+  if (!body.augment) body.tta_shift = false; // like flip averaging, shifted copies need augment
   const subset = $('t-subset').value.trim();
   if (subset) body.train_subset = Number(subset);
   if ($('t-name').value.trim()) body.name = $('t-name').value.trim();

@@ -83,7 +83,9 @@ export function recipeText(train) {
     train.weight_decay > 0 && `weight decay ${num(train.weight_decay)}`,
     train.label_smoothing > 0 && `label smoothing ${num(train.label_smoothing)}`,
     train.augment && 'augment',
+    train.augment && train.flip === 'alternate' && 'alternating flips',
     train.tta_flip && 'flip at test time',
+    train.tta_shift && 'shifts at test time',
   ];
   return parts.filter(Boolean).join(' · ');
 }
