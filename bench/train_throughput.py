@@ -6,13 +6,15 @@ plain PyTorch fp32 eager, written the way a user would write it (nn.Sequential,
 DataLoader over a TensorDataset, Adam)::
 
     .venv/bin/python bench/train_throughput.py --data-dir DIR [--models cnn dnn] \
-        [--repeats 3] [--batch-size 32] [--json out.json]
+        [--repeats 3] [--batch-size 32] [--device auto] [--json out.json]
 
 Engines: ``plain-fp32`` (the reference loop below), ``convlens-fp32`` and
 ``convlens-auto`` (the default: bf16 autocast + channels_last where the CPU runs bf16
 natively). Each epoch is the full 60,000 images unless ``--images`` says fewer. The
-convlens engines pick their threads before each epoch as ``convlens train`` does (the
-idle cores, :mod:`convlens.train.cpu`); plain PyTorch keeps torch's default.
+convlens engines pick their threads as ``convlens train`` does (the fastest count by
+measured step times, :mod:`convlens.train.threads`); plain PyTorch keeps torch's default.
+``--device`` is ``auto`` (CUDA when there is one) or any torch device; on CUDA the plain
+loop moves each batch to the GPU, as a PyTorch user would.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from convlens.models import resolve_model
 from convlens.models.inputs import to_float_images, to_tensor
 from convlens.models.network import build_network
 from convlens.recipe import TrainConfig
-from convlens.train.cpu import ThreadChooser, max_threads
 from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.runtime import resolve_runtime
+from convlens.train.threads import ThreadTuner, max_threads
 
 
 def plain_model(name: str) -> nn.Module:
@@ -46,17 +48,22 @@ def plain_model(name: str) -> nn.Module:
     )  # fmt: skip
 
 
-def plain_epoch(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+def plain_epoch(
+    model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, batch: int, device
+) -> float:
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=True
     )
     start = time.perf_counter()
     model.train()
     for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
         optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(xb), yb)
         loss.backward()
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return time.perf_counter() - start
 
 
@@ -70,6 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images", type=int, default=None, help="images per epoch")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
 
@@ -79,37 +87,44 @@ def main() -> None:
     x = to_float_images(dataset.train_images[: args.images])
     x_uint8 = to_tensor(dataset.train_images[: args.images])
     y = torch.from_numpy(dataset.train_labels[: args.images])
+    device = resolve_runtime(TrainConfig(device=args.device)).device
+    x_device, y_device = x_uint8.to(device), y.to(device)
     results = {}
     default_threads = max_threads()
-    chooser = ThreadChooser()
     for model_name in args.models:
         seconds: dict[str, list[float]] = {engine: [] for engine in args.engines}
         setups = {}
         for engine in args.engines:
             torch.manual_seed(0)
             if engine == "plain-fp32":
-                model = plain_model(model_name)
+                model = plain_model(model_name).to(device)
                 setups[engine] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
             else:
                 precision = engine.split("-")[1]
-                config = TrainConfig(precision=precision, batch_size=args.batch_size)
+                config = TrainConfig(
+                    precision=precision, batch_size=args.batch_size, device=args.device
+                )
                 runtime = resolve_runtime(config)
-                net = build_network(resolve_model(model_name), (1, 28, 28), 10)
+                net = build_network(resolve_model(model_name), (1, 28, 28), 10).to(device)
                 if runtime.channels_last:
                     net = net.to(memory_format=torch.channels_last)
-                setups[engine] = (net, make_optimizer(net.parameters(), config), config, runtime)
+                tuner = ThreadTuner() if device.type == "cpu" else None
+                optimizer = make_optimizer(net.parameters(), config)
+                setups[engine] = (net, optimizer, config, runtime, tuner)
         for repeat in range(args.repeats):
             for engine in args.engines:
                 setup = setups[engine]
                 if engine == "plain-fp32":
                     torch.set_num_threads(default_threads)  # what a PyTorch user gets
-                    took = plain_epoch(setup[0], setup[1], x, y, args.batch_size)
+                    took = plain_epoch(setup[0], setup[1], x, y, args.batch_size, device)
                 else:
-                    net, optimizer, config, runtime = setup
-                    chooser.choose()  # the threads convlens train would use now
+                    net, optimizer, config, runtime, tuner = setup
+                    if tuner is not None:
+                        tuner.apply()  # its own count again, after the other engines
                     took = train_epoch(
-                        net, optimizer, x_uint8, y, config, runtime, epoch=repeat + 1
-                    ).seconds
+                        net, optimizer, x_device, y_device, config, runtime,
+                        epoch=repeat + 1, threads=tuner,
+                    ).seconds  # fmt: skip
                 seconds[engine].append(took)
                 print(
                     f"{model_name} {engine} repeat {repeat + 1}: {took:.2f} s "
@@ -126,6 +141,7 @@ def main() -> None:
             }
             for engine, times in seconds.items()
         }
+    results["device"] = str(device)
     print(json.dumps(results, indent=2))
     if args.json:
         with open(args.json, "w") as handle:

@@ -1,4 +1,4 @@
-"""auto's per-CPU choices and the thread count, on mocked CPU flags and counters."""
+"""auto's per-CPU choices on mocked CPU flags, and the memory setting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from convlens.recipe import TrainConfig
 from convlens.train import cpu
-from convlens.train.cpu import CpuFeatures, CpuSample, ThreadChooser, threads_for
+from convlens.train.cpu import CpuFeatures, keep_freed_memory
 from convlens.train.runtime import resolve_runtime
 
 ZEN3_LAPTOP = CpuFeatures(avx512_bf16=False, amx=False, aten_capability="AVX2", onednn_cap=None)
@@ -63,45 +63,8 @@ def test_detect_reads_the_flags_and_the_caps(monkeypatch) -> None:
     assert CpuFeatures.detect().native_bf16
 
 
-@pytest.mark.parametrize(
-    ("cores", "busy", "threads"),
-    [(2, 0.0, 2), (2, 0.3, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 7.0, 1), (8, 2.2, 6), (1, 0.0, 1)],
-)
-def test_threads_are_the_cores_left_idle(cores, busy, threads) -> None:
-    assert threads_for(cores, busy) == threads
-
-
-def test_the_chooser_measures_others_and_obeys_threads(monkeypatch) -> None:
-    monkeypatch.delenv("CONVLENS_THREADS")
-    ticks = 100
-    monkeypatch.setattr(cpu.os, "sysconf", lambda name: ticks)
-    samples = iter(
-        [
-            CpuSample(at=0.0, machine=0, own=0),
-            # 1 s later: the machine was busy 1.8 cores, this process 0.8 of them
-            CpuSample(at=1.0, machine=180, own=80),
-            # then only this process worked
-            CpuSample(at=2.0, machine=380, own=280),
-        ]
-    )
-    monkeypatch.setattr(cpu.CpuSample, "now", classmethod(lambda cls: next(samples)))
-    monkeypatch.setattr(cpu, "max_threads", lambda: 2)
-    before = torch.get_num_threads()
-    try:
-        chooser = ThreadChooser()
-        assert chooser.choose() == 1 and chooser.busy == pytest.approx(1.0)
-        assert torch.get_num_threads() == 1
-        assert chooser.choose() == 2 and chooser.busy == pytest.approx(0.0)
-        assert ThreadChooser(fixed=1).choose() == 1  # --threads: no measuring at all
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_convlens_threads_fixes_the_count_and_a_bad_value_is_one_line(monkeypatch) -> None:
-    from convlens.errors import OptionError
-
-    monkeypatch.setenv("CONVLENS_THREADS", "1")
-    assert ThreadChooser().fixed == 1
-    monkeypatch.setenv("CONVLENS_THREADS", "two")
-    with pytest.raises(OptionError, match="CONVLENS_THREADS must be a whole number"):
-        ThreadChooser()
+def test_freed_memory_is_kept_for_reuse_once_per_process() -> None:
+    kept = keep_freed_memory()
+    assert kept is keep_freed_memory()  # set once, the same answer after
+    if cpu.sys.platform.startswith("linux") and cpu.platform.libc_ver()[0] == "glibc":
+        assert kept

@@ -13,27 +13,22 @@ laptop would. The layout is channels_last on every CPU: oneDNN's convolutions ar
 written for NHWC, and fp32 NHWC trained 2.5-4.5x faster than NCHW under AVX2 (the issue's
 AVX2 EPYC: 44.6 s against 61.9 s an epoch).
 
-**Threads.** One OpenMP thread per core is fastest on a quiet machine, but each parallel
-region waits for its slowest thread, and a thread that another process has pushed off
-its core stalls every region for a scheduler time slice: with the 2 cores shared,
-2 threads trained at 100 images/s where 1 thread managed 1,100. So a run that was not
-given ``--threads`` uses as many threads as there are cores that other processes leave
-idle, measured from ``/proc/stat`` (CPU time of the whole machine minus this process's
-own) over the previous epoch (at least a tenth of a second), again at every epoch. The
-choice changes speed, never the recipe; floating-point sums come out in a different order
-with another thread count (about 1e-6 in the weights after 20 steps), so env.json and
-metrics.csv record the threads used.
+**Memory.** glibc hands a freed block of a few MB back to the kernel, so every step
+page-faulted its activations in again; :func:`keep_freed_memory` keeps them for reuse
+(measured: 3-6 ms of a 30-40 ms fp32 step, gone).
+
+**Threads** are chosen from measured step times as the run goes: :mod:`convlens.train.threads`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
-import time
+import platform
+import sys
 from dataclasses import dataclass
 
 import torch
-
-from convlens.errors import OptionError
 
 # oneDNN's instruction sets, in order; bf16 is native from AVX512_CORE_BF16 on
 # (AVX2_VNNI_2 converts bf16 but multiplies in fp32).
@@ -88,103 +83,40 @@ def cpu_precision_and_layout(features: CpuFeatures) -> tuple[str, bool]:
     return ("bf16" if features.native_bf16 else "fp32"), True
 
 
-# --- threads ---------------------------------------------------------------------------
+# --- memory ----------------------------------------------------------------------------
 
-_MAX_THREADS: int | None = None
-
-
-def max_threads() -> int:
-    """torch's own thread count before convlens changed it: one per core it may use."""
-    global _MAX_THREADS
-    if _MAX_THREADS is None:
-        _MAX_THREADS = torch.get_num_threads()
-    return _MAX_THREADS
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+KEEP_FREED_BYTES = 256 << 20  # freed memory kept for reuse before any is handed back
+LARGEST_REUSED_BYTES = 32 << 20  # blocks up to this come from the reused heap (glibc's max)
+_MEMORY_KEPT: bool | None = None
 
 
-def threads_for(cores: int, busy_elsewhere: float) -> int:
-    """Threads for ``cores`` cores when other processes keep ``busy_elsewhere`` of them
-    busy (in cores): the idle ones, rounded to the nearest, at least 1."""
-    return max(1, min(cores, int(cores - busy_elsewhere + 0.5)))
+def keep_freed_memory() -> bool:
+    """Let glibc reuse the memory of freed activations instead of handing it back to the
+    kernel at every step; True where it applied (glibc), once per process.
 
-
-@dataclass(frozen=True)
-class CpuSample:
-    """A moment's CPU counters: wall clock, the machine's busy ticks, this process's."""
-
-    at: float
-    machine: int
-    own: int
-
-    @classmethod
-    def now(cls) -> CpuSample | None:
-        """None where /proc cannot tell (not Linux)."""
-        try:
-            return cls(time.monotonic(), _machine_busy_ticks(), _own_ticks())
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def busy_elsewhere_since(self, earlier: CpuSample) -> float:
-        """Cores' worth of CPU time that other processes used between the two samples."""
-        ticks = (self.machine - earlier.machine) - (self.own - earlier.own)
-        return max(0.0, ticks / os.sysconf("SC_CLK_TCK") / max(1e-9, self.at - earlier.at))
-
-
-class ThreadChooser:
-    """torch's thread count for a run, chosen at every epoch (see the module docstring).
-
-    Created when the run starts; each :meth:`choose` looks at what other processes did
-    since the last one (the whole previous epoch, so a burst does not decide it), waiting
-    for at least ``MIN_WINDOW`` seconds of evidence when there is less.
+    A training step of the lesson's CNN allocates and frees a few MB-sized buffers
+    (a 32 x 64 x 26 x 26 fp32 map is 5.5 MB). glibc serves blocks that large with fresh
+    ``mmap`` pages, or trims them off the heap when freed, so each step touched about
+    2,500 new pages: 3-6 ms of page faults in a 30-40 ms fp32 step (measured, AVX2 cap,
+    1 thread; the kernels' own time was the same). With blocks up to 32 MB served from
+    the heap and up to 256 MB of freed memory kept, the faults drop to none. The cost is
+    that the process keeps its peak memory (at most 256 MB more) until it exits.
     """
-
-    MIN_WINDOW = 0.1
-
-    def __init__(self, fixed: int | None = None) -> None:
-        self.fixed = fixed or threads_from_environment()
-        self.cores = max_threads()
-        self.busy: float | None = None  # the last measurement, for env.json and tests
-        self._mark = None if self.fixed else CpuSample.now()
-
-    def choose(self) -> int:
-        """Set torch's threads and return them: ``fixed`` if given, else the idle cores."""
-        threads = self.fixed or self._idle_cores()
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        return threads
-
-    def _idle_cores(self) -> int:
-        if self._mark is None:
-            return self.cores
-        wait = self.MIN_WINDOW - (time.monotonic() - self._mark.at)  # read the clock once
-        if wait > 0:
-            time.sleep(wait)
-        now = CpuSample.now()
-        if now is None:
-            return self.cores
-        self.busy = now.busy_elsewhere_since(self._mark)
-        self._mark = now
-        return threads_for(self.cores, self.busy)
+    global _MEMORY_KEPT
+    if _MEMORY_KEPT is None:
+        _MEMORY_KEPT = _mallopt(_M_MMAP_THRESHOLD, LARGEST_REUSED_BYTES) and _mallopt(
+            _M_TRIM_THRESHOLD, KEEP_FREED_BYTES
+        )
+    return _MEMORY_KEPT
 
 
-def threads_from_environment() -> int | None:
-    """``CONVLENS_THREADS``: a fixed thread count for every run, like ``--threads`` (for
-    reruns that must match to the last bit, and for test suites)."""
-    text = os.environ.get("CONVLENS_THREADS", "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise OptionError(f"CONVLENS_THREADS must be a whole number >= 1, not {text!r}")
-    return int(text)
-
-
-def _machine_busy_ticks() -> int:
-    with open("/proc/stat", encoding="ascii") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields[:8]) - idle  # user..steal; guest time is already inside user
-
-
-def _own_ticks() -> int:
-    with open("/proc/self/stat", encoding="ascii") as handle:
-        after_name = handle.read().rsplit(")", 1)[1].split()
-    return int(after_name[11]) + int(after_name[12])  # utime + stime of every thread
+def _mallopt(parameter: int, value: int) -> bool:
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(parameter, value))  # 1 on success; musl has none: AttributeError
+    except (OSError, AttributeError):
+        return False

@@ -21,7 +21,9 @@ from convlens.errors import TrainingDiverged
 from convlens.models import inference
 from convlens.models.tta import tta_views
 from convlens.recipe import TrainConfig
+from convlens.train.cpu import keep_freed_memory
 from convlens.train.runtime import Runtime
+from convlens.train.threads import ThreadTuner
 
 # step(done, total, mean loss so far, accuracy so far)
 StepCallback = Callable[[int, int, float, float], None]
@@ -133,14 +135,19 @@ def train_epoch(
     epoch: int,
     on_step: StepCallback | None = None,
     sync_every: int = 50,
+    threads: ThreadTuner | None = None,
 ) -> EpochResult:
     """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device.
 
     Images are uint8 pixels or floats in 0..1; :meth:`Runtime.prepare` scales uint8.
 
     The shuffle order and augmentation depend only on (seed, epoch), so a resumed run
-    sees the same batches as an uninterrupted one.
+    sees the same batches as an uninterrupted one. ``threads`` is told each step's
+    seconds (on a CPU every kernel has finished when the step returns) and may change
+    torch's thread count between steps.
     """
+    if runtime.device.type == "cpu":
+        keep_freed_memory()  # no page faults for each step's activations
     network.train()
     n = images.shape[0]
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
@@ -158,6 +165,7 @@ def train_epoch(
     seen = 0
     start = time.perf_counter()
     for step in range(steps):
+        step_start = time.perf_counter()
         index = order[step * config.batch_size : (step + 1) * config.batch_size]
         x, y = images[index], labels[index]
         if config.augment:
@@ -177,6 +185,8 @@ def train_epoch(
         seen += batch
         loss_sum += loss.detach() * batch
         correct += (logits.detach().argmax(dim=1) == y).sum()
+        if threads is not None and batch == config.batch_size:  # a short last batch is no figure
+            threads.observe(time.perf_counter() - step_start)  # the progress bar's time left out
         if (step + 1) % sync_every == 0 or step + 1 == steps:
             mean_loss = loss_sum.item() / seen
             if not math.isfinite(mean_loss):
@@ -268,6 +278,8 @@ def predict_logits(
     ONNX Runtime or a channels_last copy, equal to the network to 1e-5); in bf16 the
     network itself under autocast, as it trains.
     """
+    if runtime.device.type == "cpu":
+        keep_freed_memory()
     network.eval()
 
     def forward(x: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,9 @@ import torch
 
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network
-from convlens.train.cpu import ThreadChooser
 from convlens.train.engine import INFERENCE_BATCH, evaluate_tensors
 from convlens.train.runtime import Runtime
+from convlens.train.threads import ThreadChooser
 
 if TYPE_CHECKING:
     from convlens.data.dataset import Dataset
@@ -197,7 +197,7 @@ def evaluate_run(
     if tta_flip is not None and tta_flip != views["tta_flip"]:
         views = {"tta_flip": tta_flip, "tta_shift": False}
     dataset = run.dataset(data_dir, subsets=not whole_test_set)
-    choose_threads.choose()  # the cores left idle, as training chooses (train.cpu)
+    choose_threads.choose()  # the cores left idle (no steps to time: train.threads)
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, **views
     )

@@ -14,7 +14,8 @@ import torch
 
 from convlens.errors import OptionError
 from convlens.recipe import TrainConfig
-from convlens.train.cpu import CpuFeatures, cpu_precision_and_layout, max_threads
+from convlens.train.cpu import CpuFeatures, cpu_precision_and_layout
+from convlens.train.threads import max_threads
 
 
 @dataclass(frozen=True)

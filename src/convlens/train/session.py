@@ -35,12 +35,12 @@ from convlens.run_config import DatasetFacts, RunConfig
 from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from convlens.train.cpu import ThreadChooser
 from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.epoch_evaluation import EpochEvaluation, evaluate_epoch, train_sample
 from convlens.train.evaluation import FINAL_RUNTIME, Evaluation, evaluate_network
 from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
+from convlens.train.threads import ThreadTuner
 from convlens.version import __version__
 
 
@@ -188,7 +188,7 @@ def _fit(
         spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
     )
     runtime = resolve_runtime(config)
-    threads = ThreadChooser(config.threads if runtime.device.type == "cpu" else None)
+    threads = ThreadTuner(config.threads) if runtime.device.type == "cpu" else None
     torch.manual_seed(config.seed)  # the initial weights
     network = build_network(spec, dataset.input_shape, dataset.num_classes, footprint=footprint)
     summary = summarize(network)
@@ -229,7 +229,6 @@ def _fit(
     try:
         for epoch in range(first, config.epochs + 1):
             steps = -(-x_train.shape[0] // config.batch_size)
-            used = threads.choose() if runtime.device.type == "cpu" else torch.get_num_threads()
             reporter.epoch_start(epoch, config.epochs, steps)
             result = train_epoch(
                 network,
@@ -240,7 +239,9 @@ def _fit(
                 runtime,
                 epoch=epoch,
                 on_step=reporter.step,
+                threads=threads,
             )
+            used = threads.epoch_threads() if threads is not None else torch.get_num_threads()
             measured = evaluate_epoch(
                 network,
                 (x_train, y_train),
@@ -284,8 +285,6 @@ def _fit(
             if stopped:
                 reporter.note(stopped)
                 break
-        if runtime.device.type == "cpu":
-            threads.choose()
         # Inside the try: Ctrl-C, a cancel or SIGTERM during the final evaluation or the
         # figures ends the run "interrupted" too; resuming it redoes only this part.
         reuse = (
@@ -442,8 +441,9 @@ def environment(runtime: Runtime, config: TrainConfig, dataset: Dataset) -> dict
         "matplotlib": matplotlib.__version__,
         "convlens": __version__,
         **runtime.describe(),
-        # --threads, or chosen at each epoch from the idle cores (metrics.csv "threads")
-        "threads_policy": "fixed" if config.threads else "idle cores, per epoch",
+        # --threads, or the fastest count by measured step times, re-tried as the run
+        # goes (metrics.csv "threads": the count of most of each epoch's steps)
+        "threads_policy": "fixed" if config.threads else "fastest measured",
         "seed": config.seed,
         "dataset_source": dataset.source,
         "dataset_is_sample": dataset.is_sample,
