@@ -1,6 +1,7 @@
 """How fast could a training step of a model be on this machine? The floor, measured.
 
-    .venv/bin/python bench/compute_floor.py [--model cnn] [--batch-size 32] [--json out.json]
+    .venv/bin/python bench/compute_floor.py [--model cnn] [--batch-size 32] [--device auto]
+        [--json out.json]
 
 Three measurements, side by side in one process:
 
@@ -14,7 +15,7 @@ Three measurements, side by side in one process:
 
 FLOPs count 2 per multiply-add; a training step is forward (1x) plus the backward for
 the inputs (1x, except the first layer, whose input needs no gradient) and the weights
-(1x).
+(1x). ``--device auto`` measures on CUDA when there is one (bf16 where the GPU has it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ from convlens.recipe import TrainConfig
 from convlens.train.engine import make_optimizer
 from convlens.train.runtime import resolve_runtime
 
+DEVICE = torch.device("cpu")  # set by --device
+
+
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
 
 def timed(step: Callable[[], object], repeats: int = 7, inner: int = 20) -> float:
     """Median seconds of one call, over ``repeats`` groups of ``inner`` calls (after warm-up)."""
@@ -42,16 +50,19 @@ def timed(step: Callable[[], object], repeats: int = 7, inner: int = 20) -> floa
         step()
     groups = []
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         for _ in range(inner):
             step()
+        synchronize()
         groups.append((time.perf_counter() - start) / inner)
     return statistics.median(groups)
 
 
 def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype) -> float:
     """GFLOP/s of (m, k) @ (k, n) in ``dtype``."""
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    a = torch.randn(m, k, device=DEVICE).to(dtype)
+    b = torch.randn(k, n, device=DEVICE).to(dtype)
     seconds = timed(lambda: a @ b, inner=max(1, int(2e9 / (2 * m * k * n))))
     return 2 * m * k * n / seconds / 1e9
 
@@ -59,6 +70,7 @@ def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype) -> float:
 def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
     """Per conv/dense layer: its FLOPs in a training step and its measured fwd+bwd time."""
     network = build_network(resolve_model(model), (1, 28, 28), 10)
+    new = dict(device=DEVICE)
     rows = []
     first = True
     for name, spec, in_shape, out_shape in zip(
@@ -71,25 +83,26 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
         if isinstance(spec, Conv):
             c, _, _ = in_shape
             f, h, w = out_shape
-            macs = h * w * f * c * spec.kernel * spec.kernel
-            weight = torch.randn(f, c, spec.kernel, spec.kernel).to(
-                memory_format=torch.channels_last
-            )
-            x = torch.randn(batch, *in_shape).to(memory_format=torch.channels_last)
-            grad = torch.randn(batch, *out_shape).to(torch.bfloat16)
+            kh, kw = spec.kernel_size
+            macs = h * w * f * c * kh * kw
+            weight = torch.randn(f, c, kh, kw, **new).to(memory_format=torch.channels_last)
+            x = torch.randn(batch, *in_shape, **new).to(memory_format=torch.channels_last)
+            grad = torch.randn(batch, *out_shape, **new).to(torch.bfloat16)
             grad = grad.contiguous(memory_format=torch.channels_last)
 
-            def op(x=x, weight=weight, spec=spec):
-                return F.conv2d(x, weight, stride=spec.stride, padding=spec._pad())
+            top, bottom, left, right = spec.pads(in_shape)
 
-            gemm = (batch * h * w, c * spec.kernel**2, f)
+            def op(x=x, weight=weight, spec=spec, pads=(left, right, top, bottom)):
+                return F.conv2d(F.pad(x, pads), weight, stride=spec.stride)
+
+            gemm = (batch * h * w, c * kh * kw, f)
         elif isinstance(spec, Dense):
             (c,) = in_shape
             (f,) = out_shape
             macs = c * f
-            weight = torch.randn(f, c)
-            x = torch.randn(batch, c)
-            grad = torch.randn(batch, f).to(torch.bfloat16)
+            weight = torch.randn(f, c, **new)
+            x = torch.randn(batch, c, **new)
+            grad = torch.randn(batch, f, **new).to(torch.bfloat16)
 
             def op(x=x, weight=weight):
                 return F.linear(x, weight)
@@ -101,7 +114,7 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
         x.requires_grad_(not first)
 
         def step(op=op, grad=grad):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
                 out = op()
             out.backward(grad)
 
@@ -123,15 +136,15 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
 
 def engine_step_seconds(model: str, batch: int) -> float:
     """Seconds per training step of convlens' engine on random data (no data loading)."""
-    config = TrainConfig(batch_size=batch)
+    config = TrainConfig(batch_size=batch, device=str(DEVICE))
     runtime = resolve_runtime(config)
     torch.manual_seed(0)
-    network = build_network(resolve_model(model), (1, 28, 28), 10)
+    network = build_network(resolve_model(model), (1, 28, 28), 10).to(DEVICE)
     if runtime.channels_last:
         network = network.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(network.parameters(), config)
     x = runtime.prepare(torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8))
-    y = torch.randint(0, 10, (batch,))
+    y = torch.randint(0, 10, (batch,), device=DEVICE)
 
     def step() -> None:
         with runtime.autocast():
@@ -148,8 +161,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = resolve_runtime(TrainConfig(device=args.device)).device
 
     layers = layer_costs(args.model, args.batch_size)
     biggest = max(layers, key=lambda row: row["train_flops"])
@@ -165,6 +181,7 @@ def main() -> None:
     result = {
         "model": args.model,
         "batch_size": args.batch_size,
+        "device": str(DEVICE),
         "threads": torch.get_num_threads(),
         "matmul_gflops_per_second": peaks,
         "layers": layers,
