@@ -1,10 +1,15 @@
 """Training seconds until the test accuracy first reaches a target, for several recipes.
 
     .venv/bin/python bench/time_to_accuracy.py --data-dir DIR [--target 0.91] [--seeds 0 1 2]
+    .venv/bin/python bench/time_to_accuracy.py --data-dir DIR --target 0.94 --seeds 0 1 2 \
+        --recipes "fast (its recipe)"
 
 Each recipe is a model and a TrainConfig; the clock counts training epochs only (the
 per-epoch test evaluation is not counted), summed up to the first epoch whose test
-accuracy reaches the target. Recipes are data: edit RECIPES to try others.
+accuracy reaches the target. Each seed's final test accuracy (the saved weights, as
+metrics.json reports it) and its whole training time are recorded too: the fast preset's
+verdict (mean of 3 seeds >= 94.0% within 5 minutes of training). Recipes are data: edit
+RECIPES to try others.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ RECIPES = {
     ),
     # The quick preset with its own recipe: cnn-bn with pooling before batchnorm.
     "quick (its recipe: 2 epochs, batch 128, one-cycle)": ("quick", PRESETS["quick"].recipe),
+    # The fast preset with its own recipe; with --target 0.94, its time to 94% (goal 4).
+    "fast (its recipe)": ("fast", PRESETS["fast"].recipe),
 }
+# What --recipes runs by default: the fast preset's 5 minutes only when asked for by name.
+DEFAULT_RECIPES = [label for label in RECIPES if not label.startswith("fast")]
 
 
 def main() -> None:
@@ -40,7 +49,7 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--target", type=float, default=0.91)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=list(RECIPES))
     parser.add_argument("--json")
     args = parser.parse_args()
     data = DataConfig(data_dir=args.data_dir, download=False)
@@ -49,7 +58,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as runs:
         for label in args.recipes:
             model, recipe = RECIPES[label]
-            times = []
+            times, finals, totals = [], [], []
             for seed in args.seeds:
                 config = TrainConfig(seed=seed, **recipe)
                 run = train(
@@ -68,9 +77,12 @@ def main() -> None:
                         break
                 times.append(reached)
                 best = max(r["test_accuracy"] for r in run.history())
+                finals.append(run.metrics()["test_accuracy"])  # the saved weights, fp32
+                totals.append(sum(r["seconds"] for r in run.history()))
                 print(
                     f"{label} seed {seed}: "
-                    f"{f'{reached:.1f} s' if reached else 'not reached'} (best {best:.4f})",
+                    f"{f'{reached:.1f} s' if reached else 'not reached'} (best {best:.4f}; "
+                    f"final {finals[-1]:.4f} after {totals[-1]:.1f} s of training)",
                     flush=True,
                 )
             reached_times = [t for t in times if t is not None]
@@ -78,6 +90,9 @@ def main() -> None:
                 "seconds_to_target": times,
                 "median_seconds": statistics.median(reached_times) if reached_times else None,
                 "reached": f"{len(reached_times)}/{len(times)}",
+                "final_test_accuracy": finals,
+                "mean_final_test_accuracy": statistics.mean(finals),
+                "train_seconds": totals,
             }
     print(json.dumps({"target": args.target, "results": results}, indent=2))
     if args.json:

@@ -98,9 +98,10 @@ def _quick() -> str:
 @register(
     "fast",
     "Our own: a small residual net with batchnorm, trained with shifts and flips, label "
-    "smoothing, a one-cycle schedule and flip averaging at test time (see BENCHMARKS.md).",
+    "smoothing, a one-cycle schedule, and judged with flips and shifts at test time (see "
+    "BENCHMARKS.md).",
     recipe={
-        "epochs": 12,
+        "epochs": 20,
         "batch_size": 256,
         "optimizer": "adamw",
         "lr": 4e-3,
@@ -109,11 +110,16 @@ def _quick() -> str:
         "label_smoothing": 0.1,
         "augment": True,
         "tta_flip": True,
+        "tta_shift": True,
     },
 )
 def _fast() -> str:
+    # The first max pooling comes before its batchnorm, as in quick: the same weights,
+    # a quarter of the normalisation work at 28x28, and each step 0.67x as long (interleaved,
+    # 1 thread, Sapphire Rapids); after 6 epochs 92.10% against 92.12% with the batchnorm
+    # first (seed 0). The saved time buys 20 epochs instead of 12 (BENCHMARKS.md, section 3).
     return (
-        "conv(24, 3, same, activation=none), batchnorm(relu), maxpool(2), "
+        "conv(24, 3, same, activation=none), maxpool(2), batchnorm(relu), "
         "residual(48), maxpool(2), residual(96), gap, dense(10, softmax)"
     )
 
