@@ -117,7 +117,7 @@ def _fast() -> str:
     # The first max pooling comes before its batchnorm, as in quick: the same weights,
     # a quarter of the normalisation work at 28x28, and each step 0.67x as long (interleaved,
     # 1 thread, Sapphire Rapids); after 6 epochs 92.10% against 92.12% with the batchnorm
-    # first (seed 0). The saved time buys 20 epochs instead of 12 (BENCHMARKS.md, section 3).
+    # first (seed 0). The saved time buys 20 epochs instead of 12 (BENCHMARKS.md, "Session 4").
     return (
         "conv(24, 3, same, activation=none), maxpool(2), batchnorm(relu), "
         "residual(48), maxpool(2), residual(96), gap, dense(10, softmax)"
