@@ -13,7 +13,8 @@ Policies: ``fixed-N`` threads (``--threads N``), ``idle`` (the cores other proce
 left idle over half a second, from ``/proc/stat``: session 3's policy, now only for
 ``evaluate``) and
 ``measured`` (what
-``convlens train`` does without ``--threads``: :class:`convlens.train.threads.ThreadTuner`).
+``convlens train`` does without ``--threads``: :class:`convlens.train.threads.ThreadTuner`,
+starting from the idle cores seen while the run set up).
 Medians of ``--repeats``, and the threads each measurement used for most of its steps::
 
     .venv/bin/python bench/threads_under_load.py [--loads none light spinner]
@@ -60,7 +61,7 @@ def measure(policy: str, images: int, epoch: int) -> tuple[float, int]:
     """(images/s, threads used for most steps) for ``images`` images under ``policy``."""
     tuner = None
     if policy == "measured":
-        tuner = ThreadTuner()
+        first_guess = ThreadChooser()  # as convlens train does: watch while setting up
     elif policy == "idle":
         chooser = ThreadChooser()
         time.sleep(0.5)  # evidence for the chooser, as an epoch would give it
@@ -77,8 +78,8 @@ def measure(policy: str, images: int, epoch: int) -> tuple[float, int]:
     x = torch.randint(0, 256, (images, 1, 28, 28), dtype=torch.uint8)
     y = torch.randint(0, 10, (images,))
     train_epoch(network, optimizer, x[:320], y[:320], config, runtime, epoch=1)  # warm-up
-    if tuner is not None:
-        tuner.epoch_threads()  # count from here
+    if policy == "measured":
+        tuner = ThreadTuner(guess=first_guess.choose())
     result = train_epoch(network, optimizer, x, y, config, runtime, epoch=epoch, threads=tuner)
     used = tuner.epoch_threads() if tuner is not None else torch.get_num_threads()
     return images / result.seconds, used

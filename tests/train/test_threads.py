@@ -67,6 +67,17 @@ def test_a_busy_core_moves_it_to_one_thread_and_back_when_it_is_free() -> None:
     assert threads.best == 2 and used[-1000:].count(2) > 980
 
 
+def test_a_guess_starts_the_run_and_the_first_trial_waits() -> None:
+    switches: list[int] = []
+    threads = ThreadTuner(cores=2, guess=1, set_threads=switches.append)
+    quiet = {2: 0.010, 1: 0.018}  # the guess was wrong: two threads are faster
+    used = run(threads, quiet.__getitem__, 50)  # 0.9 s: no trial yet, no slow step timed
+    assert used == [1] * 50 and switches == [1] and threads.trials == 0
+    used = run(threads, quiet.__getitem__, 500)
+    assert threads.best == 2 and used[-100:] == [2] * 100
+    assert ThreadTuner(cores=2, guess=7, set_threads=[].append).trials == 0  # not a candidate
+
+
 def test_epoch_threads_is_the_count_of_most_steps() -> None:
     threads, _ = tuner()
     run(threads, {2: 0.2, 1: 0.01}.__getitem__, 500)

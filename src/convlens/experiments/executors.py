@@ -19,6 +19,7 @@ split evenly (:mod:`convlens.experiments.resources`) so each trial gets the same
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -160,6 +161,9 @@ def init_worker(dataset: Dataset, threads: int, started: Any = None, stop: Any =
     _WORKER_STARTED = started
     _WORKER_STOP = stop
     torch.set_num_threads(threads)
+    # and keep them: a run left to choose its threads would time other counts, past
+    # the plan's workers x threads <= cores (convlens.train.threads)
+    os.environ["CONVLENS_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -1,7 +1,7 @@
-"""What this CPU does fast, and how many threads the machine can spare right now.
+"""What this CPU does fast: ``auto``'s precision and layout, and how memory is reused.
 
-Two choices of ``--precision auto`` / ``--channels-last`` (left out) and of ``--threads``
-(left out) are made here, each from measurements recorded in BENCHMARKS.md:
+The choices of ``--precision auto`` and ``--channels-last`` (left out) are made here,
+each from measurements recorded in BENCHMARKS.md:
 
 **Precision and layout.** bf16 autocast pays only where the CPU multiplies bf16 natively
 (AVX512-BF16 or AMX): there it trained the lesson's ``cnn`` 2.7x faster than fp32. Without
@@ -15,9 +15,12 @@ AVX2 EPYC: 44.6 s against 61.9 s an epoch).
 
 **Memory.** glibc hands a freed block of a few MB back to the kernel, so every step
 page-faulted its activations in again; :func:`keep_freed_memory` keeps them for reuse
-(measured: 3-6 ms of a 30-40 ms fp32 step, gone).
+(measured: 660-2,700 faults a step, 3-6 ms of system time in a 30-40 ms fp32 step;
+CPU time per step 0.89x in fp32 under the AVX2 cap, 0.82x in bf16).
 
-**Threads** are chosen from measured step times as the run goes: :mod:`convlens.train.threads`.
+**Threads** are not a property of the CPU but of what else runs on it, so they are
+chosen from the run's own step times as it goes (:mod:`convlens.train.threads`: on 2
+shared cores 1 thread, on quiet ones 2; ``--threads`` and ``CONVLENS_THREADS`` fix it).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from convlens.train.epoch_evaluation import EpochEvaluation, evaluate_epoch, tra
 from convlens.train.evaluation import FINAL_RUNTIME, Evaluation, evaluate_network
 from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
-from convlens.train.threads import ThreadTuner
+from convlens.train.threads import ThreadChooser, ThreadTuner
 from convlens.version import __version__
 
 
@@ -188,7 +188,8 @@ def _fit(
         spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
     )
     runtime = resolve_runtime(config)
-    threads = ThreadTuner(config.threads) if runtime.device.type == "cpu" else None
+    cpu = runtime.device.type == "cpu"
+    first_guess = ThreadChooser(config.threads) if cpu else None  # watches while we set up
     torch.manual_seed(config.seed)  # the initial weights
     network = build_network(spec, dataset.input_shape, dataset.num_classes, footprint=footprint)
     summary = summarize(network)
@@ -226,6 +227,8 @@ def _fit(
         FINAL_RUNTIME if runtime.device.type == "cpu" and runtime.channels_last else None
     )
     last_measured = None
+    # threads from measured step times, starting at the cores left idle meanwhile
+    threads = ThreadTuner(config.threads, guess=first_guess.choose()) if first_guess else None
     try:
         for epoch in range(first, config.epochs + 1):
             steps = -(-x_train.shape[0] // config.batch_size)

@@ -11,7 +11,10 @@ are real training steps, not extra work; what a trial can waste is bounded: a ca
 whose first step is already twice the best so far is dropped at once, trials grow rarer
 while the same count keeps winning (the period doubles from ``PERIOD`` up to
 ``MAX_PERIOD`` seconds of training, and comes back when the winner changes), and the
-next trial waits until the time the last one lost is at most 5% of the training since.
+next trial waits until the time the last one lost is at most 2% of the training since.
+The run starts at the count that :class:`ThreadChooser` infers from the machine's
+counters (the cores other processes left idle while the run set up), so a short run
+pays for no trial; the first trial comes after ``PERIOD`` seconds of training.
 
 ``--threads`` and ``CONVLENS_THREADS`` fix the count instead: no timing, no switching,
 and reruns match to the last bit. Without them the count follows the machine, and
@@ -82,22 +85,25 @@ class ThreadTuner:
     GIVE_UP = 2.0  # a candidate slower than this times the best so far is dropped
     PERIOD = 2.0  # seconds of training between trials, at first and after a change
     MAX_PERIOD = 32.0  # ... doubling while the same count keeps winning
-    WASTE = 0.05  # ... and never so often that trials lose more than this share of time
+    WASTE = 0.02  # ... and never so often that trials lose more than this share of time
 
     def __init__(
         self,
         fixed: int | None = None,
         cores: int | None = None,
         *,
+        guess: int | None = None,
         set_threads: Callable[[int], None] | None = None,
     ) -> None:
         self.fixed = fixed or threads_from_environment()
         self.cores = cores or max_threads()
         self._set_threads = set_threads or _set_torch_threads
         self.candidates = [self.fixed] if self.fixed else candidate_threads(self.cores)
-        # one thread first: on a quiet machine it is at most ``cores`` times slower,
-        # while all the cores on a shared machine can be 16x slower
-        self.best = self.candidates[-1]
+        # With a guess (the idle cores, ThreadChooser) the run starts there and the first
+        # trial waits ``PERIOD`` seconds: a short run under load then pays no trial step
+        # at a collapsed count. Without one, one thread first: on a quiet machine it is at
+        # most ``cores`` times slower, while all the cores of a shared one can be 16x slower.
+        self.best = guess if guess in self.candidates else self.candidates[-1]
         self.period = self.PERIOD
         self.trials = 0  # trials finished, for tests and env.json
         self.figures: dict[int, float] = {}  # the last trial's median step seconds per count
@@ -107,7 +113,7 @@ class ThreadTuner:
         self._since_trial = 0.0
         self.threads = self.best
         self._set_threads(self.threads)
-        if self.measuring:
+        if self.measuring and self.best != guess:
             self._start_trial()
 
     @property
