@@ -21,6 +21,15 @@ if [ -x bench/.venv-tf/bin/python ]; then
     run keras-$model bench/.venv-tf/bin/python bench/keras_lesson.py --data-dir "$DATA" --model $model
     tail -n 1 "$OUT/keras-$model.log" > "$OUT/keras-$model.json"
   done
+  # convlens and tf.keras in alternating rounds: natively, capped to AVX2, and with one
+  # CPU-bound neighbour (issue #12, goals 1-3)
+  for isa in native avx2; do
+    run side-by-side-$isa $PY bench/side_by_side.py --data-dir "$DATA" \
+        --keras-python bench/.venv-tf/bin/python --isa $isa --json "$OUT/side-by-side-$isa.json"
+    run side-by-side-$isa-spinner $PY bench/side_by_side.py --data-dir "$DATA" \
+        --keras-python bench/.venv-tf/bin/python --isa $isa --spinners 1 \
+        --json "$OUT/side-by-side-$isa-spinner.json"
+  done
 fi
 run startup-memory $PY bench/startup_and_memory.py --data-dir "$DATA" --json "$OUT/startup-memory.json"
 run precision-parity $PY bench/precision_parity.py --data-dir "$DATA" --json "$OUT/precision-parity.json"
