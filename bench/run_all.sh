@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark behind BENCHMARKS.md, one after another, on a quiet machine (~75 min):
+# Every benchmark behind BENCHMARKS.md, one after another, on a quiet machine (~90 min):
 #   bash bench/run_all.sh DATA_DIR
 # Results land in bench/results/*.json (and .log); BENCHMARKS.md quotes them.
 # The tf.keras reference needs its own environment (TensorFlow must not share the product's):
