@@ -29,13 +29,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from threads_under_load import spin  # the neighbour: one core of pure Python work
+
 HERE = Path(__file__).resolve().parent
 AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-
-
-def spin(stop) -> None:  # a neighbour: one core of pure Python work until told to stop
-    while not stop.is_set():
-        sum(range(10_000))
 
 
 def keras_rate(python: str, data_dir: str, images: int, env: dict[str, str]) -> float:
