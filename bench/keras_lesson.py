@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images", type=int, default=60000, help="the first N training images")
     parser.add_argument(
+        "--seed", type=int, help="seed Python, NumPy and TensorFlow (the lesson's code does not)"
+    )
+    parser.add_argument(
         "--save",
         metavar="PREFIX",
         type=Path,
@@ -58,6 +61,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import tensorflow as tf
+
+    if args.seed is not None:
+        tf.keras.utils.set_random_seed(args.seed)
 
     training_images, training_labels, test_images, test_labels = load(args.data_dir)
     # The lesson's code from here on (reshape to NHWC, scale to 0..1).
@@ -114,6 +120,7 @@ def main() -> None:
                 "engine": f"tf.keras {tf.__version__}",
                 "model": args.model,
                 "params": model.count_params(),
+                "seed": args.seed,
                 "seconds_per_epoch": seconds,
                 "images_per_second": [len(training_images) / s for s in seconds],
                 "train_accuracy": float(history.history["accuracy"][-1]),
