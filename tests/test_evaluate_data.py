@@ -40,6 +40,7 @@ def test_a_sample_run_is_judged_on_the_sample_when_the_full_data_is_found(
     code = main(["evaluate", "s", "--runs", str(runs), "--data-dir", str(real_data_dir)])
     err = capsys.readouterr().err
     assert code == 2 and "differs from the data" in err and len(err.strip().splitlines()) == 1
+    assert "or add --whole-test-set" in err  # and how to judge the other images anyway
 
     code, out = evaluate(capsys, runs, "--whole-test-set")  # asked for: said plainly
     assert code == 0

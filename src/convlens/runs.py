@@ -301,7 +301,12 @@ class Run:
     load_network = network  # the name before Run.network(); kept for existing code
 
     def dataset(
-        self, data_dir: str | None = None, *, subsets: bool = True, progress: bool = True
+        self,
+        data_dir: str | None = None,
+        *,
+        subsets: bool = True,
+        progress: bool = True,
+        fix: str = "point --data-dir at the original files",
     ) -> Dataset:
         """The run's data as it was trained on: its saved :class:`DataConfig`, read from
         ``data_dir`` instead when the same files now live there, narrowed to the run's
@@ -310,7 +315,8 @@ class Run:
 
         Data whose classes or image shape differ from the run's is refused: its figures
         would be about other images. So are other images with the same classes, for runs
-        that recorded their data's fingerprint (:meth:`Dataset.fingerprint`).
+        that recorded their data's fingerprint (:meth:`Dataset.fingerprint`). ``fix`` ends
+        that one-line refusal: what the caller's user can do instead.
         """
         from convlens.recipe import apply_subsets
 
@@ -333,7 +339,7 @@ class Run:
         ):
             raise RunError(
                 f"the data found now ({dataset.name} from {dataset.source}) differs from the "
-                f"data {self.path} was trained on; point --data-dir at the original files"
+                f"data {self.path} was trained on; {fix}"
             )
         return dataset
 

@@ -196,7 +196,12 @@ def evaluate_run(
     views = run.run_config.train.tta_options()  # the figures match metrics.json
     if tta_flip is not None and tta_flip != views["tta_flip"]:
         views = {"tta_flip": tta_flip, "tta_shift": False}
-    dataset = run.dataset(data_dir, subsets=not whole_test_set)
+    dataset = run.dataset(
+        data_dir,
+        subsets=not whole_test_set,
+        fix="point --data-dir at the original files, or add --whole-test-set to judge it "
+        "on all of that data's test images",
+    )
     choose_threads.choose()  # the cores left idle (no steps to time: train.threads)
     evaluation = evaluate_network(
         network, dataset.test_images, dataset.test_labels, dataset.class_names, **views
