@@ -158,25 +158,17 @@ def layer_maps_figure(
             ax.set_xlabel(label, fontsize=10)
     else:
         right = figure
-    axes = np.asarray(right.subplots(rows, cols, squeeze=False)).ravel()
     low, high = float(maps.min()), float(maps.max())
-    high = high if high > low else low + 1.0
-    shown = None
-    for index, ax in enumerate(axes):
-        bare(ax)
-        if index >= channels:
-            ax.set_visible(False)
-            continue
-        shown = ax.imshow(
-            maps[index], cmap=FEATURE_CMAP, vmin=low, vmax=high, interpolation="nearest"
-        )
-        cell_title(ax, index, dead)
-    if shown is not None:
-        bar = right.colorbar(shown, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
-        bar.ax.tick_params(labelsize=8)
-        bar.set_label(
-            f"activation of {layer}, one scale for all maps (input pixels 0..1)", fontsize=8
-        )
+    cell_grid(
+        right,
+        maps,
+        (rows, cols),
+        cmap=FEATURE_CMAP,
+        limits=(low, high if high > low else low + 1.0),
+        dead=dead,
+        scale_label=f"activation of {layer}, one scale for all maps (input pixels 0..1)",
+        label_size=8,
+    )
     figure.suptitle(
         title or f"All {channels} feature maps of {layer} ({h}x{w})",
         fontsize=14,
@@ -206,6 +198,39 @@ def show_image(ax: Any, image: np.ndarray) -> None:
     else:
         ax.imshow(image.transpose(1, 2, 0), interpolation="nearest")
     bare(ax)
+
+
+def cell_grid(
+    container: Any,
+    cells: np.ndarray,
+    grid: tuple[int, int],
+    *,
+    cmap: str,
+    limits: tuple[float, float],
+    dead: np.ndarray | None,
+    scale_label: str,
+    label_size: int,
+) -> None:
+    """``cells`` (N, H, W) as a ``grid`` of numbered, axis-free cells on one colour scale
+    (``limits``), the unused cells hidden, and one colour bar for all of them: the layout
+    of a layer's feature maps and of its learned kernels. ``container`` is a figure or a
+    subfigure; ``dead`` (N,) bool marks cells whose number turns red."""
+    rows, cols = grid
+    axes = np.asarray(container.subplots(rows, cols, squeeze=False)).ravel()
+    shown = None
+    for index, ax in enumerate(axes):
+        bare(ax)
+        if index >= len(cells):
+            ax.set_visible(False)
+            continue
+        shown = ax.imshow(
+            cells[index], cmap=cmap, vmin=limits[0], vmax=limits[1], interpolation="nearest"
+        )
+        cell_title(ax, index, dead)
+    if shown is not None:
+        bar = container.colorbar(shown, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
+        bar.ax.tick_params(labelsize=8)
+        bar.set_label(scale_label, fontsize=label_size)
 
 
 def cell_title(ax: Any, index: int, dead: np.ndarray | None) -> None:

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
-from convlens.plots.journey import bare, cell_title, grid_shape
+from convlens.plots.journey import cell_grid, grid_shape
 from convlens.plots.style import new_figure
 
 __all__ = ["KERNEL_CMAP", "filters_figure"]
@@ -46,23 +46,18 @@ def filters_figure(
     rows, cols = grid_shape(count)
     cell = 0.8 if cols > 4 else 1.3
     figure = new_figure(cell * cols + 1.3, cell * rows * 1.15 + 1.3)
-    axes = np.asarray(figure.subplots(rows, cols, squeeze=False)).ravel()
     limit = float(np.abs(shown).max()) or 1.0
-    image = None
-    for index, ax in enumerate(axes):
-        bare(ax)
-        if index >= count:
-            ax.set_visible(False)
-            continue
-        image = ax.imshow(
-            shown[index], cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, interpolation="nearest"
-        )
-        cell_title(ax, index, dead)
-    if image is not None:
-        bar = figure.colorbar(image, ax=axes.tolist(), shrink=0.6, aspect=30, pad=0.01)
-        bar.ax.tick_params(labelsize=8)
-        what = "mean weight" if channels > 1 and channel == "mean" else "weight"
-        bar.set_label(f"{what} (0 is white)", fontsize=9)
+    what = "mean weight" if channels > 1 and channel == "mean" else "weight"
+    cell_grid(
+        figure,
+        shown,
+        (rows, cols),
+        cmap=KERNEL_CMAP,
+        limits=(-limit, limit),
+        dead=dead,
+        scale_label=f"{what} (0 is white)",
+        label_size=9,
+    )
     heading = title or f"The {count} learned {kh}x{kw} kernels of {layer}"
     if channels > 1 and title is None:
         heading += f"\n{note}"
