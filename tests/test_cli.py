@@ -286,6 +286,8 @@ def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir
         "--augment",
         "--tta-flip",
         "--channels-last",
+        "--ema",
+        "0.9",
     )
     assert train == {
         **train,
@@ -296,6 +298,7 @@ def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir
         "augment": True,
         "tta_flip": True,
         "channels_last": True,
+        "ema": 0.9,
     }
 
 
@@ -312,6 +315,7 @@ def test_options_not_given_keep_the_lessons_defaults(tmp_path, tiny_idx_dir, cap
         "augment": False,
         "tta_flip": False,
         "channels_last": None,
+        "ema": 0.0,
     }
 
 

@@ -42,6 +42,7 @@ RECIPE_FIELDS = (
     "flip",
     "tta_flip",
     "tta_shift",
+    "ema",
 )
 
 
@@ -82,6 +83,12 @@ class TrainConfig:
         False,
         "at test time, also average over each image moved one pixel diagonally each way "
         "(and their mirrors with --tta-flip), at half weight (default off)",
+    )
+    ema: float = option(
+        0.0,
+        "judge and save an exponential moving average of the weights over the training "
+        "steps, with decay D (e.g. 0.99: about the last 100 steps); 0 (default) is off",
+        metavar="D",
     )
     seed: int = option(0, "random seed (default {default})")
     precision: str = option(
@@ -130,6 +137,9 @@ class TrainConfig:
             "label smoothing",
             self.label_smoothing,
             "[0, 1)",
+        )
+        _require(
+            _finite(self.ema) and 0 <= self.ema < 1, "ema decay", self.ema, "[0, 1) (0 is off)"
         )
         _choice(self.optimizer, OPTIMIZERS, "optimizer")
         _choice(self.schedule, SCHEDULES, "schedule")

@@ -27,6 +27,9 @@ from convlens.recipe import TrainConfig
         ({"device": "tpu"}, "device 'tpu'"),
         ({"label_smoothing": 1.0}, "label smoothing 1.0"),
         ({"tta_flip": True}, "add --augment or drop --tta-flip"),
+        ({"ema": 1.0}, "ema decay 1.0 is not valid; it must be [0, 1) (0 is off)"),
+        ({"ema": -0.5}, "ema decay -0.5"),
+        ({"ema": math.nan}, "ema decay nan"),
     ],
 )
 def test_impossible_options_are_refused(changes, message) -> None:

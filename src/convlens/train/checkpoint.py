@@ -2,8 +2,9 @@
 
 * ``model.safetensors``: the network's weights, written and read by
   :mod:`convlens.models.weights` (a run is loaded without the training code).
-* ``checkpoint.safetensors``: ``model/*``, ``optim/*`` (the optimizer's tensors) and
-  ``best/*`` (best-epoch weights, if kept), with the epoch, optimizer hyper-parameters
+* ``checkpoint.safetensors``: ``model/*``, ``optim/*`` (the optimizer's tensors),
+  ``best/*`` (best-epoch weights, if kept) and ``average/*`` (the averaged weights of a
+  recipe with ``ema``, :mod:`convlens.train.averaging`), with the epoch, optimizer hyper-parameters
   and the metric history as JSON metadata. One file, written atomically, so the state
   after an epoch is complete or absent, never torn.
 """
@@ -47,10 +48,14 @@ def save_checkpoint(
     network: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     state: TrainingState,
+    average: torch.nn.Module | None = None,
 ) -> None:
     tensors: dict[str, torch.Tensor] = {
         f"model/{k}": v.detach().contiguous().cpu() for k, v in network.state_dict().items()
     }
+    if average is not None:
+        for k, v in average.state_dict().items():
+            tensors[f"average/{k}"] = v.detach().contiguous().cpu()
     optim_state = optimizer.state_dict()
     for index, slots in optim_state["state"].items():
         for key, value in slots.items():
@@ -75,8 +80,11 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     *,
     steps_per_epoch: int | None = None,
+    average: torch.nn.Module | None = None,
 ) -> TrainingState:
-    """Restore ``network`` and ``optimizer`` from a checkpoint, after checking all of it.
+    """Restore ``network`` and ``optimizer`` (and ``average``, the averaged copy of a
+    recipe with ``ema``, which the checkpoint must then hold) from a checkpoint, after
+    checking all of it.
 
     Every tensor's name, dtype and shape is checked against the model and the optimizer
     before the data is read (a moment of the wrong shape would make fused Adam write
@@ -90,6 +98,8 @@ def load_checkpoint(
     model_expected = expected_of(network.state_dict())
     expected: Expected = {f"model/{k}": v for k, v in model_expected.items()}
     expected |= {f"best/{k}": v for k, v in model_expected.items()}
+    if average is not None:
+        expected |= {f"average/{k}": v for k, v in model_expected.items()}
     for index, param in enumerate(params):
         for slot, scalar in slots.items():
             shape = () if scalar else tuple(param.shape)
@@ -146,9 +156,14 @@ def load_checkpoint(
     if len(steps) > 1 or any(not (s == int(s) and 0 < s <= limit) for s in steps):
         raise damaged(f"its optimizer step counts {sorted(steps)[:3]} do not fit {epoch} epochs")
     best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
-    if any(not torch.isfinite(v).all() for v in [*model.values(), *best.values()]):
+    averaged = {k[len("average/") :]: v for k, v in tensors.items() if k.startswith("average/")}
+    if any(
+        not torch.isfinite(v).all() for v in [*model.values(), *best.values(), *averaged.values()]
+    ):
         raise damaged("the weights hold NaN or infinite values")
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    if average is not None:
+        load_state(average, averaged, path)
     return TrainingState(
         epoch=epoch, history=history, best_epoch=best_epoch, best_state=best or None
     )

@@ -21,6 +21,7 @@ from convlens.errors import TrainingDiverged
 from convlens.models import inference
 from convlens.models.tta import tta_views
 from convlens.recipe import TrainConfig
+from convlens.train.averaging import WeightAverage
 from convlens.train.cpu import keep_freed_memory
 from convlens.train.runtime import Runtime
 from convlens.train.threads import ThreadTuner
@@ -136,6 +137,7 @@ def train_epoch(
     on_step: StepCallback | None = None,
     sync_every: int = 50,
     threads: ThreadTuner | None = None,
+    average: WeightAverage | None = None,
 ) -> EpochResult:
     """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device.
 
@@ -144,7 +146,8 @@ def train_epoch(
     The shuffle order and augmentation depend only on (seed, epoch), so a resumed run
     sees the same batches as an uninterrupted one. ``threads`` is told each step's
     seconds (on a CPU every kernel has finished when the step returns) and may change
-    torch's thread count between steps.
+    torch's thread count between steps. ``average`` (``TrainConfig.ema``) folds the
+    weights in after every step.
     """
     if runtime.device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations
@@ -181,6 +184,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            average.update(network, (epoch - 1) * steps + step + 1)
         batch = y.shape[0]
         seen += batch
         loss_sum += loss.detach() * batch

@@ -34,6 +34,7 @@ from convlens.recipe import TrainConfig, apply_subsets
 from convlens.run_config import DatasetFacts, RunConfig
 from convlens.runs import Run
 from convlens.train import smoke
+from convlens.train.averaging import WeightAverage
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.epoch_evaluation import EpochEvaluation, evaluate_epoch, train_sample
@@ -195,12 +196,20 @@ def _fit(
     summary = summarize(network)
     network = _place(network, runtime)
     optimizer = make_optimizer(network.parameters(), config)
+    # With ``ema`` the averaged copy is what each epoch judges, keeps and saves.
+    average = WeightAverage(network, config.ema) if config.ema else None
+    averaged = average.network if average is not None else None
+    judged = averaged if averaged is not None else network
     if resume:
         for stray in run.path.glob(".*.tmp"):  # a write that a kill cut short
             stray.unlink(missing_ok=True)
         steps = -(-len(dataset.train_labels) // config.batch_size)
         state = load_checkpoint(
-            run.file(runs.CHECKPOINT), network, optimizer, steps_per_epoch=steps
+            run.file(runs.CHECKPOINT),
+            network,
+            optimizer,
+            steps_per_epoch=steps,
+            average=averaged,
         )
         state.history = [runs.upgrade_history_row(row) for row in state.history]
         reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
@@ -243,10 +252,11 @@ def _fit(
                 epoch=epoch,
                 on_step=reporter.step,
                 threads=threads,
+                average=average,
             )
             used = threads.epoch_threads() if threads is not None else torch.get_num_threads()
             measured = evaluate_epoch(
-                network,
+                judged,
                 (x_train, y_train),
                 (x_test, y_test),
                 sample,
@@ -279,8 +289,14 @@ def _fit(
                 or measured.test_accuracy > state.history[state.best_epoch - 1]["test_accuracy"]
             ):
                 state.best_epoch = epoch
-                state.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            save_checkpoint(run.file(runs.CHECKPOINT), network, optimizer, state)
+                state.best_state = {k: v.detach().clone() for k, v in judged.state_dict().items()}
+            save_checkpoint(
+                run.file(runs.CHECKPOINT),
+                network,
+                optimizer,
+                state,
+                average=averaged,
+            )
             run.write_history(state.history)
             run.write_state("running", epoch)
             reporter.epoch_end(row)
@@ -293,9 +309,7 @@ def _fit(
         reuse = (
             last_measured if last_measured is not None and state.epoch == config.epochs else None
         )
-        _finish(
-            run, network, state, dataset, config, stopped, int(sample.shape[0]), reporter, reuse
-        )
+        _finish(run, judged, state, dataset, config, stopped, int(sample.shape[0]), reporter, reuse)
     except KeyboardInterrupt:
         message = (
             f"interrupted after {state.epoch} of {config.epochs} epochs; "

@@ -9,8 +9,8 @@ Routes::
     GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
 
 ``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
-``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, ``tta_shift``, on top
-of the recipe of ``preset`` (default: the model's own when it is a preset; ``""``: the
+``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, ``tta_shift``, ``ema``,
+on top of the recipe of ``preset`` (default: the model's own when it is a preset; ``""``: the
 lesson's defaults). :class:`StartBody` takes them from
 :data:`convlens.recipe.RECIPE_FIELDS`, typed by :class:`TrainConfig`'s own fields. Only their
 types are checked here; their values are TrainConfig's to judge, so ``"lr": 0`` gets the same
