@@ -101,9 +101,9 @@ def test_train_evaluate_predict(trained_run, capsys, tmp_path) -> None:
 def test_evaluate_judges_a_run_with_its_own_flip_averaging(
     tmp_path, tiny_idx_dir, capsys, views, said
 ) -> None:
-    """A run trained with --tta-flip (and --tta-shift) reported test figures averaged over
-    those views every epoch; evaluate, on the same data and the same (last) weights, must
-    report the same."""
+    """A run trained with --tta-flip (and --tta-shift) reports test figures averaged over
+    those views (its last epoch's ``tta_`` figures, metrics.json); evaluate, on the same
+    data and the same (last) weights, must report the same."""
     code, _, err = cli(
         capsys, "train", SMALL, "--data", f"idx:{tiny_idx_dir}", "--epochs", "1",
         "--augment", *views, "--runs", tmp_path, "--name", "flip", "--quiet",
@@ -120,7 +120,8 @@ def test_evaluate_judges_a_run_with_its_own_flip_averaging(
     assert evaluated["tta_flip"] is True
     assert evaluated["tta_shift"] is ("--tta-shift" in views)
     assert evaluated["test_accuracy"] == metrics["test_accuracy"]
-    assert evaluated["test_accuracy"] == pytest.approx(last_epoch["test_accuracy"])
+    assert evaluated["test_accuracy"] == pytest.approx(last_epoch["tta_test_accuracy"])
+    assert evaluated["test_loss"] == pytest.approx(last_epoch["tta_test_loss"], abs=1e-6)
     assert evaluated["test_loss"] == pytest.approx(metrics["test_loss"], abs=1e-6)
     assert evaluated["confusion"] == metrics["confusion"]
 

@@ -25,6 +25,25 @@ def test_a_one_epoch_run_has_whole_epoch_ticks_and_markers() -> None:
         assert all(line.get_marker() not in (None, "None", "") for line in ax.get_lines()[:2])
 
 
+def test_the_curves_mark_the_epoch_judged_with_views() -> None:
+    """The lines are the image alone (and say so); the last epoch's figures with the
+    recipe's views are their own points, at their own values."""
+    rows = [
+        {**ONE_EPOCH[0], "epoch": 1},
+        {**ONE_EPOCH[0], "epoch": 2, "tta_views": 6, "tta_train_loss": 0.4,
+         "tta_train_accuracy": 0.86, "tta_test_loss": 0.45, "tta_test_accuracy": 0.84},
+    ]  # fmt: skip
+    loss_ax, acc_ax = curves_figure(rows).axes
+    lines = {line.get_label(): line for line in acc_ax.get_lines()}
+    assert "test (image alone)" in lines and "train (image alone)" in lines
+    assert list(lines["test, 6 views"].get_ydata()) == [0.84]
+    assert list(lines["train, 6 views"].get_xdata()) == [2]
+    loss_lines = {line.get_label(): line for line in loss_ax.get_lines()}
+    assert list(loss_lines["test, 6 views"].get_ydata()) == [0.45]
+    plain = {line.get_label() for line in curves_figure(ONE_EPOCH).axes[1].get_lines()}
+    assert plain == {"train", "test"}
+
+
 def test_compare_bars_start_at_zero_with_labelled_axes() -> None:
     row = {
         "model": "cnn",

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 
 def headline(run: Run) -> str:
-    """'runs/cnn: test accuracy 90.60%, train accuracy 92.73%, 5 epochs, 15.2 s/epoch'
-    (and the data caveat, when there is one); the status when it has no metrics yet."""
+    """'runs/cnn: test accuracy 90.60%, train accuracy 92.73%, 5 epochs, 15.2 s/epoch;
+    76.0 s of steps, 5.5 s evaluating' (the test figure's views when it averages several,
+    the data caveat when there is one); the status when it has no metrics yet."""
     try:
         caveat = run.data_note.caveat
         if not run.file("metrics.json").exists():
@@ -27,10 +28,17 @@ def headline(run: Run) -> str:
             line = f"{run.path}: {state.get('status', 'new')}, {state.get('epochs_done', 0)} epochs"
         else:
             m = run.metrics()
+            views = m.get("test_views") or 1
             line = (
-                f"{run.path}: test accuracy {m['test_accuracy']:.2%}, train accuracy "
-                f"{m['train_accuracy']:.2%}, {m['epochs_done']} epochs, "
+                f"{run.path}: test accuracy {m['test_accuracy']:.2%}"
+                + (f" ({views} views)" if views > 1 else "")
+                + f", train accuracy {m['train_accuracy']:.2%}, {m['epochs_done']} epochs, "
                 f"{m['seconds_per_epoch']:.1f} s/epoch"
+                + (
+                    f"; {m['train_seconds']:.1f} s of steps, {m['eval_seconds']:.1f} s evaluating"
+                    if m.get("eval_seconds") is not None and m.get("train_seconds") is not None
+                    else ""
+                )
             )
     except ConvlensError as err:
         return f"{run.path}: cannot be read ({err})"

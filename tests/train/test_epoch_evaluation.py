@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +16,8 @@ from convlens.errors import Interrupted
 from convlens.experiments.overfit import overfitting
 from convlens.models.inputs import to_tensor
 from convlens.recipe import TrainConfig
-from convlens.train.epoch_evaluation import evaluation_batches, train_sample
+from convlens.train.epoch_evaluation import TRAIN_SAMPLE_IMAGES, evaluation_batches, train_sample
+from convlens.train.evaluation import evaluate_run
 from convlens.train.progress import EVALUATE, FINISH, SilentReporter
 from convlens.train.session import resume, train
 
@@ -138,3 +144,90 @@ def test_a_measured_history_is_judged_without_the_caveat() -> None:
     verdict = overfitting(rows)
     assert verdict.train_measured and "running mean" not in verdict.text
     assert verdict.final_gap == pytest.approx(0.95 - 0.89)  # never the running mean
+
+
+def test_the_training_sample_is_capped() -> None:
+    sample = train_sample(60_000, 10_000, seed=0)
+    assert sample.shape == (TRAIN_SAMPLE_IMAGES,) and len(set(sample.tolist())) == 5_000
+
+
+VIEWS = fp32(epochs=3, seed=2, augment=True, tta_flip=True, tta_shift=True)
+
+
+def test_only_the_last_epoch_is_judged_with_the_views(tiny_dataset, tmp_path, monkeypatch) -> None:
+    """Epochs before the last: the image alone (no tta_ columns); the last: the recipe's six
+    views as well, and those are the final figures that evaluate reproduces; every row's
+    plain figures are the saved network's on the image alone (known answer: the last)."""
+    run = train(NORMED, config=VIEWS, runs_dir=tmp_path, name="v", dataset=tiny_dataset)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    history = run.history()
+    assert [("tta_views" in row) for row in history] == [False, False, True]
+    assert all(row["train_images"] == len(tiny_dataset.test_labels) for row in history)
+    last, metrics = history[-1], run.metrics()
+    assert last["tta_views"] == 6 and metrics["test_views"] == 6 and metrics["train_views"] == 6
+    views, _, _ = evaluate_run(run)
+    alone, _, _ = evaluate_run(run, tta_flip=False)
+    assert views.accuracy == metrics["test_accuracy"]
+    assert views.accuracy == pytest.approx(last["tta_test_accuracy"], abs=1e-6)
+    assert views.loss == pytest.approx(last["tta_test_loss"], abs=1e-6)
+    assert alone.accuracy == pytest.approx(last["test_accuracy"], abs=1e-6)  # float32 mean
+    assert alone.loss == pytest.approx(last["test_loss"], abs=1e-5)
+    assert alone.loss != pytest.approx(views.loss, abs=1e-6)  # two measurements, not one twice
+    # the gap and the train figure of metrics.json have the test figure's views
+    assert metrics["train_accuracy"] == last["tta_train_accuracy"]
+    assert metrics["overfit_gap"] == pytest.approx(
+        last["tta_train_accuracy"] - last["tta_test_accuracy"]
+    )
+    # the per-epoch series is one kind of figure: the best epoch and the verdict use it
+    assert metrics["best_test_accuracy"] == max(row["test_accuracy"] for row in history)
+    assert overfitting(history).final_test_accuracy == last["test_accuracy"]
+
+
+class InterruptAt(SilentReporter):
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_has_the_columns_of_an_uninterrupted_one(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    straight = train(NORMED, config=VIEWS, runs_dir=tmp_path, name="s", dataset=tiny_dataset)
+    with pytest.raises(Interrupted):
+        train(
+            NORMED, config=VIEWS, runs_dir=tmp_path, name="c", dataset=tiny_dataset,
+            reporter=InterruptAt(),
+        )  # fmt: skip
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    resumed = resume(tmp_path / "c")
+    header = [run.file(runs.METRICS_CSV).read_text().splitlines()[0] for run in (straight, resumed)]
+    assert header[0] == header[1] and "tta_test_accuracy" in header[0]
+    for a, b in zip(resumed.history(), straight.history(), strict=True):
+        assert a.keys() == b.keys()
+        assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
+    assert resumed.metrics()["test_accuracy"] == straight.metrics()["test_accuracy"]
+
+
+def test_the_cli_shows_the_evaluation_phase_and_the_views(tiny_idx_dir, tmp_path) -> None:
+    """As a user runs it: each epoch's line has its evaluation seconds, the last one its
+    figures with the views; the closing line says the test figure's views and the seconds
+    of steps against those of evaluating."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "convlens", "train", SMALL, "--data", f"idx:{tiny_idx_dir}",
+            "--epochs", "2", "--augment", "--tta-flip", "--precision", "fp32", "--batch-size",
+            "16", "--runs", str(tmp_path), "--name", "p",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.splitlines() if re.match(r"epoch \d+: train loss", x)]
+    assert "epoch 2 evaluating" in done.stderr  # the phase's own bar
+    assert len(lines) == 2 and all(re.search(r"s \+ \d+\.\ds evaluating$", x) for x in lines)
+    assert "views" not in lines[0]
+    last = runs.Run(tmp_path / "p").history()[-1]
+    assert f"| 2 views: train acc {last['tta_train_accuracy']:.2%}" in lines[1]
+    metrics = runs.Run(tmp_path / "p").metrics()
+    assert f"test accuracy {metrics['test_accuracy']:.2%} (2 views)" in done.stdout
+    assert re.search(r"; \d+\.\d s of steps, \d+\.\d s evaluating", done.stdout)

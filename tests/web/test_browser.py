@@ -482,6 +482,33 @@ def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny
     assert page.locator("button.resume").count() == 0
 
 
+def test_a_run_judged_with_views_says_which_figures_have_them(
+    browser, server, shots, runs_dir, tiny_data
+) -> None:
+    """The lines are every epoch on the image alone; the last epoch's figures with the
+    recipe's views are diamonds, named in the legend, the note and the headline figures."""
+    from convlens.train.session import train
+
+    config = TrainConfig(epochs=2, precision="fp32", augment=True, tta_flip=True)
+    train(SMALL, data=tiny_data, config=config, runs_dir=runs_dir, name="views")
+    try:
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            with opened(browser, server, viewport) as page:
+                page.goto(page.base + "#runs")
+                page.click("#r-table tr[data-name='views']")
+                page.wait_for_selector(".run-card .chart svg")
+                card = page.text_content(".run-card")
+                assert "Test accuracy (2 views)" in card and "Train accuracy (2 views)" in card
+                assert "the diamonds are epoch 2 judged again with this recipe's 2" in card
+                assert page.locator(".run-card .chart path.views").count() == 2  # train, test
+                assert page.locator(".run-card .chart circle.test").count() == 2
+                assert "◆ 2 views" in page.text_content(".run-card .chart svg")
+                charts(page)
+                shots(page, f"runs-views-{size}")
+    finally:
+        shutil.rmtree(runs_dir / "views")  # the other tests count the module's runs
+
+
 def test_confusion_cell_to_mistakes_to_journey(page, shots, runs_dir) -> None:
     confusion = Run.open("cnn", runs_dir).metrics()["confusion"]
     true, predicted = next(

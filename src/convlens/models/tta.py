@@ -51,3 +51,8 @@ def tta_views(
             if flip:
                 views.append((SHIFT_WEIGHT, moved.flip(-1)))
     return views
+
+
+def view_count(*, flip: bool = False, shift: bool = False) -> int:
+    """How many views :func:`tta_views` makes: 1, 2 (flip), 3 (shift) or 6 (both)."""
+    return (1 + flip) * (1 + 2 * shift)

@@ -15,18 +15,32 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
 
     "train" is the network measured at the end of each epoch on a sample of training
     images; a run from before that measurement has only running means over the steps,
-    drawn dashed and labelled so.
+    drawn dashed and labelled so. The lines are the image alone; the epoch judged with
+    test-time views too (the last, in a recipe with views) adds those figures as stars.
     """
     figure = new_figure(9.0, 3.6)
     loss_ax, acc_ax = figure.subplots(1, 2)
     epochs = [int(row["epoch"]) for row in history]
     measured = all("train_accuracy" in row for row in history)
     train_label = "train" if measured else "train (running mean over steps)"
+    viewed = [r for r in history if "tta_views" in r]
+    alone = " (image alone)" if viewed else ""
     for ax, key, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
         trains = [r.get(f"train_{key}", r.get(f"running_{key}")) for r in history]
         style = "o-" if measured else "o--"
-        ax.plot(epochs, trains, style, color=TRAIN_COLOR, label=train_label)
-        ax.plot(epochs, [r[f"test_{key}"] for r in history], "s-", color=TEST_COLOR, label="test")
+        ax.plot(epochs, trains, style, color=TRAIN_COLOR, label=train_label + alone)
+        tests = [r[f"test_{key}"] for r in history]
+        ax.plot(epochs, tests, "s-", color=TEST_COLOR, label="test" + alone)
+        for part, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
+            if viewed:
+                ax.plot(
+                    [r["epoch"] for r in viewed],
+                    [r[f"tta_{part}_{key}"] for r in viewed],
+                    "*",
+                    markersize=11,
+                    color=color,
+                    label=f"{part}, {int(viewed[-1]['tta_views'])} views",
+                )
         ax.set_title(label)
         epoch_axis(ax, epochs)
         ax.grid(alpha=0.3)

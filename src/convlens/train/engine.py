@@ -263,8 +263,17 @@ def _batchnorms(network: torch.nn.Module) -> list[torch.nn.Module]:
     return [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
+@dataclass(frozen=True)
+class ViewLogits:
+    """Logits (N, K) float32 of one pass: with the test-time views averaged, and of the
+    image alone (the first view, computed anyway: a by-product, not a second pass)."""
+
+    views: torch.Tensor
+    plain: torch.Tensor
+
+
 @torch.no_grad()
-def predict_logits(
+def predict_view_logits(
     network: torch.nn.Module,
     images: torch.Tensor,
     runtime: Runtime,
@@ -273,11 +282,11 @@ def predict_logits(
     tta_flip: bool = False,
     tta_shift: bool = False,
     on_batch: Callable[[], None] | None = None,
-) -> torch.Tensor:
-    """Logits (N, K) in float32 for ``images`` (N, C, H, W), uint8 or float 0..1;
-    ``on_batch()`` is called after each batch. With test-time views
-    (:mod:`convlens.models.tta`) the logits are the log of their weighted mean
-    probabilities.
+) -> ViewLogits:
+    """Logits for ``images`` (N, C, H, W), uint8 or float 0..1, with and without the
+    test-time views (:mod:`convlens.models.tta`); ``on_batch()`` after each batch. With
+    views the logits are the log of their weighted mean probabilities; without, both
+    fields are the same tensor.
 
     In fp32 the fast inference engine computes them (:mod:`convlens.models.inference`:
     ONNX Runtime or a channels_last copy, equal to the network to 1e-5); in bf16 the
@@ -293,19 +302,89 @@ def predict_logits(
         with runtime.autocast():
             return network(x).float()
 
-    outputs = []
+    averaged, alone = [], []
     for start in range(0, images.shape[0], batch_size):
         x = runtime.prepare(images[start : start + batch_size])
         if tta_flip or tta_shift:
             views = tta_views(x, flip=tta_flip, shift=tta_shift)
-            mean = sum(w * forward(v).softmax(-1) for w, v in views)
-            logits = torch.log(mean / sum(w for w, _ in views))
+            plain = forward(views[0][1])  # the image itself comes first
+            mean = views[0][0] * plain.softmax(-1)
+            for weight, view in views[1:]:  # summed in order, as sum() would
+                mean = mean + weight * forward(view).softmax(-1)
+            averaged.append(torch.log(mean / sum(w for w, _ in views)))
         else:
-            logits = forward(x)
-        outputs.append(logits)
+            plain = forward(x)
+            averaged.append(plain)
+        alone.append(plain)
         if on_batch is not None:
             on_batch()
-    return torch.cat(outputs)
+    views_logits = torch.cat(averaged)
+    return ViewLogits(views_logits, torch.cat(alone) if tta_flip or tta_shift else views_logits)
+
+
+def predict_logits(
+    network: torch.nn.Module,
+    images: torch.Tensor,
+    runtime: Runtime,
+    *,
+    batch_size: int = INFERENCE_BATCH,
+    tta_flip: bool = False,
+    tta_shift: bool = False,
+    on_batch: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Logits (N, K) in float32 for ``images`` (N, C, H, W), with the test-time views
+    averaged when asked (see :func:`predict_view_logits`)."""
+    return predict_view_logits(
+        network,
+        images,
+        runtime,
+        batch_size=batch_size,
+        tta_flip=tta_flip,
+        tta_shift=tta_shift,
+        on_batch=on_batch,
+    ).views
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A labelled set judged once: mean loss, accuracy, predicted labels (N,)."""
+
+    loss: float
+    accuracy: float
+    predicted: torch.Tensor
+
+    @classmethod
+    def of(cls, logits: torch.Tensor, labels: torch.Tensor) -> Scores:
+        labels = labels.to(logits.device)
+        predicted = logits.argmax(dim=1)
+        loss = F.cross_entropy(logits, labels).item()
+        return cls(loss, (predicted == labels).float().mean().item(), predicted)
+
+
+def evaluate_views(
+    network: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    runtime: Runtime,
+    *,
+    tta_flip: bool = False,
+    tta_shift: bool = False,
+    batch_size: int = INFERENCE_BATCH,
+    on_batch: Callable[[], None] | None = None,
+) -> tuple[Scores, Scores]:
+    """(with the views averaged, the image alone) on a labelled set, from one pass."""
+    logits = predict_view_logits(
+        network,
+        images,
+        runtime,
+        tta_flip=tta_flip,
+        tta_shift=tta_shift,
+        batch_size=batch_size,
+        on_batch=on_batch,
+    )
+    views = Scores.of(logits.views, labels)
+    plain = views if logits.plain is logits.views else Scores.of(logits.plain, labels)
+    return views, plain
 
 
 def evaluate_tensors(
@@ -319,17 +398,15 @@ def evaluate_tensors(
     batch_size: int = INFERENCE_BATCH,
     on_batch: Callable[[], None] | None = None,
 ) -> tuple[float, float, torch.Tensor]:
-    """(mean loss, accuracy, predicted labels (N,)) on a labelled set."""
-    logits = predict_logits(
+    """(mean loss, accuracy, predicted labels (N,)) on a labelled set, with the views."""
+    views, _ = evaluate_views(
         network,
         images,
+        labels,
         runtime,
         tta_flip=tta_flip,
         tta_shift=tta_shift,
         batch_size=batch_size,
         on_batch=on_batch,
     )
-    labels = labels.to(logits.device)
-    loss = F.cross_entropy(logits, labels).item()
-    predicted = logits.argmax(dim=1)
-    return loss, (predicted == labels).float().mean().item(), predicted
+    return views.loss, views.accuracy, views.predicted

@@ -5,7 +5,9 @@ per epoch (live loss and accuracy), one for each epoch's evaluation, and prints 
 per finished epoch.
 
 Phases: after an epoch's steps comes its evaluation (``phase("evaluate", done, total)``,
-in batches: the batchnorm refresh, the test pass, the training-sample pass), and after
+in batches: the batchnorm refresh, the test pass, the training-sample pass; the epoch's
+line then gives its seconds next to the steps' and, in the epoch judged with test-time
+views, the figures with them: :mod:`convlens.train.epoch_evaluation`), and after
 the last epoch the run's finish (``phase("finish", done, total)``: the fp32 evaluation
 of the saved weights and the figures). Each phase is announced with ``done == 0`` and
 ends with ``done == total``. A reporter may raise ``KeyboardInterrupt`` from any event
@@ -213,13 +215,20 @@ class _Text:
 
 
 def _epoch_line(label: str, row: dict[str, float]) -> str:
-    """The measured train and test figures, and the seconds of steps and of evaluation."""
+    """The measured train and test figures (the image alone), those with the test-time
+    views in the epoch judged with them, and the seconds of steps and of evaluation."""
     prefix = f"{label} " if label else ""
     evaluated = f" + {row['eval_seconds']:.1f}s evaluating" if "eval_seconds" in row else ""
+    views = (
+        f" | {int(row['tta_views'])} views: train acc {row['tta_train_accuracy']:.2%}, "
+        f"test loss {row['tta_test_loss']:.4f} acc {row['tta_test_accuracy']:.2%}"
+        if "tta_views" in row
+        else ""
+    )
     return (
         f"{prefix}epoch {int(row['epoch'])}: train loss {row['train_loss']:.4f} "
         f"acc {row['train_accuracy']:.2%} | test loss {row['test_loss']:.4f} "
-        f"acc {row['test_accuracy']:.2%} | {row['seconds']:.1f}s{evaluated}"
+        f"acc {row['test_accuracy']:.2%}{views} | {row['seconds']:.1f}s{evaluated}"
     )
 
 

@@ -28,6 +28,7 @@ from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
+from convlens.models.tta import view_count
 from convlens.models.weights import save_weights
 from convlens.notices import SmokeModeWarning, say
 from convlens.recipe import TrainConfig, apply_subsets
@@ -255,6 +256,7 @@ def _fit(
                 average=average,
             )
             used = threads.epoch_threads() if threads is not None else torch.get_num_threads()
+            last = epoch == config.epochs  # its evaluation is the final one: the recipe's views
             measured = evaluate_epoch(
                 judged,
                 (x_train, y_train),
@@ -262,18 +264,15 @@ def _fit(
                 sample,
                 runtime,
                 seed=config.seed + epoch,
-                tta_flip=config.tta_flip,
-                tta_shift=config.tta_shift,
+                tta_flip=config.tta_flip and last,
+                tta_shift=config.tta_shift and last,
                 on_batch=lambda done, total: reporter.phase(EVALUATE, done, total),
-                measure_with=final_runtime if epoch == config.epochs else None,
+                measure_with=final_runtime if last else None,
             )
             last_measured = measured
             row = {
                 "epoch": epoch,
-                "train_loss": measured.train_loss,
-                "train_accuracy": measured.train_accuracy,
-                "test_loss": measured.test_loss,
-                "test_accuracy": measured.test_accuracy,
+                **measured.row(),
                 "running_loss": result.running_loss,
                 "running_accuracy": result.running_accuracy,
                 "seconds": result.seconds,
@@ -286,7 +285,8 @@ def _fit(
             state.epoch = epoch
             if config.keep == "best" and (
                 state.best_epoch is None
-                or measured.test_accuracy > state.history[state.best_epoch - 1]["test_accuracy"]
+                # the image alone in every epoch: the epochs compare like with like
+                or measured.test.accuracy > state.history[state.best_epoch - 1]["test_accuracy"]
             ):
                 state.best_epoch = epoch
                 state.best_state = {k: v.detach().clone() for k, v in judged.state_dict().items()}
@@ -309,7 +309,7 @@ def _fit(
         reuse = (
             last_measured if last_measured is not None and state.epoch == config.epochs else None
         )
-        _finish(run, judged, state, dataset, config, stopped, int(sample.shape[0]), reporter, reuse)
+        _finish(run, judged, state, dataset, config, stopped, reporter, reuse)
     except KeyboardInterrupt:
         message = (
             f"interrupted after {state.epoch} of {config.epochs} epochs; "
@@ -330,7 +330,6 @@ def _finish(
     dataset: Dataset,
     config: TrainConfig,
     stopped: str,
-    train_images: int,
     reporter: Reporter,
     last_measured: EpochEvaluation | None = None,
 ) -> None:
@@ -365,11 +364,12 @@ def _finish(
     network = network.to("cpu", memory_format=torch.contiguous_format).float()
     save_weights(network, run.file(runs.WEIGHTS), network.spec.to_dict())
     if reusable:
+        judged = last_measured.final_test
         evaluation = Evaluation.of_predictions(
-            last_measured.test_predictions.cpu().numpy(),
+            judged.predicted.cpu().numpy(),
             dataset.test_labels,
             dataset.class_names,
-            loss=last_measured.test_loss,
+            loss=judged.loss,
         )
     else:
         evaluation = evaluate_network(
@@ -386,20 +386,38 @@ def _finish(
     history = state.history
     final = history[-1]
     best = max(history, key=lambda r: r["test_accuracy"])
+    # The last epoch's train figures with the views test_accuracy has, when it was
+    # judged with them; otherwise (no views, or a run stopped early) the image alone.
+    views = "tta_" if "tta_train_accuracy" in final else ""
+    # rows from before the sample's cap used as many images as the test set has
+    sample_images = int(
+        final.get("train_images", min(len(dataset.train_labels), len(dataset.test_labels)))
+    )
+    test_views = view_count(flip=config.tta_flip, shift=config.tta_shift)
     metrics = {
         **evaluation.to_dict(),
+        "test_views": test_views,
         "weights_epoch": state.best_epoch if config.keep == "best" else final["epoch"],
         "epochs_done": state.epoch,
-        # measured at the end of the last epoch on a fixed sample of training images, in
-        # the training precision, like the history's test figures it is compared with
-        "train_accuracy": final.get("train_accuracy"),
-        "train_loss": final.get("train_loss"),
-        "train_sample_images": train_images if "train_accuracy" in final else None,
+        # measured at the end of the last epoch on a fixed sample of training images
+        "train_accuracy": final.get(f"{views}train_accuracy"),
+        "train_loss": final.get(f"{views}train_loss"),
+        "train_views": (
+            int(final["tta_views"])
+            if views
+            else 1
+            if "train_images" in final
+            else test_views  # rows from before every epoch was judged on the image alone
+        ),
+        "train_sample_images": sample_images if "train_accuracy" in final else None,
         "running_accuracy": final.get("running_accuracy"),  # mean over the last epoch's steps
+        # the per-epoch figures: the image alone (an older run's rows: the recipe's views)
         "best_test_accuracy": best["test_accuracy"],
         "best_epoch": int(best["epoch"]),
-        "overfit_gap": (
-            final["train_accuracy"] - final["test_accuracy"] if "train_accuracy" in final else None
+        "overfit_gap": (  # train - test of the last epoch, both with the same views
+            final[f"{views}train_accuracy"] - final[f"{views}test_accuracy"]
+            if "train_accuracy" in final
+            else None
         ),
         "seconds_per_epoch": float(np.median([r["seconds"] for r in history])),
         "train_seconds": float(sum(r["seconds"] for r in history)),

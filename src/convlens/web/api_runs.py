@@ -163,6 +163,9 @@ def _row(ref: str, run: Run) -> dict[str, Any]:
         # which have only the running mean over the steps (kept apart, named so)
         "train_accuracy": metrics.get("train_accuracy", last.get("train_accuracy")),
         "running_accuracy": metrics.get("running_accuracy", last.get("running_accuracy")),
+        # test-time views behind test_accuracy and train_accuracy (None: not recorded)
+        "test_views": metrics.get("test_views"),
+        "train_views": metrics.get("train_views"),
         "seconds_per_epoch": metrics.get("seconds_per_epoch", last.get("seconds")),
         "params": _params(run),
         "dataset": facts.name or config.data.dataset,

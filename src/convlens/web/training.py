@@ -78,6 +78,7 @@ class Job:
     notes: list[str] = field(default_factory=list)
     message: str | None = None
     test_accuracy: float | None = None
+    test_views: int | None = None  # the test-time views behind test_accuracy
     started: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -106,6 +107,7 @@ class Job:
             "notes": list(self.notes[-20:]),
             "message": self.message,
             "test_accuracy": self.test_accuracy,
+            "test_views": self.test_views,
             # from its checkpoint (written after each epoch), or from the start before one
             "resumable": self.status == "interrupted",
             "seconds": round((self.finished or time.time()) - self.started, 1),
@@ -309,10 +311,11 @@ class TrainingManager:
             run = work()
             state = run.state()
             status, message = state.get("status", "complete"), state.get("message") or None
-            accuracy = None
+            accuracy = views = None
             if run.file(METRICS_JSON).exists():
-                accuracy = run.metrics().get("test_accuracy")
-            self._finish(status, message, accuracy)
+                metrics = run.metrics()
+                accuracy, views = metrics.get("test_accuracy"), metrics.get("test_views")
+            self._finish(status, message, accuracy, views)
         except KeyboardInterrupt as stop:  # our cancel, via the reporter
             self._finish("interrupted", str(stop) or "cancelled")
         except TrainingDiverged as err:
@@ -323,7 +326,13 @@ class TrainingManager:
             log.exception("training %s failed", self._job.run if self._job else "?")
             self._finish("failed", f"training failed: {type(err).__name__}: {err}")
 
-    def _finish(self, status: str, message: str | None, accuracy: float | None = None) -> None:
+    def _finish(
+        self,
+        status: str,
+        message: str | None,
+        accuracy: float | None = None,
+        views: int | None = None,
+    ) -> None:
         with self._lock:
             job = self._job
             if job is None:
@@ -332,7 +341,7 @@ class TrainingManager:
             if status == "interrupted":  # the page's words: its Resume button, not the CLI's
                 message = cancelled_message(len(job.history), job.epochs)
             job.message = " ".join(message.split()) if message else None
-            job.test_accuracy = accuracy
+            job.test_accuracy, job.test_views = accuracy, views
             job.finished = time.time()
             self._emit("done", job.to_dict())
 

@@ -11,7 +11,7 @@ const DASHES = ['', '7 5']; // first run solid, second dashed
 
 /** The lowest accuracy shown for some histories: below their lowest value, on a round tick. */
 export function floorOf(histories) {
-  const values = histories.flat().flatMap((r) => [r.train_accuracy, r.test_accuracy, r.running_accuracy]).filter((v) => v != null);
+  const values = histories.flat().flatMap((r) => [r.train_accuracy, r.test_accuracy, r.running_accuracy, r.tta_train_accuracy, r.tta_test_accuracy]).filter((v) => v != null);
   if (!values.length) return 0;
   const rough = Math.max(0, Math.floor(Math.min(...values) * 10) / 10 - 0.1);
   const step = tickStep(1 - rough);
@@ -22,7 +22,9 @@ export function floorOf(histories) {
 const tickStep = (range) => (range <= 0.25 ? 0.05 : range <= 0.5 ? 0.1 : 0.2);
 
 /**
- * series: [{ name, history: [{epoch, train_accuracy, test_accuracy}] }] (one or two);
+ * series: [{ name, history: [{epoch, train_accuracy, test_accuracy}] }] (one or two); the
+ * lines are the image alone, and an epoch judged with test-time views too (the last of a
+ * recipe with views: tta_views, tta_train_accuracy, tta_test_accuracy) adds a diamond each;
  * epochs: the x axis' last epoch; floor: the y axis' lowest accuracy (shared when comparing).
  */
 export function accuracyChart({ series, epochs, floor = null, label = 'accuracy per epoch' }) {
@@ -57,11 +59,22 @@ export function accuracyChart({ series, epochs, floor = null, label = 'accuracy 
         dot.append(svgEl('title', {}, `${s.name || ''} epoch ${r.epoch}: ${cls} ${(100 * r[key]).toFixed(2)}%`));
         svg.append(dot);
       }
+      for (const r of s.history.filter((row) => row[`tta_${key}`] != null)) {
+        const [cx, cy] = [x(r.epoch), y(r[`tta_${key}`])];
+        const diamond = svgEl('path', { class: `${cls} views`, d: diamondPath(cx, cy, 6) });
+        diamond.append(svgEl('title', {}, `${s.name || ''} epoch ${r.epoch}: ${cls} with ${r.tta_views} views ${(100 * r[`tta_${key}`]).toFixed(2)}%`));
+        svg.append(diamond);
+      }
     }
   });
   legend(svg, series, W);
   return svg;
 }
+
+const diamondPath = (cx, cy, r) => `M${cx.toFixed(1)},${(cy - r).toFixed(1)} l${r},${r} l${-r},${r} l${-r},${-r} Z`;
+
+/** The test-time views of the epochs judged with them (0: none). */
+const viewsOf = (history) => Math.max(0, ...history.map((r) => r.tta_views || 0));
 
 /** Runs before convlens measured train accuracy have only the running mean over the steps. */
 const trainKey = (history) => (history.some((r) => r.train_accuracy != null) || !history.some((r) => r.running_accuracy != null) ? 'train_accuracy' : 'running_accuracy');
@@ -77,6 +90,14 @@ function legend(svg, series, W) {
     };
     put(trainKey(s.history) === 'train_accuracy' ? 'train accuracy' : 'train (running mean)', 'train');
     put('test accuracy', 'test');
+    const views = viewsOf(s.history);
+    if (views) { // the lines are the image alone; the diamonds the same epoch with the views
+      const text = `◆ ${views} views`;
+      const label = svgEl('text', { class: 'legend views', x: at, y: line + 4 }, text);
+      if (at + 8 * text.length > W - 4) label.setAttribute('x', W - 4), label.setAttribute('text-anchor', 'end');
+      svg.append(label);
+      at += 12 + 7.5 * text.length;
+    }
     if (series.length > 1) {
       const name = svgEl('text', { class: 'legend', x: at, y: line + 4 }, `${s.name}${i ? ' (dashed)' : ' (solid)'}`);
       if (at > W - 120) name.setAttribute('x', W - 4), name.setAttribute('text-anchor', 'end');

@@ -191,8 +191,8 @@ function card(run, floor) {
     el('div', { class: 'spec', text: run.spec || '' }),
     actions(run),
     el('div', { class: 'kpis' },
-      kpi('Test accuracy', pct(run.test_accuracy, 2), 'test'),
-      kpi('Train accuracy', pct(run.train_accuracy, 2), 'train'),
+      kpi(`Test accuracy${run.test_views > 1 ? ` (${run.test_views} views)` : ''}`, pct(run.test_accuracy, 2), 'test'),
+      kpi(`Train accuracy${run.train_views > 1 ? ` (${run.train_views} views)` : ''}`, pct(run.train_accuracy, 2), 'train'),
       kpi('Train − test', gap == null ? '–' : `${(100 * gap).toFixed(1).replace(/^-0\.0$/, '0.0')} pts`, 'gap'),
       kpi('Epochs', run.epochs ? `${run.epochs_done} / ${run.epochs}` : '–'),
       kpi('Seconds / epoch', run.seconds_per_epoch ? run.seconds_per_epoch.toFixed(1) : '–'),
@@ -202,10 +202,19 @@ function card(run, floor) {
     history.length
       ? el('div', { class: 'chart' }, accuracyChart({ series: [{ name: run.name, history }], epochs: run.epochs, floor, label: `accuracy per epoch of ${run.name}` }))
       : el('p', { class: 'note', text: noCurves(run) }),
+    viewsNote(history),
     confusionPart(run),
     el('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': `layers of ${run.name}` }, layersTable(run.summary)),
     run.summary_text ? el('details', {}, el('summary', { text: 'Why each shape is what it is (summary.txt)' }), el('pre', { text: run.summary_text })) : null,
   );
+}
+
+/** What the chart's lines and diamonds are, for a run whose last epoch was judged with test-time views. */
+function viewsNote(history) {
+  const judged = history.filter((r) => r.tta_views);
+  if (!judged.length) return null;
+  const views = judged[judged.length - 1].tta_views;
+  return el('p', { class: 'kpi-note', text: `The lines judge every epoch on each image alone, so the epochs compare like with like; the diamonds are epoch ${judged.map((r) => r.epoch).join(', ')} judged again with this recipe's ${views} test-time views averaged (mirrored or shifted copies of each image), the figures the run reports.` });
 }
 
 /** The final "train − test" gap in words: which way it goes and what that usually means. */
@@ -217,7 +226,9 @@ function gapNote(gap, run) {
   const measured = (run.history || []).some((r) => r.running_accuracy != null);
   if (measured) {
     const one = run.test_count ? ` One test image is ${(100 / run.test_count).toFixed(2)} points.` : '';
-    return `${what} Test is ${points} points higher. Both are measured alike at the end of the epoch, the train accuracy on a fixed sample of training images as large as the test set: the network got more of the test images right than of that sample, so it does not (yet) fit its training images better than new ones.${one}`;
+    const sample = (run.metrics || {}).train_sample_images;
+    const alike = run.train_views > 1 && run.train_views === run.test_views ? `, both with the recipe's ${run.train_views} test-time views` : '';
+    return `${what} Test is ${points} points higher. Both are measured alike at the end of the epoch${alike}, the train accuracy on a fixed sample of ${sample ? `${thousands(sample)} ` : ''}training images: the network got more of the test images right than of that sample, so it does not (yet) fit its training images better than new ones.${one}`;
   }
   const extras = run.train && run.train.augment ? ', on shifted and mirrored pictures' : '';
   return `${what} Test is ${points} points higher: this older run's train accuracy is the average over the epoch's steps, while the network was still learning (with dropout where the model has it${extras}); its test accuracy is measured once, at the end of the epoch.`;

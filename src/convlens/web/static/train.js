@@ -206,17 +206,25 @@ function apply(snapshot) {
   const log = $('t-log');
   log.replaceChildren(
     ...job.notes.map((n) => el('li', { text: n })),
-    ...job.history.map((r) => el('li', { text: `epoch ${r.epoch}: train ${pct(r.train_accuracy)} · test ${pct(r.test_accuracy)} · ${r.seconds.toFixed(1)}s` })),
+    ...job.history.map((r) => el('li', { text: epochLine(r) })),
   );
   if (!active) {
     const good = job.status === 'complete' || job.status === 'stopped';
-    log.append(el('li', { class: good ? 'done' : 'bad', text: good ? `finished: test accuracy ${pct(job.test_accuracy, 2)}` : job.message || job.status }));
+    const views = job.test_views > 1 ? ` (${job.test_views} views)` : '';
+    log.append(el('li', { class: good ? 'done' : 'bad', text: good ? `finished: test accuracy ${pct(job.test_accuracy, 2)}${views}` : job.message || job.status }));
   }
   $('t-after').hidden = active || !(job.status === 'complete' || job.status === 'stopped');
   const resumable = !active && job.status === 'interrupted' && job.resumable;
   $('t-resume-box').hidden = !resumable;
   $('t-resume-note').textContent = !resumable ? '' : job.history.length ? `goes on from epoch ${job.history.length + 1} to ${job.epochs}` : `starts again from epoch 1, to ${job.epochs}`;
   tell(liveLine(job, active));
+}
+
+/** An epoch in the log: the image alone, the views where it was judged with them, the seconds of steps and of evaluation. */
+function epochLine(r) {
+  const views = r.tta_views ? ` · with ${r.tta_views} views: train ${pct(r.tta_train_accuracy)} · test ${pct(r.tta_test_accuracy)}` : '';
+  const evaluating = r.eval_seconds != null ? ` + ${r.eval_seconds.toFixed(1)}s evaluating` : '';
+  return `epoch ${r.epoch}: train ${pct(r.train_accuracy)} · test ${pct(r.test_accuracy)}${views} · ${r.seconds.toFixed(1)}s${evaluating}`;
 }
 
 /** What a screen reader hears: a line per epoch and per ending, not one per step. */
