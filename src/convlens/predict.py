@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from convlens.data.preparation import Preparation, as_images, prepare_picture
+from convlens.models import inference
 from convlens.models.inputs import to_float_images
 from convlens.models.network import Network
 from convlens.models.tta import tta_views
@@ -62,19 +62,20 @@ def predict_arrays(
     with shifted copies (:mod:`convlens.models.tta`), as a run trained with them was
     evaluated (see :func:`convlens.train.engine.predict_logits`).
     """
-    network = network.to("cpu").eval()
+    network = inference.on_cpu_in_eval(network)
     images = as_images(images, preparation_of(network))
     out = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = to_float_images(images[start : start + batch_size])
-            if tta_flip or tta_shift:
-                views = tta_views(x, flip=tta_flip, shift=tta_shift)
-                mean = sum(w * network.predict_proba(v) for w, v in views)
-                probabilities = mean / sum(w for w, _ in views)
-            else:
-                probabilities = network.predict_proba(x)
-            out.append(probabilities.numpy())
+    for start in range(0, len(images), batch_size):  # no autograd: inputs need no grad
+        x = to_float_images(images[start : start + batch_size])
+        if tta_flip or tta_shift:
+            views = tta_views(x, flip=tta_flip, shift=tta_shift)
+            mean = sum(w * network.predict_proba(v) for w, v in views)
+            probabilities = mean / sum(w for w, _ in views)
+        else:
+            probabilities = network.predict_proba(x)
+        out.append(probabilities.numpy())
+    if len(out) == 1:
+        return out[0]  # one batch (one image): no copy
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 
 

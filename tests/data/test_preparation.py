@@ -38,6 +38,20 @@ def test_every_layout_and_dtype_gives_the_same_uint8_batch() -> None:
     np.testing.assert_array_equal(as_images(batch[0, 0], GREY), batch[:1])  # (H, W)
 
 
+def test_a_batch_already_prepared_is_taken_as_it_is() -> None:
+    """The shortcut for uint8 (N, C, H, W) at the training size returns what the full
+    path returns (the same array, no copy), and leaves every other case to it: the
+    wrong channels, an empty batch, a width the layout rules would read as channels."""
+    batch = pixels((2, 1, 28, 28))
+    assert as_images(batch, GREY) is batch
+    assert as_images(pixels((2, 3, 28, 28)), GREY).shape == (2, 1, 28, 28)  # to grey
+    with pytest.raises(ImageError, match="cannot read"):
+        as_images(np.zeros((0, 1, 28, 28), np.uint8), GREY)
+    narrow = Preparation(size=(4, 3), channels=1)  # (N, 1, 4, 3) reads as (N, H, W, C)
+    with pytest.raises(ImageError, match="4x3 images"):
+        as_images(pixels((2, 1, 4, 3)), narrow)
+
+
 def test_colour_layouts_and_grey_to_rgb() -> None:
     image = pixels((28, 28, 3))
     out = as_images(image, RGB)  # (H, W, C)

@@ -101,38 +101,206 @@ def test_imported_keras_models_answer_as_eager(name, engine):
     assert_answers_as_eager(network, x, engine)
 
 
-def test_changed_weights_build_the_engine_again(engine):
-    """An optimizer step and load_state_dict both change what the engine answers."""
-    torch.manual_seed(1)
-    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10).eval()
-    x = torch.rand(4, 1, 28, 28)
-    before = inference.logits(network, x)
-    assert inference.engine_name(network) == engine
-
-    # fused Adam (what training uses) updates without raising the version counters
-    for optimizer in (
-        torch.optim.SGD(network.parameters(), lr=0.05),
-        torch.optim.Adam(network.parameters(), lr=1e-3, fused=True),
-    ):
+def _stepped(optimizer_kind):
+    def step(network, x):
+        parameters = network.parameters()
+        if optimizer_kind == "sgd":
+            optimizer = torch.optim.SGD(parameters, lr=0.05)
+        elif optimizer_kind == "adam-fused":  # what training uses: no version bump of its own
+            optimizer = torch.optim.Adam(parameters, lr=1e-2, fused=True)
+        else:
+            optimizer = torch.optim.Adam(parameters, lr=1e-2, foreach=True)
         network.zero_grad()
         network(x).sum().backward()
         optimizer.step()
-        stepped = inference.logits(network, x)
-        assert inference.engine_name(network) == engine
-        assert (stepped - before).abs().max() > 1e-3
-        torch.testing.assert_close(stepped, eager_logits(network, x), atol=1e-5, rtol=0)
-        before = stepped
 
-    other = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10)
+    return step
+
+
+def _load_state_dict(network, x):
+    other = build_network(network.spec, network.input_shape, network.num_classes)
     network.load_state_dict(other.state_dict())
-    torch.testing.assert_close(
-        inference.logits(network, x), eager_logits(other.eval(), x), atol=1e-5, rtol=0
-    )
+
+
+def _load_state_dict_assign(network, x):
+    other = build_network(network.spec, network.input_shape, network.num_classes)
+    network.load_state_dict(other.state_dict(), assign=True)
+
+
+def _in_place_under_no_grad(network, x):  # a notebook's edit of one kernel
     with torch.no_grad():
-        next(network.parameters()).data.mul_(3)  # behind torch's back: forget says so
+        network.blocks["conv2d"][0].weight.mul_(-1.5)
+
+
+def _in_place_copy(network, x):
+    with torch.no_grad():
+        bias = network.blocks["dense_1"][0].bias
+        bias.copy_(torch.linspace(-1, 1, bias.numel()))
+
+
+def _new_parameter(network, x):  # a parameter replaced by assignment
+    conv = network.blocks["conv2d"][0]
+    conv.weight = torch.nn.Parameter(torch.randn_like(conv.weight) * 0.2)
+
+
+def _assigned_data(network, x):  # new storage behind an old parameter
+    dense = network.blocks["dense_1"][0]
+    dense.weight.data = torch.randn_like(dense.weight) * 0.2
+
+
+def _through_bfloat16(network, x):  # .to(bf16) and back: the weights are rounded
+    network.to(torch.bfloat16)
+    assert inference.engine_for(network, x) is network  # bf16 runs the network itself
+    network.float()
+
+
+WEIGHT_CHANGES = {
+    "sgd-step": _stepped("sgd"),
+    "fused-adam-step": _stepped("adam-fused"),
+    "foreach-adam-step": _stepped("adam-foreach"),
+    "load_state_dict": _load_state_dict,
+    "load_state_dict-assign": _load_state_dict_assign,
+    "in-place-under-no-grad": _in_place_under_no_grad,
+    "in-place-copy": _in_place_copy,
+    "new-parameter": _new_parameter,
+    "assigned-data": _assigned_data,
+    "through-bfloat16": _through_bfloat16,
+}
+
+
+@pytest.mark.parametrize("change", sorted(WEIGHT_CHANGES))
+def test_every_weight_change_is_seen(change, engine):
+    """After each way a user or training changes the weights, the next answer (for one
+    image, which has its own ONNX session, and for a batch) is the new weights'."""
+    torch.manual_seed(1)
+    network = build_network(PRESETS["cnn-small"].spec, (1, 28, 28), 10).eval()
+    one, batch = torch.rand(1, 1, 28, 28), torch.rand(4, 1, 28, 28)
+    for _ in range(2):  # the engine is built and ready
+        before = [inference.logits(network, one), inference.probabilities(network, batch)]
+    assert inference.engine_name(network) == engine
+    WEIGHT_CHANGES[change](network, batch)
+    network.eval()
+    after = [inference.logits(network, one), inference.probabilities(network, batch)]
+    expected = [eager_logits(network, one), eager_logits(network, batch).softmax(-1)]
+    assert (after[0] - before[0]).abs().max() > 1e-4  # the change mattered
+    for got, wanted in zip(after, expected, strict=True):
+        torch.testing.assert_close(got, wanted, atol=1e-5, rtol=0)
+    for _ in range(2):  # and once rebuilt, the engine answers for the new weights
+        torch.testing.assert_close(inference.logits(network, one), expected[0], atol=1e-5, rtol=0)
+    assert inference.engine_name(network) == engine
+
+
+def test_a_write_through_data_needs_forget(engine):
+    """``parameter.data.mul_()`` changes no signal torch keeps: forget() says so."""
+    torch.manual_seed(1)
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10).eval()
+    x = torch.rand(4, 1, 28, 28)
+    for _ in range(2):
+        inference.logits(network, x)
+    with torch.no_grad():
+        next(network.parameters()).data.mul_(3)  # behind torch's back
     inference.forget(network)
     torch.testing.assert_close(
         inference.logits(network, x), eager_logits(network, x), atol=1e-5, rtol=0
+    )
+
+
+def test_another_network_being_built_keeps_the_engine(engine):
+    """Registering modules anywhere (the web loading another run, a training building
+    its network) makes the watch list the tensors again, not rebuild the engine."""
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10).eval()
+    x = torch.rand(2, 1, 28, 28)
+    for _ in range(2):
+        inference.logits(network, x)
+    built = inference.engine_for(network, x)
+    build_network(PRESETS["cnn-bn"].spec, (1, 28, 28), 10)
+    assert inference.engine_for(network, x) is built
+    torch.testing.assert_close(
+        inference.logits(network, x), eager_logits(network, x), atol=1e-5, rtol=0
+    )
+
+
+def test_a_submodule_in_training_mode_runs_the_network_itself(engine):
+    """A dropout or batchnorm switched to training (the root still in eval) changes what
+    the network computes: the engine steps aside until it is back in eval mode."""
+    torch.manual_seed(3)
+    network = with_statistics(build_network(PRESETS["cnn-bn"].spec, (1, 28, 28), 10))
+    x = torch.rand(5, 1, 28, 28)
+    for _ in range(2):
+        inference.logits(network, x)
+    built = inference.engine_for(network, x)
+    network.blocks["dropout"].train()
+    assert inference.engine_for(network, x) is network
+    network.blocks["dropout"].eval()
+    assert inference.engine_for(network, x) is built  # nothing else changed
+    norm = next(m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    norm.train()
+    assert inference.engine_for(network, x) is network
+    inference.logits(network, x)  # batch statistics: the running ones move
+    norm.eval()
+    torch.testing.assert_close(
+        inference.logits(network, x), eager_logits(network, x), atol=1e-5, rtol=0
+    )
+
+
+def test_one_image_from_two_threads_at_once(engine):
+    """The one-image session's bound buffers serve one caller at a time; a second
+    thread meanwhile takes the plain path. Every answer is its own image's."""
+    import threading
+
+    torch.manual_seed(4)
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10).eval()
+    images = torch.rand(8, 1, 1, 28, 28)
+    expected = [eager_logits(network, image) for image in images]
+    for _ in range(2):
+        inference.logits(network, images[0])
+    wrong = []
+
+    def ask(offset: int) -> None:
+        for turn in range(60):
+            k = (turn + offset) % len(images)
+            got = inference.logits(network, images[k])
+            if (got - expected[k]).abs().max() > 1e-5:
+                wrong.append(k)
+
+    threads = [threading.Thread(target=ask, args=(offset,)) for offset in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+def test_an_input_that_requires_grad_is_answered(engine):
+    network = build_network(PRESETS["cnn-small"].spec, (1, 28, 28), 10).eval()
+    x = torch.rand(1, 1, 28, 28, requires_grad=True)
+    for _ in range(2):
+        got = inference.probabilities(network, x)
+    assert not got.requires_grad
+    torch.testing.assert_close(got, eager_logits(network, x).softmax(-1), atol=1e-5, rtol=0)
+
+
+def test_on_cpu_in_eval_converts_only_when_needed(engine, monkeypatch):
+    torch.manual_seed(5)
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10)  # training mode
+    assert inference.on_cpu_in_eval(network) is network and not network.training
+    x = torch.rand(1, 1, 28, 28)
+    for _ in range(2):
+        inference.probabilities(network, x)
+    calls = []
+    real_to = torch.nn.Module.to
+    monkeypatch.setattr(
+        torch.nn.Module, "to", lambda m, *a, **k: calls.append(a) or real_to(m, *a, **k)
+    )
+    assert inference.on_cpu_in_eval(network, fp32=True) is network
+    assert calls == []  # the engine is ready for it as it is: no walk over the modules
+    network.blocks["dense"].train()
+    inference.on_cpu_in_eval(network)
+    assert calls and not any(m.training for m in network.modules())
+    network.to(torch.bfloat16)
+    assert (
+        inference.on_cpu_in_eval(network, fp32=True).blocks["dense"][0].weight.dtype
+        == torch.float32
     )
 
 

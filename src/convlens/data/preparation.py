@@ -154,6 +154,8 @@ def as_images(inputs: Any, preparation: Preparation, *, invert: bool | None = No
         if all(isinstance(v, (int, float, np.number)) for v in inputs):
             return as_images(np.asarray(inputs), preparation, invert=invert)
         return np.concatenate([as_images(v, preparation, invert=invert) for v in inputs])
+    if _already_prepared(inputs, preparation):  # the usual batch: nothing to do
+        return np.ascontiguousarray(inputs)
     array = _to_numpy(inputs)
     pixels = _to_uint8(array)  # same shape, uint8
     batch = _to_nchw(pixels, preparation.channels)  # (N, c, h, w)
@@ -169,6 +171,17 @@ def as_images(inputs: Any, preparation: Preparation, *, invert: bool | None = No
     if c == 4:
         batch = batch[:, :3]  # RGBA arrays: the colour, as a PIL image would flatten
     return np.ascontiguousarray(resize_batch(batch, channels=preparation.channels))
+
+
+def _already_prepared(inputs: Any, preparation: Preparation) -> bool:
+    """A uint8 (N, C, H, W) array as the network takes it, whose layout
+    :func:`_to_nchw` reads as (N, C, H, W): the steps below would return it unchanged."""
+    if not isinstance(inputs, np.ndarray) or inputs.dtype != np.uint8 or inputs.ndim != 4:
+        return False
+    if inputs.size == 0:
+        return False  # refused below, with the reason
+    _, c, h, w = inputs.shape
+    return c == preparation.channels and (h, w) == preparation.size and w not in (1, 3, 4)
 
 
 def _background(level: float) -> str:

@@ -64,6 +64,8 @@ def journey_layer_names(network: Network) -> list[str]:
 
 def check_image_layers(network: Network, layers: Sequence[str]) -> list[str]:
     """``layers`` if each names an image-shaped layer, else a one-line SpecError."""
+    if not layers:
+        return []
     image_layers = image_layer_names(network)
     for name in layers:
         if name in image_layers:
@@ -151,12 +153,14 @@ def look(network: Network, images: Any, layers: Sequence[str] = ()) -> Look:
     images = check_images(network, images)
     names = check_image_layers(network, list(layers))
     if not names:
-        network = network.to("cpu").float().eval()
+        network = inference.on_cpu_in_eval(network, fp32=True)
         probabilities = [
             inference.probabilities(network, to_float_images(images[at : at + _BATCH])).numpy()
             for at in range(0, len(images), _BATCH)
         ]
-        return Look(images, np.concatenate(probabilities), {})  # check_images refuses none
+        # check_images refuses none; one batch (one image from the web page): no copy
+        together = probabilities[0] if len(probabilities) == 1 else np.concatenate(probabilities)
+        return Look(images, together, {})
     last = network.names[-1]
     outputs = _traced(network, images, [*names, last])
     return Look(images, outputs.pop(last), outputs)

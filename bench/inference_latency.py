@@ -1,0 +1,251 @@
+"""One image through convlens' entry points, against ONNX Runtime alone, call by call.
+
+Issue #12's goal 7 asks for <= 0.15 ms p50 for one image. What convlens adds to ONNX
+Runtime's own time is Python work per call, a few microseconds each, far below the
+noise of a shared machine between two separate runs. So every measurement here is
+taken round-robin: each round calls every entry once, in turn, and times each call;
+the medians over thousands of rounds saw the same load, and each is quoted as a ratio
+to the raw session measured in the same rounds.
+
+Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
+
+- ``ort-one-image``: ``session.run`` on the ONNX Runtime session that convlens' engine
+  answers one image with (the network exported in memory, no spinning; one thread
+  since this change, as many as torch before): ONNX Runtime alone;
+- ``logits``: ``convlens.models.inference.logits(network, x)``;
+- ``predict_proba``: ``Network.predict_proba(x)`` (the notebook's call);
+- ``predict_arrays``: ``convlens.predict_arrays(network, pixels)`` (uint8 in, NumPy out);
+- ``look``: ``convlens.introspect.look(network, pixels)``, what the web's /api/predict
+  computes once the picture is prepared.
+
+With ``--ideas`` it also times each change made for this goal against what it replaced
+(a pair of callables per idea, alternating in blocks of 20 calls; the ratio is
+after/before). Each time is also taken as the calling thread's CPU time, which a busy
+machine inflates far less than the wall time (for work on that one thread).
+The entry part only calls public functions, so the same command runs on an older
+checkout for a before/after (each against its own raw session)::
+
+    .venv/bin/python bench/inference_latency.py [--threads 2] [--rounds 10000] [--ideas]
+        [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from convlens.introspect import look
+from convlens.models import inference
+from convlens.models.inputs import to_float_images
+from convlens.models.network import build_network
+from convlens.models.registry import get_preset
+from convlens.predict import predict_arrays
+
+Call = Callable[[], object]
+IDEA_BLOCK = 20  # calls in a row of each side of an idea (some sides use other sessions)
+
+
+def round_robin(calls: dict[str, Call], rounds: int, block: int = 1) -> dict[str, Samples]:
+    """Each call's wall time and its calling thread's CPU time, every entry ``block``
+    times in a row per round, in turn, each entry first as often as the others (after
+    a warm-up). Blocks keep one entry's data warm in the caches when the entries run
+    on different sessions; ``rounds`` counts calls of each entry."""
+    for fn in calls.values():
+        for _ in range(50):
+            fn()
+    samples = {name: Samples() for name in calls}
+    order = list(calls.items())
+    wall, cpu = time.perf_counter, time.thread_time
+    for round_ in range(max(1, rounds // block)):
+        at = round_ % len(order)
+        for name, fn in order[at:] + order[:at]:
+            for _ in range(block):
+                start, start_cpu = wall(), cpu()
+                fn()
+                end_cpu, end = cpu(), wall()
+                samples[name].wall.append(end - start)
+                samples[name].cpu.append(end_cpu - start_cpu)
+    return samples
+
+
+@dataclass
+class Samples:
+    wall: list[float] = field(default_factory=list)
+    # CPU time of the calling thread: what a call costs when it is not waiting for a core
+    # (for work on that thread alone: a one-thread session, the Python around it)
+    cpu: list[float] = field(default_factory=list)
+
+
+def summary(samples: dict[str, Samples], reference: str) -> dict[str, dict[str, float]]:
+    base = statistics.median(samples[reference].wall)
+    base_cpu = statistics.median(samples[reference].cpu)
+    return {
+        name: {
+            "p50_ms": 1e3 * statistics.median(values.wall),
+            "p95_ms": 1e3 * float(np.percentile(values.wall, 95)),
+            "ratio_to_" + reference: statistics.median(values.wall) / base,
+            "cpu_p50_ms": 1e3 * statistics.median(values.cpu),
+            "cpu_ratio_to_" + reference: statistics.median(values.cpu) / base_cpu,
+        }
+        for name, values in samples.items()
+    }
+
+
+def engine_session(network):
+    """The ONNX Runtime session that answers one image for ``network`` in convlens'
+    engine (in an older checkout: its only session, found in its forward's closure).
+    The raw calls run on that same session, so that they find its weights as warm in
+    the caches (a call right after another session's runs about 1.5x slower) and its
+    pool threads as awake as convlens' own calls do."""
+    import onnxruntime as ort
+
+    forward = inference.engine_for(network, torch.rand(1, *network.input_shape))
+    one = getattr(getattr(forward, "_one", None), "session", None)
+    if one is not None:
+        return one
+    for cell in getattr(forward, "__closure__", None) or ():
+        if isinstance(cell.cell_contents, ort.InferenceSession):
+            return cell.cell_contents
+    raise SystemExit(f"no ONNX Runtime session answers: {inference.engine_name(network)}")
+
+
+def entries(network, x: torch.Tensor, pixels: np.ndarray) -> dict[str, Call]:
+    images = x.numpy()
+    for _ in range(3):  # the engine builds its session on the second call
+        inference.logits(network, x)
+    session = engine_session(network)
+    return {
+        "ort-one-image": lambda: session.run(None, {"images": images}),
+        "logits": lambda: inference.logits(network, x),
+        "predict_proba": lambda: network.predict_proba(x),
+        "predict_arrays": lambda: predict_arrays(network, pixels),
+        "look": lambda: look(network, pixels),
+    }
+
+
+def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[str, dict[str, Call]]:
+    """Each change for this goal: {"before": ..., "after": ...} on the same input."""
+    from convlens.models.onnx_runtime import OnnxForward, export_onnx
+    from convlens.models.weight_watch import WeightWatch
+
+    model = export_onnx(network, tuple(network.input_shape))
+    forward = OnnxForward(model, threads)  # for one image: a one-thread session
+    images = x.numpy()
+    watch = WeightWatch(network)
+    modules = list(network.modules())
+
+    def walk_key():  # the weights key of session 4: every module's dicts, each call
+        key = []
+        for module in modules:
+            for tensors in (module._parameters.values(), module._buffers.values()):
+                for t in tensors:
+                    if t is None:
+                        continue
+                    if t.device.type != "cpu" or (
+                        t.is_floating_point() and t.dtype != torch.float32
+                    ):
+                        return None
+                    key.append((t.data_ptr(), t._version, getattr(t, "_steps", 0)))
+        return tuple(key)
+
+    def under_inference_mode():
+        with torch.inference_mode():
+            return forward(x)
+
+    def torch_softmax():
+        return forward(x).softmax(dim=-1)
+
+    def to_cpu_float_eval():
+        return network.to("cpu").float().eval()
+
+    def torch_scaling():
+        return torch.from_numpy(pixels).float().div_(255.0)
+
+    return {
+        "weights check (walk -> WeightWatch)": {
+            "before": walk_key,
+            "after": watch.unchanged,
+        },
+        "inference_mode around ONNX Runtime (on -> off)": {
+            "before": under_inference_mode,
+            "after": lambda: forward(x),
+        },
+        "probabilities (torch softmax -> in the graph)": {
+            "before": torch_softmax,
+            "after": lambda: forward.probabilities(x),
+        },
+        "one image (session.run -> IOBinding), one thread": {
+            "before": lambda: forward._one.session.run(None, {"images": images}),
+            "after": lambda: forward._one.run(images, 0),
+        },
+        f"session threads for one image ({threads} -> 1), session.run": {
+            "before": lambda: forward.session.run(None, {"images": images}),
+            "after": lambda: forward._one.session.run(None, {"images": images}),
+        },
+        "network.to(cpu).float().eval() -> on_cpu_in_eval": {
+            "before": to_cpu_float_eval,
+            "after": lambda: inference.on_cpu_in_eval(network, fp32=True),
+        },
+        "uint8 -> float (torch -> NumPy)": {
+            "before": torch_scaling,
+            "after": lambda: to_float_images(pixels),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="cnn")
+    parser.add_argument("--threads", type=int, default=2, help="torch's and ORT's threads")
+    parser.add_argument("--rounds", type=int, default=10_000)
+    parser.add_argument("--ideas", action="store_true", help="also time each change, A/B")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    network = build_network(get_preset(args.model).spec, (1, 28, 28), 10).eval()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (1, *network.input_shape), dtype=np.uint8)
+    x = to_float_images(pixels)
+
+    calls = entries(network, x, pixels)
+    reference = network.predict_proba(x).numpy()
+    with torch.no_grad():
+        eager = network(x).softmax(-1).numpy()
+    results: dict[str, object] = {
+        "entries": summary(round_robin(calls, args.rounds), "ort-one-image"),
+        "engine": inference.engine_name(network),
+        "max_abs_difference_from_eager": float(np.abs(reference - eager).max()),
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if args.ideas:
+        measured = {}
+        for idea, pair in ideas(network, x, pixels, args.threads).items():
+            timed = summary(round_robin(pair, args.rounds, block=IDEA_BLOCK), "before")
+            measured[idea] = {
+                "before_us": 1e3 * timed["before"]["p50_ms"],
+                "after_us": 1e3 * timed["after"]["p50_ms"],
+                "after_over_before": timed["after"]["ratio_to_before"],
+                "before_p95_us": 1e3 * timed["before"]["p95_ms"],
+                "after_p95_us": 1e3 * timed["after"]["p95_ms"],
+                "cpu_before_us": 1e3 * timed["before"]["cpu_p50_ms"],
+                "cpu_after_us": 1e3 * timed["after"]["cpu_p50_ms"],
+            }
+        results["ideas"] = measured
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
