@@ -7,8 +7,11 @@ The model is a preset name or layer text; the recipe is the preset's (``--preset
 the model's own) with ``--set`` fields on top (TrainConfig names, JSON values). Prints
 one JSON line: the test accuracy after each epoch (as the run recorded it), the training
 seconds, and the final weights judged alone, with the mirror, and with the mirror and
-the shifted copies (``convlens.models.tta``). The accuracies are deterministic for a seed
-and thread count; the seconds depend on the machine and its load.
+the shifted copies (``convlens.models.tta``). With ``--set ema=D`` the saved weights are
+the average (``convlens.train.averaging``), and the last step's weights (the
+checkpoint's) are judged the same way too, after the batchnorm refresh every evaluation
+makes: one run measures the recipe with and without the average. The accuracies are
+deterministic for a seed and thread count; the seconds depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -19,9 +22,15 @@ import tempfile
 
 import numpy as np
 
+from convlens import runs as run_files
 from convlens.data.config import DataConfig
+from convlens.models.inputs import to_tensor
+from convlens.models.weights import read_tensors
 from convlens.predict import predict_arrays
 from convlens.recipe import plan_training
+from convlens.runs import Run
+from convlens.train.engine import refresh_batchnorm_statistics
+from convlens.train.evaluation import FINAL_RUNTIME
 from convlens.train.session import train
 
 VIEWS = {
@@ -57,13 +66,7 @@ def main() -> None:
         )
         history = run.history()
         network = run.network()
-        labels = np.asarray(dataset.test_labels)
-        judged = {
-            name: float(
-                (predict_arrays(network, dataset.test_images, **views).argmax(1) == labels).mean()
-            )
-            for name, views in VIEWS.items()
-        }
+        judged = judge(network, dataset)
         result = {
             "model": args.model,
             "recipe": plan.config.to_dict(),
@@ -72,7 +75,36 @@ def main() -> None:
             "final_test_accuracy": run.metrics()["test_accuracy"],
             "judged_with_views": {name: round(value, 4) for name, value in judged.items()},
         }
+        if plan.config.ema:
+            last_step = last_step_network(run, dataset, seed=plan.config.seed + len(history))
+            result["last_step_judged_with_views"] = {
+                name: round(value, 4) for name, value in judge(last_step, dataset).items()
+            }
     print(json.dumps(result))
+
+
+def judge(network, dataset) -> dict[str, float]:
+    """Test accuracy of ``network`` with each set of views in VIEWS."""
+    labels = np.asarray(dataset.test_labels)
+    return {
+        name: float(
+            (predict_arrays(network, dataset.test_images, **views).argmax(1) == labels).mean()
+        )
+        for name, views in VIEWS.items()
+    }
+
+
+def last_step_network(run: Run, dataset, *, seed: int):
+    """The trained (not averaged) weights of a run with ema, from its checkpoint, with
+    batchnorm's statistics recomputed as the run's last evaluation did (same seed)."""
+    network = run.network()
+    tensors, _ = read_tensors(run.file(run_files.CHECKPOINT))
+    network.load_state_dict(
+        {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+    )
+    images = to_tensor(dataset.train_images)
+    refresh_batchnorm_statistics(network, images, FINAL_RUNTIME, seed=seed)
+    return network.eval()
 
 
 if __name__ == "__main__":
