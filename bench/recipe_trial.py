@@ -10,7 +10,9 @@ seconds, and the final weights judged alone, with the mirror, and with the mirro
 the shifted copies (``convlens.models.tta``). With ``--set ema=D`` the saved weights are
 the average (``convlens.train.averaging``), and the last step's weights (the
 checkpoint's) are judged the same way too, after the batchnorm refresh every evaluation
-makes: one run measures the recipe with and without the average. The accuracies are
+makes: one run measures the recipe with and without the average; ``--also-ema D ...``
+keeps further averages alongside (other decays, same run) and judges each the same way.
+The accuracies are
 deterministic for a seed and thread count; the seconds depend on the machine and its load.
 """
 
@@ -21,6 +23,7 @@ import json
 import tempfile
 
 import numpy as np
+import torch
 
 from convlens import runs as run_files
 from convlens.data.config import DataConfig
@@ -29,6 +32,8 @@ from convlens.models.weights import read_tensors
 from convlens.predict import predict_arrays
 from convlens.recipe import plan_training
 from convlens.runs import Run
+from convlens.train import session
+from convlens.train.averaging import WeightAverage
 from convlens.train.engine import refresh_batchnorm_statistics
 from convlens.train.evaluation import FINAL_RUNTIME
 from convlens.train.session import train
@@ -46,7 +51,10 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--preset", default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
+    parser.add_argument("--also-ema", nargs="*", type=float, default=[], metavar="D")
     args = parser.parse_args()
+    if args.also_ema:
+        session.WeightAverage = _with_more_averages(args.also_ema)  # this process only
     overrides = {}
     for item in args.set:
         field, _, value = item.partition("=")
@@ -80,7 +88,38 @@ def main() -> None:
             result["last_step_judged_with_views"] = {
                 name: round(value, 4) for name, value in judge(last_step, dataset).items()
             }
+        for extra in _EXTRA:
+            averaged = extra.network.to("cpu", memory_format=torch.contiguous_format).float()
+            refresh_batchnorm_statistics(
+                averaged,
+                to_tensor(dataset.train_images),
+                FINAL_RUNTIME,
+                seed=plan.config.seed + len(history),
+            )
+            result[f"ema_{extra.decay:g}_judged_with_views"] = {
+                name: round(value, 4) for name, value in judge(averaged.eval(), dataset).items()
+            }
     print(json.dumps(result))
+
+
+_EXTRA: list[WeightAverage] = []  # the --also-ema averages of the run
+
+
+def _with_more_averages(decays: list[float]) -> type[WeightAverage]:
+    """A WeightAverage that also updates averages with ``decays`` (kept in _EXTRA)."""
+
+    class Several(WeightAverage):
+        def __init__(self, network, decay: float) -> None:
+            super().__init__(network, decay)
+            self.others = [WeightAverage(network, d) for d in decays]
+            _EXTRA[:] = self.others
+
+        def update(self, network, steps_done: int) -> None:
+            super().update(network, steps_done)
+            for other in self.others:
+                other.update(network, steps_done)
+
+    return Several
 
 
 def judge(network, dataset) -> dict[str, float]:
