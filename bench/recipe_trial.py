@@ -114,10 +114,10 @@ def _with_more_averages(decays: list[float]) -> type[WeightAverage]:
             self.others = [WeightAverage(network, d) for d in decays]
             _EXTRA[:] = self.others
 
-        def update(self, network, steps_done: int) -> None:
-            super().update(network, steps_done)
+        def update(self, steps_done: int) -> None:
+            super().update(steps_done)
             for other in self.others:
-                other.update(network, steps_done)
+                other.update(steps_done)
 
     return Several
 

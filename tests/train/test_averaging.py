@@ -29,7 +29,7 @@ def test_the_average_follows_the_formula_step_by_step() -> None:
             for p in network.parameters():
                 p.add_(torch.randn_like(p))
         network.train()(torch.randn(8, 4))  # moves batchnorm's running statistics
-        average.update(network, step)
+        average.update(step)
         d = min(0.9, (1 + step) / (10 + step))
         trained = [p.detach() for p in network.parameters()]
         expected = [d * e + (1 - d) * p for e, p in zip(expected, trained, strict=True)]

@@ -185,7 +185,7 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         if average is not None:
-            average.update(network, (epoch - 1) * steps + step + 1)
+            average.update((epoch - 1) * steps + step + 1)
         batch = y.shape[0]
         seen += batch
         loss_sum += loss.detach() * batch
