@@ -1,14 +1,20 @@
 """Median training-step time of several nets, interleaved in one process.
 
     .venv/bin/python bench/step_cost.py --threads 1 --batch 256 fast quick "conv(32, ...)"
+    .venv/bin/python bench/step_cost.py --preset quick quick "conv(16, ...)" quick@64
 
-Each net (a preset name or layer text) trains on random 28x28 pixels with AdamW, the
-training runtime convlens would choose (bf16 autocast and channels_last where the CPU
-has them; ``--precision fp32`` to compare) and the 2-pixel shift-and-flip augmentation.
-Rounds of ``--steps`` steps go round-robin over the nets, so a busy machine's load falls
-on all of them alike; the first round is warm-up, the median of the rest is reported,
-with the ratio to the first net. What it measures is the machine's speed for a net, not
-what the net learns: a recipe's accuracy comes from training it.
+Each net (a preset name or layer text, optionally ``@BATCH`` for its own batch size)
+trains on random 28x28 pixels through :func:`convlens.train.engine.train_epoch`, with
+the training runtime convlens would choose (bf16 autocast and channels_last where the
+CPU has them; ``--precision fp32`` to compare) and a recipe: by default AdamW with the
+2-pixel shift-and-flip augmentation, or ``--preset NAME``'s own recipe (quick: Adam,
+one-cycle, no augmentation). Rounds of ``--steps`` steps go round-robin over the nets,
+so a busy machine's load falls on all of them alike; the first round is warm-up, the
+median of the rest is reported, in wall-clock and in the process's CPU time (which
+waiting for a shared core does not inflate), with the ratio to the first net per 60,000
+images (an epoch), so nets at different batch sizes compare. What it measures is the
+machine's speed for a net, not what the net learns: a recipe's accuracy comes from
+training it.
 """
 
 from __future__ import annotations
@@ -18,62 +24,70 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from convlens.models.network import build_network
-from convlens.models.registry import resolve_model
+from convlens.models.registry import PRESETS, resolve_model
 from convlens.recipe import TrainConfig
-from convlens.train.engine import augment_batch, make_optimizer
+from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.runtime import resolve_runtime
+
+EPOCH_IMAGES = 60_000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("models", nargs="+", help="preset names or layer text")
+    parser.add_argument("models", nargs="+", help="preset names or layer text, each [@BATCH]")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=256, help="for a net without @BATCH")
+    parser.add_argument("--preset", default=None, help="train with this preset's recipe")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    config = TrainConfig(
-        threads=args.threads, precision=args.precision, optimizer="adamw", augment=True
-    )
-    runtime = resolve_runtime(config)
-    images = torch.randint(0, 256, (args.batch, 1, 28, 28), dtype=torch.uint8)
-    labels = torch.randint(0, 10, (args.batch,))
-    generator = torch.Generator().manual_seed(0)
+    default_recipe = {"optimizer": "adamw", "augment": True}
+    recipe = dict(PRESETS[args.preset].recipe) if args.preset else default_recipe
     nets = []
-    for model in args.models:
-        network = build_network(resolve_model(model), (1, 28, 28), 10)
+    for text in args.models:
+        model, _, batch = text.rpartition("@") if "@" in text else (text, "", "")
+        config = TrainConfig(
+            **{**recipe, "batch_size": int(batch or args.batch)},
+            threads=args.threads, precision=args.precision,
+        )  # fmt: skip
+        runtime = resolve_runtime(config)
+        torch.manual_seed(0)
+        network = build_network(resolve_model(model), (1, 28, 28), 10).to(runtime.device)
         if runtime.channels_last:
             network = network.to(memory_format=torch.channels_last)
-        nets.append((model, network, make_optimizer(network.parameters(), config)))
+        nets.append((text, network, config, make_optimizer(network.parameters(), config)))
+    largest = max(config.batch_size for _, _, config, _ in nets) * args.steps
+    images = torch.randint(0, 256, (largest, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (largest,))
 
-    def step(network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        x = runtime.prepare(augment_batch(images, generator))
-        with runtime.autocast():
-            logits = network(x)
-        loss = F.cross_entropy(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    wall: list[list[float]] = [[] for _ in nets]  # seconds per step
+    cpu: list[list[float]] = [[] for _ in nets]
+    for round_ in range(args.rounds):
+        for walls, cpus, (_, network, config, optimizer) in zip(wall, cpu, nets, strict=True):
+            n = config.batch_size * args.steps
+            cpu_start = time.process_time()
+            result = train_epoch(
+                network, optimizer, images[:n], labels[:n], config, runtime, epoch=round_ + 1
+            )
+            cpus.append((time.process_time() - cpu_start) / args.steps)
+            walls.append(result.seconds / args.steps)
+    print(runtime.describe(), f"recipe: {args.preset or 'AdamW, shifts and flips'}")
 
-    seconds: dict[str, list[float]] = {model: [] for model, _, _ in nets}
-    for _ in range(args.rounds):
-        for model, network, optimizer in nets:
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                step(network, optimizer)
-            seconds[model].append((time.perf_counter() - start) / args.steps)
-    print(runtime.describe())
-    first = statistics.median(seconds[args.models[0]][1:])
-    for model, network, _ in nets:
-        median = statistics.median(seconds[model][1:])
+    def per_epoch(times: list[float], config: TrainConfig) -> float:
+        return statistics.median(times[1:]) * EPOCH_IMAGES / config.batch_size
+
+    first_wall, first_cpu = per_epoch(wall[0], nets[0][2]), per_epoch(cpu[0], nets[0][2])
+    print("ms/step  s/epoch  ratio | CPU ms/step  s/epoch  ratio |    params  net")
+    for walls, cpus, (text, network, config, _) in zip(wall, cpu, nets, strict=True):
+        epoch_wall, epoch_cpu = per_epoch(walls, config), per_epoch(cpus, config)
         params = sum(p.numel() for p in network.parameters())
         print(
-            f"{median * 1000:7.1f} ms/step  {median / first:5.2f}x  "
-            f"{args.batch / median:6.0f} images/s  {params:>9,} params  {model}"
+            f"{statistics.median(walls[1:]) * 1000:7.1f} {epoch_wall:8.1f} "
+            f"{epoch_wall / first_wall:5.2f}x | {statistics.median(cpus[1:]) * 1000:11.1f} "
+            f"{epoch_cpu:8.1f} {epoch_cpu / first_cpu:5.2f}x | {params:>9,}  {text}"
         )
 
 
