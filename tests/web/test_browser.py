@@ -403,7 +403,7 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
 
     assert shown() == ("", "5", "32", "0.001", "constant")  # cnn: the lesson's recipe
     page.check("input[name='model'][value='quick']")
-    assert shown() == ("quick", "2", "128", "0.004", "onecycle")
+    assert shown() == ("quick", "2", "128", "0.005", "onecycle")
     assert not page.is_checked("#t-augment")
     page.check("input[value='custom']")
     assert shown() == ("", "5", "32", "0.001", "constant")
