@@ -184,7 +184,7 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
         },
         "one image (session.run -> IOBinding), one thread": {
             "before": lambda: forward._one.session.run(None, {"images": images}),
-            "after": lambda: forward._one.run(images, 0),
+            "after": lambda: forward._one.run(x, 0),
         },
         f"session threads for one image ({threads} -> 1), session.run": {
             "before": lambda: forward.session.run(None, {"images": images}),

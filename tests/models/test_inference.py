@@ -282,7 +282,7 @@ def test_an_input_that_requires_grad_is_answered(engine):
 
 def test_on_cpu_in_eval_converts_only_when_needed(engine, monkeypatch):
     torch.manual_seed(5)
-    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10)  # training mode
+    network = build_network(PRESETS["cnn-bn"].spec, (1, 28, 28), 10)  # training mode
     assert inference.on_cpu_in_eval(network) is network and not network.training
     x = torch.rand(1, 1, 28, 28)
     for _ in range(2):
@@ -294,7 +294,9 @@ def test_on_cpu_in_eval_converts_only_when_needed(engine, monkeypatch):
     )
     assert inference.on_cpu_in_eval(network, fp32=True) is network
     assert calls == []  # the engine is ready for it as it is: no walk over the modules
-    network.blocks["dense"].train()
+    network.blocks["dense"].train()  # a Sequential: its flag changes nothing computed
+    assert inference.on_cpu_in_eval(network) is network and calls == []
+    network.blocks["dropout"].train()
     inference.on_cpu_in_eval(network)
     assert calls and not any(m.training for m in network.modules())
     network.to(torch.bfloat16)

@@ -83,12 +83,12 @@ class OnnxForward:
         return torch.from_numpy(self._run(x, 1))
 
     def _run(self, x: torch.Tensor, output: int) -> np.ndarray:
-        images = (x.detach() if x.requires_grad else x).numpy()  # any layout: copied below
-        if images.shape[0] == 1:
-            answer = self._one.run(images, output)
+        x = x.detach() if x.requires_grad else x
+        if x.shape[0] == 1:
+            answer = self._one.run(x, output)
             if answer is not None:
                 return answer
-        images = np.ascontiguousarray(images, dtype=np.float32)  # NCHW
+        images = np.ascontiguousarray(x.numpy(), dtype=np.float32)  # NCHW, any layout in
         return self.session.run(None, {INPUT: images})[output]
 
 
@@ -115,6 +115,8 @@ class _OneImage:
     def __init__(self, session: Any, input_shape: tuple[int, ...], classes: int) -> None:
         self.session = session
         self.images = np.zeros((1, *input_shape), np.float32)
+        self.shape = torch.Size(self.images.shape)
+        self._images = torch.from_numpy(self.images)  # the same memory, to copy into
         self.outputs = (np.zeros((1, classes), np.float32), np.zeros((1, classes), np.float32))
         self.binding = session.io_binding()
         self.binding.bind_input(
@@ -125,13 +127,13 @@ class _OneImage:
             self.binding.bind_output(name, "cpu", 0, np.float32, shape, array.ctypes.data)
         self.lock = threading.Lock()
 
-    def run(self, images: np.ndarray, output: int) -> np.ndarray | None:
-        """(1, K) float32 of its own, or None for an image of another shape or while
-        another thread runs one."""
-        if images.shape != self.images.shape or not self.lock.acquire(blocking=False):
+    def run(self, x: torch.Tensor, output: int) -> np.ndarray | None:
+        """(1, K) float32 of its own for ``x`` (1, C, H, W), or None for an image of
+        another shape or while another thread runs one."""
+        if x.shape != self.shape or not self.lock.acquire(blocking=False):
             return None
         try:
-            np.copyto(self.images, images)  # float32 from any layout or float dtype
+            self._images.copy_(x)  # from any layout (a torch copy: 2 us less than NumPy's)
             self.session.run_with_iobinding(self.binding)
             return self.outputs[output].copy()
         finally:

@@ -40,6 +40,15 @@ _VERSION = operator.attrgetter("_version")
 _STORAGE = torch.Tensor.data_ptr
 _TRAINING = operator.attrgetter("training")
 
+# Module types whose forward ignores ``training`` (the layers convlens builds and their
+# containers): their flag is not read. Any other type (batchnorm, dropout, a subclass,
+# the network itself) is.
+_TRAINING_BLIND = frozenset(
+    {nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.Sequential}
+    | {nn.ModuleDict, nn.ModuleList, nn.Flatten, nn.ReLU, nn.LeakyReLU, nn.ELU}
+    | {nn.Sigmoid, nn.Tanh, nn.Softmax, nn.GELU, nn.SiLU}
+)
+
 # How many parameters, buffers and submodules have been registered in this process
 # (by any module): a change means a watched network may hold new tensors.
 _registrations = [0]
@@ -57,6 +66,7 @@ class WeightWatch:
         self.registrations = _registrations[0]
         self.modules = tuple(network.modules())
         self.tensors = tuple(_tensors(self.modules))
+        self.moded = tuple(m for m in self.modules if type(m) not in _TRAINING_BLIND)
         self.usable = all(_usable(tensor) for tensor in self.tensors)
         self.versions = sum(map(_VERSION, self.tensors)) if self.usable else -1
         self.storage = tuple(map(_STORAGE, self.tensors))
@@ -76,8 +86,9 @@ class WeightWatch:
         )
 
     def in_eval_mode(self) -> bool:
-        """No module of the network is in training mode (dropout, batch statistics)."""
-        return not any(map(_TRAINING, self.modules))
+        """No module of the network whose forward depends on it (batchnorm, dropout,
+        the network itself, anything not known to ignore it) is in training mode."""
+        return not any(map(_TRAINING, self.moded))
 
     def _same_tensors(self) -> bool:
         """After a registration somewhere: are these still the network's modules and
