@@ -66,14 +66,13 @@ def predict_arrays(
     images = as_images(images, preparation_of(network))
     out = []
     for start in range(0, len(images), batch_size):  # no autograd: inputs need no grad
+        if not (tta_flip or tta_shift):
+            out.append(inference.pixel_probabilities(network, images[start : start + batch_size]))
+            continue
         x = to_float_images(images[start : start + batch_size])
-        if tta_flip or tta_shift:
-            views = tta_views(x, flip=tta_flip, shift=tta_shift)
-            mean = sum(w * network.predict_proba(v) for w, v in views)
-            probabilities = mean / sum(w for w, _ in views)
-        else:
-            probabilities = network.predict_proba(x)
-        out.append(probabilities.numpy())
+        views = tta_views(x, flip=tta_flip, shift=tta_shift)
+        mean = sum(w * network.predict_proba(v) for w, v in views)
+        out.append((mean / sum(w for w, _ in views)).numpy())
     if len(out) == 1:
         return out[0]  # one batch (one image): no copy
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)

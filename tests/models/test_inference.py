@@ -271,6 +271,22 @@ def test_one_image_from_two_threads_at_once(engine):
     assert not wrong
 
 
+def test_pixels_are_answered_as_their_float_images(engine):
+    """uint8 pixels scaled into the bound input: the same answer as the float path."""
+    torch.manual_seed(6)
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10).eval()
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 1, 28, 28), dtype=np.uint8)
+    x = torch.from_numpy(pixels).float() / 255
+    for _ in range(2):
+        inference.logits(network, x[:1])
+    expected = eager_logits(network, x).softmax(-1).numpy()
+    for start, stop in ((0, 1), (3, 4), (0, 5)):  # one image, another, a batch
+        got = inference.pixel_probabilities(network, pixels[start:stop])
+        assert got.dtype == np.float32 and got.shape == (stop - start, 10)
+        np.testing.assert_allclose(got, expected[start:stop], atol=1e-5, rtol=0)
+    assert inference.engine_name(network) == engine
+
+
 def test_an_input_that_requires_grad_is_answered(engine):
     network = build_network(PRESETS["cnn-small"].spec, (1, 28, 28), 10).eval()
     x = torch.rand(1, 1, 28, 28, requires_grad=True)

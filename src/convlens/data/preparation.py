@@ -48,9 +48,14 @@ class Preparation:
 
     @classmethod
     def default(cls, input_shape: Sequence[int]) -> Preparation:
-        """For a run saved before preparations were recorded: Fashion-MNIST's look."""
-        c, h, w = (int(v) for v in input_shape)
-        return cls(size=(h, w), channels=c)
+        """For a run saved before preparations were recorded: Fashion-MNIST's look.
+        (Made once per shape: every one-image prediction of such a network asks.)"""
+        key = tuple(input_shape)
+        made = _DEFAULTS.get(key)
+        if made is None or type(made) is not cls:
+            c, h, w = (int(v) for v in key)
+            made = _DEFAULTS[key] = cls(size=(h, w), channels=c)
+        return made
 
     @classmethod
     def measure(cls, images: np.ndarray) -> Preparation:
@@ -103,6 +108,9 @@ class Preparation:
             else "dark objects on a light background"
         )
         return f"{h}x{w} {colour}, {look}, {self.scaling}"
+
+
+_DEFAULTS: dict[tuple, Preparation] = {}
 
 
 def picture_background(image: Image.Image) -> str:

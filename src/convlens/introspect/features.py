@@ -155,7 +155,7 @@ def look(network: Network, images: Any, layers: Sequence[str] = ()) -> Look:
     if not names:
         network = inference.on_cpu_in_eval(network, fp32=True)
         probabilities = [
-            inference.probabilities(network, to_float_images(images[at : at + _BATCH])).numpy()
+            inference.pixel_probabilities(network, images[at : at + _BATCH])
             for at in range(0, len(images), _BATCH)
         ]
         # check_images refuses none; one batch (one image from the web page): no copy

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from convlens.models.inputs import LEVELS
+
 INPUT, LOGITS, PROBABILITIES = "images", "logits", "probabilities"
 _EXAMPLE_BATCH = 3
 
@@ -82,6 +84,13 @@ class OnnxForward:
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run(x, 1))
 
+    def pixel_probabilities(self, pixels: np.ndarray) -> np.ndarray | None:
+        """Probabilities (1, K) for one uint8 image (1, C, H, W), scaled by 1/255 into the
+        bound input; None for any other array (or while another thread runs one)."""
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
+            return None
+        return self._one.run(pixels, 1)
+
     def _run(self, x: torch.Tensor, output: int) -> np.ndarray:
         x = x.detach() if x.requires_grad else x
         if x.shape[0] == 1:
@@ -127,13 +136,17 @@ class _OneImage:
             self.binding.bind_output(name, "cpu", 0, np.float32, shape, array.ctypes.data)
         self.lock = threading.Lock()
 
-    def run(self, x: torch.Tensor, output: int) -> np.ndarray | None:
-        """(1, K) float32 of its own for ``x`` (1, C, H, W), or None for an image of
-        another shape or while another thread runs one."""
+    def run(self, x: torch.Tensor | np.ndarray, output: int) -> np.ndarray | None:
+        """(1, K) float32 of its own for ``x`` (1, C, H, W): float images in 0..1, or
+        uint8 pixels (an array, scaled as :func:`~convlens.models.inputs.to_float_images`
+        does); None for another shape or while another thread runs one."""
         if x.shape != self.shape or not self.lock.acquire(blocking=False):
             return None
         try:
-            self._images.copy_(x)  # from any layout (a torch copy: 2 us less than NumPy's)
+            if isinstance(x, np.ndarray):
+                np.divide(x, LEVELS, out=self.images)
+            else:
+                self._images.copy_(x)  # any layout (a torch copy: 2 us less than NumPy's)
             self.session.run_with_iobinding(self.binding)
             return self.outputs[output].copy()
         finally:
