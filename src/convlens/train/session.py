@@ -364,12 +364,12 @@ def _finish(
     network = network.to("cpu", memory_format=torch.contiguous_format).float()
     save_weights(network, run.file(runs.WEIGHTS), network.spec.to_dict())
     if reusable:
-        judged = last_measured.final_test
+        final_test = last_measured.final_test  # with the recipe's views
         evaluation = Evaluation.of_predictions(
-            judged.predicted.cpu().numpy(),
+            final_test.predicted.cpu().numpy(),
             dataset.test_labels,
             dataset.class_names,
-            loss=judged.loss,
+            loss=final_test.loss,
         )
     else:
         evaluation = evaluate_network(
