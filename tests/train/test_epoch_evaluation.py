@@ -20,6 +20,7 @@ from convlens.train.epoch_evaluation import TRAIN_SAMPLE_IMAGES, evaluation_batc
 from convlens.train.evaluation import evaluate_run
 from convlens.train.progress import EVALUATE, FINISH, SilentReporter
 from convlens.train.session import resume, train
+from tests.train.test_session import InterruptAt
 
 SMALL = "conv(8, 3, relu), maxpool(2), flatten, dense(16, relu), dropout(0.5), dense(3, softmax)"
 NORMED = "conv(8, 3), batchnorm(relu), maxpool(2), flatten, dense(3, softmax)"
@@ -183,12 +184,6 @@ def test_only_the_last_epoch_is_judged_with_the_views(tiny_dataset, tmp_path, mo
     assert overfitting(history).final_test_accuracy == last["test_accuracy"]
 
 
-class InterruptAt(SilentReporter):
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        if epoch == 3:
-            raise KeyboardInterrupt
-
-
 def test_a_resumed_run_has_the_columns_of_an_uninterrupted_one(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:
@@ -196,7 +191,7 @@ def test_a_resumed_run_has_the_columns_of_an_uninterrupted_one(
     with pytest.raises(Interrupted):
         train(
             NORMED, config=VIEWS, runs_dir=tmp_path, name="c", dataset=tiny_dataset,
-            reporter=InterruptAt(),
+            reporter=InterruptAt(3),
         )  # fmt: skip
     monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     resumed = resume(tmp_path / "c")

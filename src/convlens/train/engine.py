@@ -385,28 +385,3 @@ def evaluate_views(
     views = Scores.of(logits.views, labels)
     plain = views if logits.plain is logits.views else Scores.of(logits.plain, labels)
     return views, plain
-
-
-def evaluate_tensors(
-    network: torch.nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    runtime: Runtime,
-    *,
-    tta_flip: bool = False,
-    tta_shift: bool = False,
-    batch_size: int = INFERENCE_BATCH,
-    on_batch: Callable[[], None] | None = None,
-) -> tuple[float, float, torch.Tensor]:
-    """(mean loss, accuracy, predicted labels (N,)) on a labelled set, with the views."""
-    views, _ = evaluate_views(
-        network,
-        images,
-        labels,
-        runtime,
-        tta_flip=tta_flip,
-        tta_shift=tta_shift,
-        batch_size=batch_size,
-        on_batch=on_batch,
-    )
-    return views.loss, views.accuracy, views.predicted

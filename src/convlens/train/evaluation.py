@@ -13,7 +13,7 @@ import torch
 
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network
-from convlens.train.engine import INFERENCE_BATCH, evaluate_tensors
+from convlens.train.engine import INFERENCE_BATCH, evaluate_views
 from convlens.train.runtime import Runtime
 from convlens.train.threads import ThreadChooser
 
@@ -164,7 +164,7 @@ def evaluate_network(
         network = copy.deepcopy(network).to(memory_format=torch.channels_last)
     x = to_tensor(images).to(runtime.device)  # uint8; scaled batch by batch
     y = to_tensor(np.asarray(labels, dtype=np.int64)).to(runtime.device)
-    loss, _, predicted = evaluate_tensors(
+    views, _ = evaluate_views(
         network,
         x,
         y,
@@ -174,7 +174,8 @@ def evaluate_network(
         batch_size=batch_size,
         on_batch=on_batch,
     )
-    return Evaluation.of_predictions(predicted.cpu().numpy(), labels, class_names, loss=loss)
+    predicted = views.predicted.cpu().numpy()
+    return Evaluation.of_predictions(predicted, labels, class_names, loss=views.loss)
 
 
 def evaluate_run(
