@@ -32,7 +32,7 @@ of its weights (version counters, storage addresses, registrations; any
 the next call builds again; a write through ``tensor.data`` is not seen: call
 :func:`forget` after one), and the thread count. A call that finds its engine ready
 checks only that (about 3 us) before ONNX Runtime runs: no lock, no inference mode, no
-softmax in torch (BENCHMARKS.md, "One image in 0.15 ms").
+softmax in torch (BENCHMARKS.md, "Session 5: one image in 0.15 ms").
 Anything else (training mode, bf16 weights, a GPU, another kind of module, an export
 that fails or disagrees with the eager network on its check) runs the network itself.
 """
@@ -128,9 +128,9 @@ def pixel_probabilities(network: nn.Module, pixels: np.ndarray) -> np.ndarray:
     """Class probabilities (N, K) float32 for uint8 ``pixels`` (N, C, H, W): what
     ``probabilities(network, to_float_images(pixels)).numpy()`` returns.
 
-    One image goes straight into the ONNX engine's bound input, scaled there (about
-    12 us less than making a float tensor of it and an array of the answer:
-    BENCHMARKS.md, "One image in 0.15 ms"). ``look()`` and ``predict_arrays`` ask here.
+    One image goes straight into the ONNX engine's bound input, scaled there: no float
+    tensor of it, no copy of that into the input, no tensor of the answer.
+    ``look()`` and ``predict_arrays`` ask here.
     """
     entry = _CACHE.get(network)
     if entry is not None and isinstance(entry.forward, OnnxForward) and entry.built_for_now():

@@ -2,12 +2,14 @@
 
 :func:`export_onnx` turns a network into ONNX bytes with two outputs, ``logits`` (N, K)
 and ``probabilities`` (N, K) (the softmax inside the graph: computing it there costs
-nothing measurable, and saves a torch softmax per call, about 5-15 us for one image).
+nothing measurable, and saves a torch softmax per call: 0.96x the time for one image,
+BENCHMARKS.md, "Session 5: one image in 0.15 ms").
 :class:`OnnxForward` runs them. A one-image call, the web page's and a notebook's
 usual question, goes through :class:`_OneImage`: input and outputs bound once to
 preallocated arrays (ONNX Runtime's IOBinding), so a call copies 784 floats in and 10
-out instead of building the feed and the result lists again (BENCHMARKS.md, "One image
-in 0.15 ms": 0.9x the time of ``session.run`` on the same session).
+out instead of building the feed and the result lists again (0.97-1.00x the time of
+``session.run`` on the same session: no loss, and a uint8 image can be scaled straight
+into the bound input).
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ class OnnxForward:
     One image runs on one thread (:data:`ONE_IMAGE_THREADS`): its 10 MFLOP (the lesson's
     cnn) are too little work to share, a second thread only adds the wake-ups of its
     pool at every layer, and on a busy machine it waits for a core. Measured side by
-    side on two loaded cores (BENCHMARKS.md, "One image in 0.15 ms"): 0.80x the time
-    of two threads at the median and 0.06x at the 95th percentile.
+    side on two loaded cores (BENCHMARKS.md, "Session 5: one image in 0.15 ms"):
+    0.79-0.87x the time of two threads at the median, 0.07-0.73x at the 95th percentile.
     """
 
     def __init__(self, model: bytes, threads: int) -> None:
