@@ -108,9 +108,8 @@ def engine_session(network):
     import onnxruntime as ort
 
     forward = inference.engine_for(network, torch.rand(1, *network.input_shape))
-    one = getattr(getattr(forward, "_one", None), "session", None)
-    if one is not None:
-        return one
+    if hasattr(forward, "one_image"):
+        return forward.one_image().session
     for cell in getattr(forward, "__closure__", None) or ():
         if isinstance(cell.cell_contents, ort.InferenceSession):
             return cell.cell_contents
@@ -137,7 +136,8 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
     from convlens.models.weight_watch import WeightWatch
 
     model = export_onnx(network, tuple(network.input_shape))
-    forward = OnnxForward(model, threads)  # for one image: a one-thread session
+    forward = OnnxForward(model, threads)
+    one = forward.one_image()  # the one-thread session and its bound buffers
     images = x.numpy()
     watch = WeightWatch(network)
     modules = list(network.modules())
@@ -183,12 +183,12 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
             "after": lambda: forward.probabilities(x),
         },
         "one image (session.run -> IOBinding), one thread": {
-            "before": lambda: forward._one.session.run(None, {"images": images}),
-            "after": lambda: forward._one.run(x, 0),
+            "before": lambda: one.session.run(None, {"images": images}),
+            "after": lambda: one.run(x, 0),
         },
         f"session threads for one image ({threads} -> 1), session.run": {
             "before": lambda: forward.session.run(None, {"images": images}),
-            "after": lambda: forward._one.session.run(None, {"images": images}),
+            "after": lambda: one.session.run(None, {"images": images}),
         },
         "network.to(cpu).float().eval() -> on_cpu_in_eval": {
             "before": to_cpu_float_eval,

@@ -225,15 +225,16 @@ def _onnx_session(model: bytes, threads: int) -> OnnxForward:
 
 def _agrees(network: nn.Module, forward: Forward, x: torch.Tensor) -> bool:
     """The engine's logits and probabilities match the eager network's on a check
-    batch (the first images of ``x`` and random ones)."""
+    batch (the first images of ``x`` and random ones). The one-image session, built
+    later from the same bytes, is not run here (tests hold it to 1e-5 on every preset)."""
     check = torch.cat([x[:_CHECK_BATCH], torch.rand(_CHECK_BATCH, *x.shape[1:])])
     try:
         with torch.inference_mode():
             expected = network(check)
-        got = [forward(check), forward(check[:1])]
+        got = [forward(check)]
         if isinstance(forward, OnnxForward):
-            got += [forward.probabilities(check), forward.probabilities(check[:1])]
-        wanted = [expected, expected[:1], expected.softmax(-1), expected[:1].softmax(-1)]
+            got.append(forward.probabilities(check))
+        wanted = [expected, expected.softmax(-1)]
         difference = max(float((a - b).abs().max()) for a, b in zip(got, wanted, strict=False))
     except Exception:  # an engine that cannot run is not used
         return False

@@ -75,10 +75,22 @@ class OnnxForward:
     def __init__(self, model: bytes, threads: int) -> None:
         self.session = _session(model, threads)
         self.threads = threads
-        _, *image_shape = self.session.get_inputs()[0].shape  # ("n", C, H, W)
-        classes = int(self.session.get_outputs()[0].shape[-1])
-        alone = self.session if threads == ONE_IMAGE_THREADS else _session(model, ONE_IMAGE_THREADS)
-        self._one = _OneImage(alone, tuple(image_shape), classes)
+        self._model = model
+        self._one: _OneImage | None = None  # built at the first one-image call (25-30 ms):
+        self._building = threading.Lock()  # training's evaluation passes never ask one
+
+    def one_image(self) -> _OneImage:
+        """The one-thread session with its bound buffers, built on first use."""
+        if self._one is None:
+            with self._building:
+                if self._one is None:
+                    _, *image_shape = self.session.get_inputs()[0].shape  # ("n", C, H, W)
+                    classes = int(self.session.get_outputs()[0].shape[-1])
+                    alone = self.session
+                    if self.threads != ONE_IMAGE_THREADS:
+                        alone = _session(self._model, ONE_IMAGE_THREADS)
+                    self._one = _OneImage(alone, tuple(image_shape), classes)
+        return self._one
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run(x, 0))
@@ -91,12 +103,12 @@ class OnnxForward:
         bound input; None for any other array (or while another thread runs one)."""
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
             return None
-        return self._one.run(pixels, 1)
+        return self.one_image().run(pixels, 1)
 
     def _run(self, x: torch.Tensor, output: int) -> np.ndarray:
         x = x.detach() if x.requires_grad else x
         if x.shape[0] == 1:
-            answer = self._one.run(x, output)
+            answer = self.one_image().run(x, output)
             if answer is not None:
                 return answer
         images = np.ascontiguousarray(x.numpy(), dtype=np.float32)  # NCHW, any layout in
