@@ -13,8 +13,8 @@ from convlens.models.weights import read_tensors
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.averaging import WeightAverage
-from convlens.train.progress import SilentReporter
 from convlens.train.session import resume, train
+from tests.train.test_session import InterruptAt
 
 SMALL = "conv(8, 3, same, activation=none), batchnorm(relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -71,15 +71,6 @@ def test_a_run_judges_and_saves_the_average_and_trains_as_without_it(
     accuracy = (probabilities.argmax(1) == tiny_dataset.test_labels).mean()
     assert accuracy == pytest.approx(averaged.metrics()["test_accuracy"])
     assert averaged.history()[-1]["test_accuracy"] == pytest.approx(accuracy)
-
-
-class InterruptAt(SilentReporter):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_resume_restores_the_average_exactly(tiny_dataset, tmp_path, monkeypatch) -> None:
