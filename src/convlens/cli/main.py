@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # Sub-command modules, in the order --help lists them. Each defines add_parser() and run().
 COMMANDS: tuple[str, ...] = (
@@ -85,7 +87,13 @@ def _stop_like_ctrl_c() -> Callable[[], None]:
     """SIGTERM (``kill``, systemd, schedulers) and SIGHUP (a closed terminal) stop a
     command as Ctrl-C does: a training ends "interrupted", resumable, with its hint.
     Signals someone chose to ignore (``nohup``) stay ignored. Returns what puts the
-    previous handlers back."""
+    previous handlers back.
+
+    Python cannot raise out of some code (a ``__del__``, a weakref or import callback): a
+    stop raised there would be printed as "Exception ignored" and lost, and the command
+    would go on. ``sys.unraisablehook`` catches exactly that case and sends the signal
+    again, so the stop comes at the next line of ordinary code.
+    """
     changed: list[int] = []
     if threading.current_thread() is threading.main_thread():
         for name in ("SIGTERM", "SIGHUP"):
@@ -93,16 +101,47 @@ def _stop_like_ctrl_c() -> Callable[[], None]:
             if number is not None and signal.getsignal(number) == signal.SIG_DFL:
                 signal.signal(number, _raise_interrupt)
                 changed.append(number)
+    previous_hook = sys.unraisablehook
+    if changed:
+        sys.unraisablehook = _resend_lost_stops(previous_hook)
 
     def restore() -> None:
         for number in changed:
             signal.signal(number, signal.SIG_DFL)
+        sys.unraisablehook = previous_hook
 
     return restore
 
 
+class _StopSignal(KeyboardInterrupt):
+    """A SIGTERM or SIGHUP on its way to stop the command (a KeyboardInterrupt, so
+    everything that stops on Ctrl-C stops on it too)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(number).name}")
+        self.number = number
+
+
 def _raise_interrupt(number: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(number).name}")
+    raise _StopSignal(number)
+
+
+RESEND_AFTER = 0.005  # seconds: by then the code that swallowed the stop has mostly returned
+
+
+def _resend_lost_stops(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    def handle(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, _StopSignal):
+            hook(unraisable)
+            return
+        # Not from here: a signal sent now would be handled inside this very hook (and
+        # lost again). From another thread a moment later, it lands in ordinary code, or
+        # comes back here to be sent once more.
+        resend = threading.Timer(RESEND_AFTER, os.kill, (os.getpid(), unraisable.exc_value.number))
+        resend.daemon = True
+        resend.start()
+
+    return handle
 
 
 def _version() -> str:
