@@ -28,7 +28,7 @@ from convlens.data import load_dataset
 from convlens.models.inputs import to_tensor
 from convlens.models.network import build_network
 from convlens.models.registry import resolve_model
-from convlens.train.engine import predict_logits
+from convlens.train.engine import predict_view_logits
 from convlens.train.runtime import Runtime
 
 ENGINES = {
@@ -69,7 +69,7 @@ def main() -> None:
             for name, runtime in ENGINES.items():
                 nudge(network)
                 start = time.perf_counter()
-                predict_logits(network, images, runtime)
+                predict_view_logits(network, images, runtime)
                 seconds[name].append(time.perf_counter() - start)
             print(
                 f"{model} repeat {repeat + 1}: "

@@ -60,7 +60,7 @@ def predict_arrays(
 
     ``tta_flip`` averages each image's probabilities with its mirror's, ``tta_shift``
     with shifted copies (:mod:`convlens.models.tta`), as a run trained with them was
-    evaluated (see :func:`convlens.train.engine.predict_logits`).
+    evaluated (see :func:`convlens.train.engine.predict_view_logits`).
     """
     network = inference.on_cpu_in_eval(network)
     images = as_images(images, preparation_of(network))

@@ -106,7 +106,7 @@ def test_the_mistakes_of_a_flip_averaged_run_are_judged_with_flips(tmp_path, tin
     import torch
 
     from convlens.reports.run_report import predictions_on_test_set
-    from convlens.train.engine import predict_logits
+    from convlens.train.engine import predict_view_logits
     from convlens.train.runtime import resolve_runtime
     from convlens.train.session import train
 
@@ -118,7 +118,9 @@ def test_the_mistakes_of_a_flip_averaged_run_are_judged_with_flips(tmp_path, tin
     images, labels, probabilities = predictions_on_test_set(run)  # (N, C, H, W), (N,), (N, K)
 
     runtime = resolve_runtime(config.replace(channels_last=False))
-    logits = predict_logits(run.load_network(), torch.from_numpy(images), runtime, tta_flip=True)
+    logits = predict_view_logits(
+        run.load_network(), torch.from_numpy(images), runtime, tta_flip=True
+    ).views
     np.testing.assert_allclose(probabilities, logits.exp().numpy(), rtol=1e-5, atol=1e-6)
     confusion = np.zeros((3, 3), dtype=np.int64)
     np.add.at(confusion, (labels, probabilities.argmax(axis=1)), 1)

@@ -9,7 +9,7 @@ import torch
 from convlens.errors import OptionError
 from convlens.models.tta import SHIFT_WEIGHT, shifted, tta_views
 from convlens.recipe import TrainConfig
-from convlens.train.engine import predict_logits
+from convlens.train.engine import predict_view_logits
 from convlens.train.runtime import Runtime
 
 
@@ -40,7 +40,7 @@ def test_the_engine_averages_the_probabilities_of_the_views() -> None:
     x = images.float() / 255
     views = tta_views(x, flip=True, shift=True)
     expected = sum(w * network(v).softmax(-1) for w, v in views) / 4  # weights 1+1+4*0.5
-    logits = predict_logits(network, images, runtime, tta_flip=True, tta_shift=True)
+    logits = predict_view_logits(network, images, runtime, tta_flip=True, tta_shift=True).views
     torch.testing.assert_close(logits.exp(), expected)
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # What one worker process costs before it holds any data: Python, torch, matplotlib.
 WORKER_BASE_BYTES = 700 * 2**20
-# Images per batch when a run is evaluated at the end of training (predict_logits).
+# Images per batch when a run is evaluated at the end of training (predict_view_logits).
 _EVAL_BATCH = 1000
 
 

@@ -4,7 +4,7 @@
 in 0..1 and return (N, K) float32. ``convlens predict`` and ``evaluate``, training's
 evaluation passes that run in fp32, the look-inside commands' predictions and the web
 page all come here (through :meth:`Network.predict_proba`,
-:func:`convlens.predict.predict_arrays` and :func:`convlens.train.engine.predict_logits`).
+:func:`convlens.predict.predict_arrays` and :func:`convlens.train.engine.predict_view_logits`).
 
 For a :class:`~convlens.models.network.Network` (a module whose class says
 ``exports_faithfully = True``: its forward has no data-dependent control flow, so an

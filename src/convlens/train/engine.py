@@ -322,29 +322,6 @@ def predict_view_logits(
     return ViewLogits(views_logits, torch.cat(alone) if tta_flip or tta_shift else views_logits)
 
 
-def predict_logits(
-    network: torch.nn.Module,
-    images: torch.Tensor,
-    runtime: Runtime,
-    *,
-    batch_size: int = INFERENCE_BATCH,
-    tta_flip: bool = False,
-    tta_shift: bool = False,
-    on_batch: Callable[[], None] | None = None,
-) -> torch.Tensor:
-    """Logits (N, K) in float32 for ``images`` (N, C, H, W), with the test-time views
-    averaged when asked (see :func:`predict_view_logits`)."""
-    return predict_view_logits(
-        network,
-        images,
-        runtime,
-        batch_size=batch_size,
-        tta_flip=tta_flip,
-        tta_shift=tta_shift,
-        on_batch=on_batch,
-    ).views
-
-
 @dataclass(frozen=True)
 class Scores:
     """A labelled set judged once: mean loss, accuracy, predicted labels (N,)."""
