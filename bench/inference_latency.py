@@ -10,13 +10,20 @@ to the raw session measured in the same rounds.
 Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
 
 - ``ort-one-image``: ``session.run`` on the ONNX Runtime session that convlens' engine
-  answers one image with (the network exported in memory, no spinning; one thread
-  since this change, as many as torch before): ONNX Runtime alone;
+  answers one image with at that call (the network exported in memory, no spinning;
+  since session 6 on one or two threads, as the idle cores allow; session 5: one;
+  before: as many as torch): ONNX Runtime alone;
+- ``ort-1-thread``, ``ort-2-threads``: ``session.run`` on each of the engine's two
+  one-image sessions, whichever it would choose (session 6 on);
 - ``logits``: ``convlens.models.inference.logits(network, x)``;
 - ``predict_proba``: ``Network.predict_proba(x)`` (the notebook's call);
 - ``predict_arrays``: ``convlens.predict_arrays(network, pixels)`` (uint8 in, NumPy out);
 - ``look``: ``convlens.introspect.look(network, pixels)``, what the web's /api/predict
   computes once the picture is prepared.
+
+``--spinner`` keeps one core busy with a pure-Python neighbour process
+(``bench/threads_under_load.py``'s) for the whole measurement, after a second for the
+engine's reading of the idle cores to see it.
 
 With ``--ideas`` it also times each change made for this goal against what it replaced
 (a pair of callables per idea, alternating in blocks of 20 calls; the ratio is
@@ -26,13 +33,14 @@ The entry part only calls public functions, so the same command runs on an older
 checkout for a before/after (each against its own raw session)::
 
     .venv/bin/python bench/inference_latency.py [--threads 2] [--rounds 10000] [--ideas]
-        [--json out.json]
+        [--spinner] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
@@ -41,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threads_under_load import spin  # the neighbour: one core of pure Python work
 
 from convlens.introspect import look
 from convlens.models import inference
@@ -120,9 +129,18 @@ def entries(network, x: torch.Tensor, pixels: np.ndarray) -> dict[str, Call]:
     images = x.numpy()
     for _ in range(3):  # the engine builds its session on the second call
         inference.logits(network, x)
-    session = engine_session(network)
+    feed = {"images": images}
+    forward = inference.engine_for(network, x)
+    if hasattr(forward, "one_image_threads"):  # session 6 on: one or two threads
+        one_image = {"ort-one-image": lambda: forward.one_image().session.run(None, feed)}
+        for threads, name in ((1, "ort-1-thread"), (2, "ort-2-threads")):
+            session = forward.one_image(threads).session
+            one_image[name] = lambda session=session: session.run(None, feed)
+    else:
+        session = engine_session(network)
+        one_image = {"ort-one-image": lambda: session.run(None, feed)}
     return {
-        "ort-one-image": lambda: session.run(None, {"images": images}),
+        **one_image,
         "logits": lambda: inference.logits(network, x),
         "predict_proba": lambda: network.predict_proba(x),
         "predict_arrays": lambda: predict_arrays(network, pixels),
@@ -132,12 +150,22 @@ def entries(network, x: torch.Tensor, pixels: np.ndarray) -> dict[str, Call]:
 
 def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[str, dict[str, Call]]:
     """Each change for this goal: {"before": ..., "after": ...} on the same input."""
-    from convlens.models.onnx_runtime import OnnxForward, export_onnx
+    import onnxruntime as ort
+
+    from convlens.idle_cores import CpuSample, IdleCores
+    from convlens.models.onnx_runtime import OnnxForward, _OneImage, export_onnx
     from convlens.models.weight_watch import WeightWatch
 
     model = export_onnx(network, tuple(network.input_shape))
     forward = OnnxForward(model, threads)
-    one = forward.one_image()  # the one-thread session and its bound buffers
+    one = forward.one_image(1)  # the one-thread session and its bound buffers
+    two = forward.one_image(2)
+    options = ort.SessionOptions()  # as _session's, but its pool threads spin between runs
+    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    options.log_severity_level = 3
+    spinning = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    two_spinning = _OneImage(spinning, one.shape[1:], one.outputs[0].shape[1])
+    idle = IdleCores(threads)
     images = x.numpy()
     watch = WeightWatch(network)
     modules = list(network.modules())
@@ -182,6 +210,18 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
             "before": torch_softmax,
             "after": lambda: forward.probabilities(x),
         },
+        "one image threads (1 -> 2), IOBinding, no spinning": {
+            "before": lambda: one.run(x, 1),
+            "after": lambda: two.run(x, 1),
+        },
+        "one image on 2 threads, pool spinning (off -> on)": {
+            "before": lambda: two.run(x, 1),
+            "after": lambda: two_spinning.run(x, 1),
+        },
+        "the idle cores: a reading of /proc -> IdleCores.count (cached)": {
+            "before": CpuSample.now,
+            "after": idle.count,
+        },
         "one image (session.run -> IOBinding), one thread": {
             "before": lambda: one.session.run(None, {"images": images}),
             "after": lambda: one.run(x, 0),
@@ -208,7 +248,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10_000)
     parser.add_argument("--ideas", action="store_true", help="also time each change, A/B")
     parser.add_argument("--json")
+    parser.add_argument("--spinner", action="store_true", help="one core kept busy meanwhile")
     args = parser.parse_args()
+    stop = multiprocessing.Event()
+    spinner = multiprocessing.Process(target=spin, args=(stop,)) if args.spinner else None
+    if spinner is not None:
+        spinner.start()
+        time.sleep(1.0)  # a window of the idle-core reading sees it
+    try:
+        measure(args)
+    finally:
+        if spinner is not None:
+            stop.set()
+            spinner.join()
+
+
+def measure(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     network = build_network(get_preset(args.model).spec, (1, 28, 28), 10).eval()
@@ -226,8 +281,13 @@ def main() -> None:
         "max_abs_difference_from_eager": float(np.abs(reference - eager).max()),
         "threads": args.threads,
         "rounds": args.rounds,
+        "spinner": args.spinner,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    forward = inference.engine_for(network, x)
+    if hasattr(forward, "one_image_threads"):
+        results["one_image_threads_at_end"] = forward.one_image_threads()
+        results["busy_elsewhere_at_end"] = forward.idle.busy if forward.idle else None
     if args.ideas:
         measured = {}
         for idea, pair in ideas(network, x, pixels, args.threads).items():

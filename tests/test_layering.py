@@ -3,7 +3,7 @@
 ::
 
     errors, fileio, version, notices, provenance, display,  foundations, no convlens
-      option_fields
+      option_fields, idle_cores
     models, data, byhand                                    things as data (no runs)
     recipe                                                  TrainConfig, plan_training
     run_config, runs, run_card, introspect                  a run folder; looking inside
@@ -33,8 +33,9 @@ from pathlib import Path
 import convlens
 
 PACKAGE = Path(convlens.__file__).parent
+FOUNDATIONS = ("errors", "fileio", "version", "notices", "provenance", "display")
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "fileio", "version", "notices", "provenance", "display", "option_fields"),
+    (*FOUNDATIONS, "option_fields", "idle_cores"),
     ("models", "data", "byhand"),
     ("recipe",),
     ("run_config", "runs", "run_card", "introspect"),

@@ -271,6 +271,33 @@ def test_one_image_from_two_threads_at_once(engine):
     assert not wrong
 
 
+@pytest.mark.parametrize("idle", [1, 2])
+def test_one_image_runs_on_the_idle_cores_and_answers_as_eager(idle, monkeypatch):
+    """One image on one thread while another process keeps a core busy, on two while
+    both are idle (never more than the batch session's threads): the same answer."""
+    pytest.importorskip("onnxruntime")
+    from convlens.idle_cores import IdleCores
+
+    monkeypatch.setattr(inference, "EXPORT_AFTER_IMAGES", 1)
+    monkeypatch.setattr(IdleCores, "count", lambda self: idle)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(7)
+        network = with_statistics(build_network(PRESETS["cnn-bn"].spec, (1, 28, 28), 10))
+        x = torch.rand(1, 1, 28, 28)
+        assert_answers_as_eager(network, x, "onnxruntime")
+        forward = inference.engine_for(network, x)
+        assert forward.one_image_threads() == idle
+        session = forward.one_image().session
+        assert session.get_session_options().intra_op_num_threads == idle
+        assert (session is forward.session) == (idle == 2)  # two: the batch session itself
+        torch.set_num_threads(1)  # --threads 1: one image never takes a second thread
+        assert inference.engine_for(network, x).one_image_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_pixels_are_answered_as_their_float_images(engine):
     """uint8 pixels scaled into the bound input: the same answer as the float path."""
     torch.manual_seed(6)

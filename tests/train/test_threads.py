@@ -6,14 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from convlens.idle_cores import CpuSample, threads_for
 from convlens.train import threads as policy
-from convlens.train.threads import (
-    CpuSample,
-    ThreadChooser,
-    ThreadTuner,
-    candidate_threads,
-    threads_for,
-)
+from convlens.train.threads import ThreadChooser, ThreadTuner, candidate_threads
 
 
 def run(tuner: ThreadTuner, seconds_at, steps: int) -> list[int]:

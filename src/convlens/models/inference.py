@@ -15,8 +15,9 @@ every preset, imported Keras models and trained weights):
 - **ONNX Runtime**, when the ``onnx`` extra is installed: the network is exported in
   memory (the TorchScript-based exporter, about 0.3-0.7 s for the presets; nothing is
   written to disk) and run by an ``InferenceSession`` with as many threads as torch
-  uses now (what :mod:`convlens.train.threads` chose), one image by a one-thread
-  session (:mod:`convlens.models.onnx_runtime` says why). Its kernels fuse
+  uses now (what :mod:`convlens.train.threads` chose), one image on one or two
+  threads as the idle cores allow at that moment (:mod:`convlens.models.onnx_runtime`
+  says why). Its kernels fuse
   conv+bias+ReLU and skip PyTorch's per-layer dispatch: on the lesson's ``cnn``,
   measured side by side (BENCHMARKS.md, "Inference in process"), it is the fastest
   in batches and for one image. Exporting is only worth it for a network asked more

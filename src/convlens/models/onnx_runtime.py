@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from convlens.idle_cores import IdleCores
 from convlens.models.inputs import LEVELS
 
 INPUT, LOGITS, PROBABILITIES = "images", "logits", "probabilities"
@@ -60,37 +61,57 @@ def export_onnx(network: nn.Module, input_shape: tuple[int, ...]) -> bytes | Non
 
 class OnnxForward:
     """An ONNX Runtime session on :func:`export_onnx`'s bytes, with ``threads`` threads,
-    and a one-thread session for one image.
+    and one-image sessions on one or two threads, whichever the idle cores allow now.
 
     ``forward(x)`` -> logits, ``forward.probabilities(x)`` -> probabilities: float
     images (N, C, H, W) in, (N, K) float32 tensors out (their own memory).
 
-    One image runs on one thread (:data:`ONE_IMAGE_THREADS`): its 10 MFLOP (the lesson's
-    cnn) are too little work to share, a second thread only adds the wake-ups of its
-    pool at every layer, and on a busy machine it waits for a core. Measured side by
-    side on two loaded cores (BENCHMARKS.md, "Session 5: one image in 0.15 ms"):
-    0.79-0.87x the time of two threads at the median, 0.07-0.73x at the 95th percentile.
+    One image (10 MFLOP for the lesson's cnn) runs on two threads while another core is
+    idle and on one while other processes keep it busy (:data:`ONE_IMAGE_THREADS`,
+    never more than ``threads``): quiet, two threads answer in 0.86x the time of one;
+    with a neighbour on the other core, the second thread waits for it at every layer
+    (0.79-0.87x the time of two threads for one, and 0.07-0.73x at the 95th percentile:
+    BENCHMARKS.md, "Session 5: one image in 0.15 ms"). The idle cores are
+    :class:`~convlens.idle_cores.IdleCores`' cached reading of the machine's counters
+    (other processes only: this one's own threads, its training included, do not
+    count). The session of a count is built at the first call that wants it (25-30 ms
+    and a copy of the weights, about 1 MB for cnn); the count that equals ``threads``
+    is the batch session itself.
     """
 
     def __init__(self, model: bytes, threads: int) -> None:
         self.session = _session(model, threads)
         self.threads = threads
         self._model = model
-        self._one: _OneImage | None = None  # built at the first one-image call (25-30 ms):
+        self._one: dict[int, _OneImage] = {}  # built at the first one-image call:
         self._building = threading.Lock()  # training's evaluation passes never ask one
+        self._most = max(t for t in ONE_IMAGE_THREADS if t <= threads) if threads > 1 else 1
+        self.idle = IdleCores(threads) if self._most > 1 else None
 
-    def one_image(self) -> _OneImage:
-        """The one-thread session with its bound buffers, built on first use."""
-        if self._one is None:
+    def one_image_threads(self) -> int:
+        """The threads one image runs on now: the most of :data:`ONE_IMAGE_THREADS` that
+        the idle cores (and ``threads``) allow."""
+        if self.idle is None:
+            return 1
+        idle = self.idle.count()
+        return max((t for t in ONE_IMAGE_THREADS if t <= min(idle, self._most)), default=1)
+
+    def one_image(self, threads: int | None = None) -> _OneImage:
+        """The one-image session for ``threads`` (default: :meth:`one_image_threads`)
+        with its bound buffers, built on first use."""
+        threads = threads or self.one_image_threads()
+        one = self._one.get(threads)
+        if one is None:
             with self._building:
-                if self._one is None:
+                one = self._one.get(threads)
+                if one is None:
                     _, *image_shape = self.session.get_inputs()[0].shape  # ("n", C, H, W)
                     classes = int(self.session.get_outputs()[0].shape[-1])
                     alone = self.session
-                    if self.threads != ONE_IMAGE_THREADS:
-                        alone = _session(self._model, ONE_IMAGE_THREADS)
-                    self._one = _OneImage(alone, tuple(image_shape), classes)
-        return self._one
+                    if threads != self.threads:
+                        alone = _session(self._model, threads)
+                    one = self._one[threads] = _OneImage(alone, tuple(image_shape), classes)
+        return one
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self._run(x, 0))
@@ -115,7 +136,7 @@ class OnnxForward:
         return self.session.run(None, {INPUT: images})[output]
 
 
-ONE_IMAGE_THREADS = 1
+ONE_IMAGE_THREADS = (1, 2)  # the counts one image may run on (more only adds wake-ups)
 
 
 def _session(model: bytes, threads: int) -> Any:

@@ -35,11 +35,11 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from convlens.errors import OptionError
+from convlens.idle_cores import CpuSample, threads_for
 
 _MAX_THREADS: int | None = None
 
@@ -178,38 +178,11 @@ class ThreadTuner:
 # --- without steps to time: the idle cores -----------------------------------------
 
 
-def threads_for(cores: int, busy_elsewhere: float) -> int:
-    """Threads for ``cores`` cores when other processes keep ``busy_elsewhere`` of them
-    busy (in cores): the idle ones, rounded to the nearest, at least 1."""
-    return max(1, min(cores, int(cores - busy_elsewhere + 0.5)))
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    """A moment's CPU counters: wall clock, the machine's busy ticks, this process's."""
-
-    at: float
-    machine: int
-    own: int
-
-    @classmethod
-    def now(cls) -> CpuSample | None:
-        """None where /proc cannot tell (not Linux)."""
-        try:
-            return cls(time.monotonic(), _machine_busy_ticks(), _own_ticks())
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def busy_elsewhere_since(self, earlier: CpuSample) -> float:
-        """Cores' worth of CPU time that other processes used between the two samples."""
-        ticks = (self.machine - earlier.machine) - (self.own - earlier.own)
-        return max(0.0, ticks / os.sysconf("SC_CLK_TCK") / max(1e-9, self.at - earlier.at))
-
-
 class ThreadChooser:
     """torch's thread count for a pass with no training steps to time (``evaluate``):
     the cores that other processes left idle, from ``/proc/stat`` (CPU time of the whole
-    machine minus this process's own).
+    machine minus this process's own: :mod:`convlens.idle_cores`, which the one-image
+    inference session reads too).
 
     Created when the work starts; each :meth:`choose` looks at what other processes did
     since the last one, waiting for at least ``MIN_WINDOW`` seconds of evidence when
@@ -249,16 +222,3 @@ class ThreadChooser:
 def _set_torch_threads(threads: int) -> None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-
-
-def _machine_busy_ticks() -> int:
-    with open("/proc/stat", encoding="ascii") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields[:8]) - idle  # user..steal; guest time is already inside user
-
-
-def _own_ticks() -> int:
-    with open("/proc/self/stat", encoding="ascii") as handle:
-        after_name = handle.read().rsplit(")", 1)[1].split()
-    return int(after_name[11]) + int(after_name[12])  # utime + stime of every thread
