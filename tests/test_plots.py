@@ -98,3 +98,60 @@ def test_compare_curve_ticks_never_repeat_a_label_on_a_narrow_range() -> None:
     low, high = curves.get_ylim()
     labels = [t.get_text() for t in curves.get_yticklabels() if low <= t.get_position()[1] <= high]
     assert len(labels) == len(set(labels)) > 1
+
+
+def _inside(figure) -> None:
+    """Everything drawn lies inside the canvas (a fixed layout clips nothing): the tight
+    box of all drawn artists, ticks, labels and titles included, in inches."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # as savefig draws it (a bare Figure's does not)
+    canvas.draw()
+    drawn = figure.get_tightbbox(canvas.get_renderer())
+    width, height = figure.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
+    assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, drawn
+
+
+def test_the_curves_fixed_layout_keeps_every_label_on_the_canvas() -> None:
+    """Tick labels, titles, the best-epoch note at either edge: all inside, and the loss
+    panel's tick labels never reach into the accuracy panel."""
+    rows = [
+        {"epoch": e, "train_loss": 2.5 / e, "train_accuracy": 0.5 + 0.04 * e,
+         "test_loss": 2.4 / e, "test_accuracy": 0.5 + 0.039 * e}
+        for e in range(1, 13)
+    ]  # fmt: skip
+    for history in (rows, rows[::-1], ONE_EPOCH):  # best last, first, only
+        figure = curves_figure(history, "a title (and its run)")
+        _inside(figure)
+        loss_ax, acc_ax = figure.axes
+        reach = max(t.get_window_extent().x1 for t in acc_ax.get_yticklabels() if t.get_text())
+        assert reach < acc_ax.get_window_extent().x0
+        assert loss_ax.get_window_extent().x1 < min(
+            t.get_window_extent().x0 for t in acc_ax.get_yticklabels() if t.get_text()
+        )
+
+
+def test_the_confusion_counts_sit_in_their_cells_in_their_colours() -> None:
+    """One collection draws the counts: the glyphs of str(count) centred on cell (row i,
+    column j), white on the dark cells, and every name and label on the canvas."""
+    import numpy as np
+    from matplotlib.textpath import TextPath
+
+    from convlens.plots.confusion import COUNT_FONTSIZE, confusion_figure
+
+    matrix = np.array([[950, 3, 47], [12, 870, 118], [0, 260, 740]])
+    names = ["T-shirt/top", "Ankle boot", "a much longer class name"]
+    figure = confusion_figure(matrix, names, "cnn")
+    ax = figure.axes[0]
+    (counts,) = [c for c in ax.collections if c.get_label() == "counts"]
+    cells = [[j, i] for i in range(3) for j in range(3)]
+    assert counts.get_offsets().tolist() == cells
+    white = [tuple(c) == (1.0, 1.0, 1.0, 1.0) for c in counts.get_facecolors()]
+    assert white == [bool(v > 950 / 2) for v in matrix.ravel()]
+    for path, value in zip(counts.get_paths(), matrix.ravel(), strict=True):
+        glyphs = TextPath((0, 0), str(value), size=COUNT_FONTSIZE).vertices
+        assert np.allclose(path.vertices - path.vertices.mean(0), glyphs - glyphs.mean(0))
+        assert np.allclose((path.vertices.min(0) + path.vertices.max(0)) / 2, 0)
+    _inside(figure)
+    assert ax.get_title() == "cnn: 85.33% correct"

@@ -9,6 +9,11 @@ from matplotlib.ticker import PercentFormatter
 
 from convlens.plots.style import TEST_COLOR, TRAIN_COLOR, epoch_axis, new_figure
 
+WIDTH, HEIGHT = 9.0, 3.6  # inches
+# The fixed layout, in inches: room for tick labels such as "0.2525" and "94.0%" left
+# of each panel, the "epoch" label below, the panel titles (and the run's title) above.
+LEFT, GAP, RIGHT, BOTTOM, TOP, SUPTITLE = 0.62, 0.78, 0.12, 0.55, 0.32, 0.28
+
 
 def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figure:
     """Two panels (loss, accuracy) from metrics rows; the best test epoch is marked.
@@ -18,8 +23,16 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
     drawn dashed and labelled so. The lines are the image alone; the epoch judged with
     test-time views too (the last, in a recipe with views) adds those figures as stars.
     """
-    figure = new_figure(9.0, 3.6)
+    figure = new_figure(WIDTH, HEIGHT, fixed=True)
     loss_ax, acc_ax = figure.subplots(1, 2)
+    panel = (WIDTH - LEFT - GAP - RIGHT) / 2
+    figure.subplots_adjust(
+        left=LEFT / WIDTH,
+        right=1 - RIGHT / WIDTH,
+        bottom=BOTTOM / HEIGHT,
+        top=1 - (TOP + (SUPTITLE if title else 0.0)) / HEIGHT,
+        wspace=GAP / panel,
+    )
     epochs = [int(row["epoch"]) for row in history]
     measured = all("train_accuracy" in row for row in history)
     train_label = "train" if measured else "train (running mean over steps)"
@@ -47,16 +60,21 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
     acc_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
     if history:
         best = max(history, key=lambda r: r["test_accuracy"])
+        # The note stays inside the panel (a fixed layout makes no room outside it):
+        # centred under the point, or leaning inwards near either edge.
+        low, high = acc_ax.get_xlim()
+        where = (best["epoch"] - low) / (high - low)
+        align = "right" if where > 0.8 else "left" if where < 0.2 and len(epochs) > 1 else "center"
         acc_ax.annotate(
             f"best test {best['test_accuracy']:.2%}\n(epoch {int(best['epoch'])})",
             (best["epoch"], best["test_accuracy"]),
             textcoords="offset points",
             xytext=(0, -34),
-            ha="center",
+            ha=align,
             fontsize=8,
             arrowprops={"arrowstyle": "->", "color": "0.4"},
         )
     acc_ax.legend(loc="lower right")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, y=1 - 0.06 / HEIGHT, va="top")
     return figure
