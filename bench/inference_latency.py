@@ -19,7 +19,13 @@ Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
 - ``predict_proba``: ``Network.predict_proba(x)`` (the notebook's call);
 - ``predict_arrays``: ``convlens.predict_arrays(network, pixels)`` (uint8 in, NumPy out);
 - ``look``: ``convlens.introspect.look(network, pixels)``, what the web's /api/predict
-  computes once the picture is prepared.
+  computes once the picture is prepared;
+- with ``--run RUN`` (a run folder of a 28x28 grey model): ``convlens.predict(RUN,
+  pixels)``, the notebook's call on a run, which opens the run folder every call.
+
+``--steal BLOCKS`` measures what one image's calls take from a neighbour process that
+spins on a core (its loops per second, against blocks without calls), for one thread,
+two, two with ONNX Runtime's pool threads spinning, and convlens' own choice.
 
 ``--spinner`` keeps one core busy with a pure-Python neighbour process
 (``bench/threads_under_load.py``'s) for the whole measurement, after a second for the
@@ -33,7 +39,7 @@ The entry part only calls public functions, so the same command runs on an older
 checkout for a before/after (each against its own raw session)::
 
     .venv/bin/python bench/inference_latency.py [--threads 2] [--rounds 10000] [--ideas]
-        [--spinner] [--json out.json]
+        [--spinner] [--steal 20] [--run RUN] [--json out.json]
 """
 
 from __future__ import annotations
@@ -241,6 +247,77 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
     }
 
 
+def count_spins(stop, count) -> None:  # the spinner, counting its loops of work
+    while not stop.is_set():
+        sum(range(10_000))
+        count.value += 1
+
+
+def steal(network, x: torch.Tensor, threads: int, blocks: int, seconds: float = 0.25) -> dict:
+    """What one image's calls take from a neighbour process that spins on a core: its
+    loops per second while this process calls one image in a loop, in blocks of
+    ``seconds`` per side (alternating: no calls, one thread, two threads, two spinning
+    threads, convlens' own choice), as medians, with each side's p50/p95 per call."""
+    import onnxruntime as ort
+
+    from convlens.models.onnx_runtime import OnnxForward, _OneImage, export_onnx
+
+    forward = OnnxForward(export_onnx(network, tuple(network.input_shape)), threads)
+    one, two = forward.one_image(1), forward.one_image(2)
+    options = ort.SessionOptions()  # as _session's, but its pool threads spin between runs
+    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    options.log_severity_level = 3
+    spinning = ort.InferenceSession(forward._model, options, providers=["CPUExecutionProvider"])
+    two_spinning = _OneImage(spinning, one.shape[1:], one.outputs[0].shape[1])
+    sides: dict[str, Call | None] = {
+        "no calls": None,
+        "1 thread": lambda: one.run(x, 1),
+        "2 threads": lambda: two.run(x, 1),
+        "2 threads, spinning": lambda: two_spinning.run(x, 1),
+        "convlens' choice": lambda: forward.one_image().run(x, 1),
+    }
+    count = multiprocessing.RawValue("q", 0)
+    stop = multiprocessing.Event()
+    neighbour = multiprocessing.Process(target=count_spins, args=(stop, count))
+    neighbour.start()
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    calls: dict[str, list[float]] = {name: [] for name in sides}
+    try:
+        time.sleep(1.0)
+        for block in range(blocks):
+            order = list(sides.items())
+            at = block % len(order)
+            for name, fn in order[at:] + order[:at]:
+                start, loops = time.perf_counter(), count.value
+                end = start + seconds
+                if fn is None:
+                    time.sleep(seconds)
+                else:
+                    while (now := time.perf_counter()) < end:
+                        fn()
+                        calls[name].append(time.perf_counter() - now)
+                rates[name].append((count.value - loops) / (time.perf_counter() - start))
+    finally:
+        stop.set()
+        neighbour.join()
+    quiet = statistics.median(rates["no calls"])
+    return {
+        name: {
+            "neighbour_loops_per_s": statistics.median(rates[name]),
+            "neighbour_share_of_no_calls": statistics.median(rates[name]) / quiet,
+            **(
+                {
+                    "call_p50_us": 1e6 * statistics.median(calls[name]),
+                    "call_p95_us": 1e6 * float(np.percentile(calls[name], 95)),
+                }
+                if calls[name]
+                else {}
+            ),
+        }
+        for name in sides
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cnn")
@@ -249,6 +326,11 @@ def main() -> None:
     parser.add_argument("--ideas", action="store_true", help="also time each change, A/B")
     parser.add_argument("--json")
     parser.add_argument("--spinner", action="store_true", help="one core kept busy meanwhile")
+    parser.add_argument("--run", help="a run folder: also time convlens.predict(RUN, image)")
+    parser.add_argument(
+        "--steal", type=int, default=0, metavar="BLOCKS",
+        help="also measure what one image's calls take from a spinning neighbour",
+    )  # fmt: skip
     args = parser.parse_args()
     stop = multiprocessing.Event()
     spinner = multiprocessing.Process(target=spin, args=(stop,)) if args.spinner else None
@@ -272,6 +354,10 @@ def measure(args: argparse.Namespace) -> None:
     x = to_float_images(pixels)
 
     calls = entries(network, x, pixels)
+    if args.run:
+        import convlens
+
+        calls["convlens.predict(run)"] = lambda: convlens.predict(args.run, pixels)
     reference = network.predict_proba(x).numpy()
     with torch.no_grad():
         eager = network(x).softmax(-1).numpy()
@@ -302,6 +388,8 @@ def measure(args: argparse.Namespace) -> None:
                 "cpu_after_us": 1e3 * timed["after"]["cpu_p50_ms"],
             }
         results["ideas"] = measured
+    if args.steal:
+        results["steal"] = steal(network, x, args.threads, args.steal)
     print(json.dumps(results, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

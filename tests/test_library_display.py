@@ -92,6 +92,36 @@ def test_the_look_inside_functions_take_what_users_hold(run, tiny_dataset) -> No
     torch.testing.assert_close(from_uint8, from_float)
 
 
+def test_predict_in_a_loop_loads_the_network_once_and_sees_new_weights(
+    run, tmp_path, monkeypatch
+) -> None:
+    """A notebook's loop over images: one network load, not one per call; replacing the
+    weights file (as training does, and as a user saving others does) is seen."""
+    import shutil
+
+    from convlens.models.weights import save_weights
+
+    folder = tmp_path / "copy"
+    shutil.copytree(run.path, folder)
+    loads = []
+    original = Run.network
+    monkeypatch.setattr(Run, "network", lambda self, *a: loads.append(1) or original(self, *a))
+    image = np.random.default_rng(3).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    first = [convlens.predict(folder, image).probabilities for _ in range(4)]
+    assert len(loads) == 1
+    np.testing.assert_allclose(first[0], first[-1], atol=1e-5, rtol=0)  # engines: 1e-8 apart
+
+    network = Run.open(folder).network()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.mul_(-1.5)
+        expected = network(torch.from_numpy(image).float() / 255).softmax(-1).numpy()
+    save_weights(network, folder / "model.safetensors")
+    got = convlens.predict(folder, image).probabilities
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    assert not np.allclose(got, first[0], atol=1e-3)
+
+
 def test_compare_prints_its_table_and_shows_it(tiny_idx_dir, tmp_path) -> None:
     table = convlens.compare(
         [SMALL, SMALL.replace("dense(16", "dense(8")],

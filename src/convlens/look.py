@@ -19,6 +19,8 @@ text with ``str()``. Images are prepared the way the run's training data was (se
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,8 @@ from convlens.display import FigureResult, block, caveat_html, html_table, pixel
 from convlens.errors import OptionError
 from convlens.introspect.features import Journey
 from convlens.introspect.saliency import Explanation
-from convlens.runs import Run
+from convlens.models.network import Network
+from convlens.runs import CONFIG, WEIGHTS, Run
 from convlens.train.evaluation import Evaluation
 
 RunRef = Run | str | os.PathLike[str]
@@ -315,15 +318,68 @@ def filters(run: RunRef, layer: str | None = None, channel: int | str = "mean") 
 
 
 def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predictions:
-    """Class probabilities for test indices or your own images, prepared like the data."""
+    """Class probabilities for test indices or your own images, prepared like the data.
+
+    Called in a loop (one image at a time), it answers from the network it loaded
+    last time while the run's weights and config files are the same files
+    (:class:`_LoadedNetworks`): building the network and loading its weights took
+    about 50 ms a call, and a fresh network never reaches the fast engine, which
+    builds on the second call with the same weights.
+    """
     from convlens.predict import predict_arrays
 
     run = open_run(run)
     chosen = choose(run, images, data_dir=data_dir)
-    network = run.network()
+    network = _LOADED.network(run)
     probabilities = predict_arrays(network, chosen.images, **run.run_config.train.tta_options())
     names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
     return Predictions(chosen.labels, chosen.images, probabilities, names, run.data_note.caveat)
+
+
+class _LoadedNetworks:
+    """``run.network()`` for :func:`predict`, kept per run folder while its weights and
+    config files are the same files: same size, modification time and inode (training
+    replaces them with ``os.replace``, so a new epoch's weights are a new inode). The
+    networks never leave this module (predict returns only probabilities), so no caller
+    can change one behind the key; the last ``KEEP`` runs are kept (about 1 MB each for
+    cnn, with the fast engine's sessions)."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._networks: OrderedDict[Path, tuple[tuple[int, ...], Network]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def network(self, run: Run) -> Network:
+        folder = run.path.resolve()
+        key = _files_key(run.file(WEIGHTS), run.file(CONFIG))
+        with self._lock:
+            kept = self._networks.get(folder)
+            if kept is not None and kept[0] == key:
+                self._networks.move_to_end(folder)
+                return kept[1]
+        network = run.network()  # raises the run's own error when the weights are missing
+        with self._lock:
+            self._networks[folder] = (key, network)
+            self._networks.move_to_end(folder)
+            while len(self._networks) > self.KEEP:
+                self._networks.popitem(last=False)
+        return network
+
+
+def _files_key(*paths: Path) -> tuple[int, ...]:
+    """What identifies the files' contents without reading them (empty if one is missing)."""
+    key: list[int] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            return ()
+        key += [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+    return tuple(key)
+
+
+_LOADED = _LoadedNetworks()
 
 
 def evaluate(run: RunRef, *, data_dir: str | None = None) -> Evaluation:
