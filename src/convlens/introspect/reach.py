@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convlens.models.layers import Conv, MaxPool, Residual
+from convlens.models.layers import Conv, MaxPool, Residual, Whiten
 from convlens.models.network import Network
 
 __all__ = ["AxisReach", "describe_unreached", "reaching_cells"]
@@ -82,6 +82,8 @@ def _reads(
     if isinstance(spec, Conv):  # a non-square kernel, and 'same' padding, differ by axis
         top, _, left, _ = spec.pads(in_shape)
         return _windows(used, size, spec.kernel_size[axis], spec.stride, (top, left)[axis])
+    if isinstance(spec, Whiten):  # a p x p convolution without padding
+        return _windows(used, size, spec.patch, spec.step, 0)
     if isinstance(spec, MaxPool):  # AvgPool too
         return _windows(used, size, spec.size, spec.stride or spec.size, 0)
     if isinstance(spec, Residual):  # conv 3x3 stride s, conv 3x3, plus a 1x1 stride-s shortcut

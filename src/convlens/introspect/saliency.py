@@ -32,7 +32,7 @@ from convlens.errors import ImageError, OptionError
 from convlens.introspect.features import check_image_layers, check_images
 from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
 from convlens.models.inputs import to_float_images
-from convlens.models.layers import Conv, MaxPool, Residual
+from convlens.models.layers import Conv, MaxPool, Residual, Whiten
 from convlens.models.network import Network
 
 __all__ = ["Explanation", "cam_layer_name", "explain", "grad_cam", "input_gradients"]
@@ -234,6 +234,8 @@ def _centres(network: Network, layer: str) -> tuple[float, float]:
         step, shift = 1, 0.0  # batchnorm, dropout: pixel i stays pixel i
         if isinstance(spec, Conv):  # rows; a non-square kernel is placed by its height
             step, shift = spec.stride, (spec.kernel_size[0] - 1) / 2 - spec.pads(in_shape)[0]
+        elif isinstance(spec, Whiten):  # a p x p convolution without padding
+            step, shift = spec.step, (spec.patch - 1) / 2
         elif isinstance(spec, MaxPool):  # AvgPool too
             step, shift = spec.stride or spec.size, (spec.size - 1) / 2
         elif isinstance(spec, Residual):  # 3x3 'same' convs: only the stride moves cells

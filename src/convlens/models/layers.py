@@ -617,6 +617,94 @@ class Residual(LayerSpec):
         return f"two 3x3 convs plus a shortcut; {how}: {h}x{w}x{f}"
 
 
+@dataclass(frozen=True)
+class Whiten(LayerSpec):
+    """Patch whitening: a frozen ``patch x patch`` convolution whose filters come from the
+    training images (:mod:`convlens.models.whitening`): each patch's coordinates in the
+    eigenvectors of the patch covariance, scaled to unit variance, and their negatives.
+
+    Not in the lesson. With ``stride`` = ``patch`` (the default) the windows do not
+    overlap, so a 2x2 one turns a 28x28 image into 14x14 maps without a layer ever
+    computing at 28x28. ``epsilon`` is added to each eigenvalue before the square
+    root (it damps the smallest directions: noise more than signal).
+    """
+
+    kind: ClassVar[str] = "whiten"
+    keras_type: ClassVar[str] = "PatchWhitening"
+    keras_name: ClassVar[str] = "patch_whitening"
+    aliases: ClassVar[tuple[str, ...]] = ("whitening", "patchwhitening", "patch_whitening")
+
+    patch: int = 2
+    stride: int | None = None
+    activation: str | None = None
+    epsilon: float = 5e-4
+
+    def validate(self, where: str) -> None:
+        _positive_int(self.patch, "patch", where)
+        if self.stride is not None:
+            _positive_int(self.stride, "stride", where)
+        _check_activation(self.activation, where)
+        if (
+            isinstance(self.epsilon, bool)
+            or not isinstance(self.epsilon, int | float)
+            or not (self.epsilon > 0)
+        ):
+            raise SpecError(f"{where}: epsilon must be a positive number, got {self.epsilon!r}")
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        """(kh, kw), as a conv's: what the receptive-field arithmetic reads."""
+        return (self.patch, self.patch)
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.patch
+
+    def pads(self, in_shape: Shape) -> tuple[int, int, int, int]:
+        return (0, 0, 0, 0)
+
+    def filters(self, in_shape: Shape) -> int:
+        """Output channels: each of the C p^2 directions with its negative."""
+        return 2 * in_shape[0] * self.patch * self.patch
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _, h, w = _require_image(in_shape, self.kind)
+        if h < self.patch or w < self.patch:
+            raise SpecError(
+                f"whiten: a {self.patch}x{self.patch} patch does not fit a {h}x{w} input; "
+                "use a smaller patch or put it first"
+            )
+        out = ((h - self.patch) // self.step + 1, (w - self.patch) // self.step + 1)
+        return (self.filters(in_shape), *out)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        from convlens.models.whitening import PatchWhitening
+
+        whitening = PatchWhitening(in_shape[0], self.patch, self.step, float(self.epsilon))
+        return nn.Sequential(whitening, activation_module(self.activation))
+
+    def flops(self, in_shape: Shape) -> int:
+        f, h, w = self.output_shape(in_shape)
+        return 2 * f * h * w * in_shape[0] * self.patch * self.patch
+
+    def params(self, in_shape: Shape) -> int:
+        f = self.filters(in_shape)
+        return in_shape[0] * self.patch * self.patch * f + f  # all frozen
+
+    def explain(self, in_shape: Shape) -> str:
+        c, h, _ = in_shape
+        f, out_h, _ = self.output_shape(in_shape)
+        d, p = c * self.patch * self.patch, self.patch
+        return (
+            f"each {p}x{p} patch ({d} numbers) in the {d} directions of the training patches' "
+            f"covariance, scaled to unit variance, and their negatives: {f} channels; "
+            f"floor(({h} - {p}) / {self.step}) + 1 = {out_h}; {self.params(in_shape):,} "
+            "params, computed from the data, never trained"
+        )
+
+
 LAYER_TYPES: tuple[type[LayerSpec], ...] = (
     Conv,
     MaxPool,
@@ -628,6 +716,7 @@ LAYER_TYPES: tuple[type[LayerSpec], ...] = (
     BatchNorm,
     Activation,
     Residual,
+    Whiten,
 )
 
 

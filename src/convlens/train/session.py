@@ -30,6 +30,7 @@ from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
 from convlens.models.tta import view_count
 from convlens.models.weights import save_weights
+from convlens.models.whitening import fit_whitening
 from convlens.notices import SmokeModeWarning, say
 from convlens.recipe import TrainConfig, apply_subsets
 from convlens.run_config import DatasetFacts, RunConfig
@@ -194,6 +195,8 @@ def _fit(
     first_guess = ThreadChooser(config.threads) if cpu else None  # watches while we set up
     torch.manual_seed(config.seed)  # the initial weights
     network = build_network(spec, dataset.input_shape, dataset.num_classes, footprint=footprint)
+    if not resume:  # a resumed run's filters come back with its checkpoint
+        fit_whitening(network, dataset.train_images)
     summary = summarize(network)
     network = _place(network, runtime)
     optimizer = make_optimizer(network.parameters(), config)
