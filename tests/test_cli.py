@@ -289,6 +289,16 @@ def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir
         "--channels-last",
         "--ema",
         "0.9",
+        "--momentum",
+        "0.8",
+        "--norm-lr-scale",
+        "16",
+        "--warmup",
+        "0.1",
+        "--anneal",
+        "linear",
+        "--final-lr-scale",
+        "0",
     )
     assert train == {
         **train,
@@ -300,6 +310,11 @@ def test_the_whole_recipe_as_options_lands_in_config_json(tmp_path, tiny_idx_dir
         "tta_flip": True,
         "channels_last": True,
         "ema": 0.9,
+        "momentum": 0.8,
+        "norm_lr_scale": 16.0,
+        "warmup": 0.1,
+        "anneal": "linear",
+        "final_lr_scale": 0.0,
     }
 
 
@@ -317,6 +332,11 @@ def test_options_not_given_keep_the_lessons_defaults(tmp_path, tiny_idx_dir, cap
         "tta_flip": False,
         "channels_last": None,
         "ema": 0.0,
+        "momentum": 0.9,
+        "norm_lr_scale": 1.0,
+        "warmup": 0.25,
+        "anneal": "cosine",
+        "final_lr_scale": 1e-3,
     }
 
 

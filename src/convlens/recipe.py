@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
+ANNEALS = ("cosine", "linear")
 FLIPS = ("random", "alternate")
 KEEP = ("last", "best")
 
@@ -36,7 +37,12 @@ RECIPE_FIELDS = (
     "lr",
     "optimizer",
     "weight_decay",
+    "momentum",
+    "norm_lr_scale",
     "schedule",
+    "warmup",
+    "anneal",
+    "final_lr_scale",
     "label_smoothing",
     "augment",
     "flip",
@@ -59,12 +65,35 @@ class TrainConfig:
         "weight decay: decoupled for adamw, L2 for adam and sgd (default {default:g})",
         metavar="W",
     )
+    momentum: float = option(
+        0.9, "momentum of sgd (Nesterov's); adam's beta1 stays 0.9 (default {default:g})",
+        metavar="M",
+    )  # fmt: skip
+    norm_lr_scale: float = option(
+        1.0,
+        "learning rate multiplier for batchnorm's weights and biases and every layer's "
+        "bias, whose weight decay is divided by it (the same decay per step); "
+        "1 (default) trains all parameters alike",
+        metavar="X",
+    )
     schedule: str = option(
         "constant",
-        "learning rate schedule: constant (default), or onecycle (warm up over the first "
-        "25%% of steps, then anneal to lr/1000)",
+        "learning rate schedule: constant (default), or onecycle (warm up from lr/10 over "
+        "the first --warmup of the steps, then anneal to lr x --final-lr-scale)",
         choices=SCHEDULES,
     )
+    warmup: float = option(
+        0.25, "onecycle: the fraction of the steps that warm up (default {default:g})",
+        metavar="F",
+    )  # fmt: skip
+    anneal: str = option(
+        "cosine", "onecycle: the shape of the decay after the warm-up (default cosine)",
+        choices=ANNEALS,
+    )  # fmt: skip
+    final_lr_scale: float = option(
+        1e-3, "onecycle: where the decay ends, as a multiple of lr (default {default:g})",
+        metavar="X",
+    )  # fmt: skip
     label_smoothing: float = option(0.0, "label smoothing (default {default:g})", metavar="S")
     augment: bool = option(
         False, "random 2-pixel shifts and horizontal flips of training images (default off)"
@@ -141,8 +170,25 @@ class TrainConfig:
         _require(
             _finite(self.ema) and 0 <= self.ema < 1, "ema decay", self.ema, "[0, 1) (0 is off)"
         )
+        _require(
+            _finite(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "[0, 1)"
+        )
+        _require(
+            _finite(self.norm_lr_scale) and 0 < self.norm_lr_scale <= 1000,
+            "norm lr scale",
+            self.norm_lr_scale,
+            "(0, 1000]",
+        )
+        _require(_finite(self.warmup) and 0 <= self.warmup < 1, "warmup", self.warmup, "[0, 1)")
+        _require(
+            _finite(self.final_lr_scale) and 0 <= self.final_lr_scale <= 1,
+            "final lr scale",
+            self.final_lr_scale,
+            "[0, 1]",
+        )
         _choice(self.optimizer, OPTIMIZERS, "optimizer")
         _choice(self.schedule, SCHEDULES, "schedule")
+        _choice(self.anneal, ANNEALS, "anneal")
         _choice(self.flip, FLIPS, "flip")
         _choice(self.precision, PRECISIONS, "precision")
         _choice(self.keep, KEEP, "keep")

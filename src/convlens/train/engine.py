@@ -50,12 +50,34 @@ class EpochResult:
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam with Keras' epsilon (1e-7) by default, so the lesson's recipe is the lesson's."""
+    """Adam with Keras' epsilon (1e-7) by default, so the lesson's recipe is the lesson's.
+
+    With ``norm_lr_scale`` X != 1 the one-dimensional parameters (batchnorm's weights and
+    biases, every bias) form a second parameter group with X times the learning rate and
+    the weight decay divided by X, so lr x decay per step is the same for both groups
+    (airbench's biases, Keller Jordan 2024, at lr x64). Each group's ``lr_scale`` is what
+    the schedule multiplies; group 0 holds the other parameters at lr itself (and a
+    single group has no ``lr_scale``: checkpoints from before it still resume).
+    """
     params = list(params)
+    groups: list[dict] = [{"params": params}]
+    if config.norm_lr_scale != 1:
+        scale = config.norm_lr_scale
+        groups = [
+            {"params": [p for p in params if p.ndim > 1], "lr_scale": 1.0},  # lr itself
+            {
+                "params": [p for p in params if p.ndim <= 1],
+                "lr_scale": scale,
+                "lr": config.lr * scale,
+                "weight_decay": config.weight_decay / scale,
+            },
+        ]
+        groups = [group for group in groups if group["params"]]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
-        )
+            groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+            weight_decay=config.weight_decay,
+        )  # fmt: skip
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     # fused: one kernel per parameter for the whole update (measured 2.6x faster than
     # foreach on a 2-core CPU for the lesson's CNN); needs float parameters on CPU/CUDA.
@@ -63,7 +85,7 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
         p.device.type in ("cpu", "cuda") for p in params
     )
     return cls(
-        params, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay,
+        groups, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay,
         fused=fused or None, foreach=None if fused else True,
     )  # fmt: skip
 
@@ -71,16 +93,21 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
     """The learning rate at a global step: constant, or one-cycle (stateless, so resumable).
 
-    One-cycle: linear warm-up over the first 25% of steps from lr/10 to lr, then a
-    cosine anneal to lr/1000.
+    One-cycle: linear warm-up over the first ``warmup`` of the steps (0.25) from lr/10
+    to lr, then a cosine (or linear, ``anneal``) decay towards lr x ``final_lr_scale``
+    (1/1000), which the step after the last would have (so 0 wastes no step).
     """
     if config.schedule == "constant":
         return config.lr
-    warmup = max(1, int(0.25 * total_steps))
+    warmup = int(config.warmup * total_steps)
+    if config.warmup > 0:
+        warmup = max(1, warmup)
     if step < warmup:
         return config.lr * (0.1 + 0.9 * step / warmup)
     progress = (step - warmup) / max(1, total_steps - warmup)
-    return config.lr * (1e-3 + (1 - 1e-3) * 0.5 * (1 + math.cos(math.pi * progress)))
+    shape = 1 - progress if config.anneal == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+    end = config.final_lr_scale
+    return config.lr * (end + (1 - end) * shape)
 
 
 def augment_batch(
@@ -177,7 +204,7 @@ def train_epoch(
         if config.schedule != "constant":
             lr = learning_rate(config, (epoch - 1) * steps + step, total_steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
         with runtime.autocast():
             logits = network(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
