@@ -106,17 +106,29 @@ def timed_parts() -> Iterator[dict[str, float]]:
         passes[0] += 1
         return "test pass" if passes[0] % 2 == 1 else "train sample pass"
 
-    # the phase's two passes: evaluate_views since the image alone came out of them too
+    # the phase's two passes: evaluate_views since the image alone came out of them too;
+    # since the per-epoch test sample, the test pass is predict_view_logits (its logits
+    # give the sample's figures too) and evaluate_views the training sample's
     passes_name = (
         "evaluate_views" if hasattr(epoch_evaluation, "evaluate_views") else "evaluate_tensors"
     )
     originals = [
         (epoch_evaluation, "refresh_batchnorm_statistics",
          wrap(epoch_evaluation, "refresh_batchnorm_statistics", refresh)),
-        (epoch_evaluation, passes_name, wrap(epoch_evaluation, passes_name, evaluation_pass)),
         (session, "evaluate_network",
          wrap(session, "evaluate_network", lambda: "final re-evaluation")),
     ]  # fmt: skip
+    if hasattr(epoch_evaluation, "predict_view_logits"):
+        originals += [
+            (epoch_evaluation, "predict_view_logits",
+             wrap(epoch_evaluation, "predict_view_logits", lambda: "test pass")),
+            (epoch_evaluation, passes_name,
+             wrap(epoch_evaluation, passes_name, lambda: "train sample pass")),
+        ]  # fmt: skip
+    else:
+        originals.append(
+            (epoch_evaluation, passes_name, wrap(epoch_evaluation, passes_name, evaluation_pass))
+        )
     try:
         yield seconds
     finally:
@@ -161,6 +173,7 @@ def one_run(model: str, dataset, epochs: int, subset: int | None, preset: str | 
         "threads": [row.get("threads") for row in history],
         "test_views": [row.get("test_views") for row in history],
         "train_images": [row.get("train_images") for row in history],
+        "test_images": [row.get("test_images") for row in history],
     }
 
 

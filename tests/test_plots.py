@@ -155,3 +155,9 @@ def test_the_confusion_counts_sit_in_their_cells_in_their_colours() -> None:
         assert np.allclose((path.vertices.min(0) + path.vertices.max(0)) / 2, 0)
     _inside(figure)
     assert ax.get_title() == "cnn: 85.33% correct"
+
+
+def test_the_curves_name_a_small_runs_test_sample() -> None:
+    rows = [{**ONE_EPOCH[0], "test_images": 2_000, "test_sampled": 1}]
+    labels = {line.get_label() for line in curves_figure(rows).axes[1].get_lines()}
+    assert labels == {"train", "test (2,000 sampled)"}

@@ -16,7 +16,13 @@ from convlens.errors import Interrupted
 from convlens.experiments.overfit import overfitting
 from convlens.models.inputs import to_tensor
 from convlens.recipe import TrainConfig
-from convlens.train.epoch_evaluation import TRAIN_SAMPLE_IMAGES, evaluation_batches, train_sample
+from convlens.train import epoch_evaluation
+from convlens.train.epoch_evaluation import (
+    TRAIN_SAMPLE_IMAGES,
+    epoch_test_sample,
+    evaluation_batches,
+    train_sample,
+)
 from convlens.train.evaluation import evaluate_run
 from convlens.train.progress import EVALUATE, FINISH, SilentReporter
 from convlens.train.session import resume, train
@@ -226,3 +232,113 @@ def test_the_cli_shows_the_evaluation_phase_and_the_views(tiny_idx_dir, tmp_path
     metrics = runs.Run(tmp_path / "p").metrics()
     assert f"test accuracy {metrics['test_accuracy']:.2%} (2 views)" in done.stdout
     assert re.search(r"; \d+\.\d s of steps, \d+\.\d s evaluating", done.stdout)
+
+
+def test_only_a_small_run_with_a_large_test_set_takes_a_test_sample() -> None:
+    """Sampled when the steps (about 3 forward passes an image) would be shorter than the
+    test pass; fixed for a seed, sorted, inside the test set."""
+    assert epoch_test_sample(60_000, 10_000, seed=0) is None  # the full data
+    assert epoch_test_sample(3_334, 10_000, seed=0) is None  # 10,002 forward passes of steps
+    assert epoch_test_sample(2_000, 2_000, seed=0) is None  # nothing to gain
+    sample = epoch_test_sample(2_000, 10_000, seed=0)
+    assert sample.shape == (2_000,) and len(set(sample.tolist())) == 2_000
+    assert sample.tolist() == sorted(sample.tolist()) and int(sample.max()) < 10_000
+    assert torch.equal(sample, epoch_test_sample(3_000, 10_000, seed=0))
+    assert not torch.equal(sample, epoch_test_sample(2_000, 10_000, seed=1))
+
+
+SAMPLED = fp32(epochs=2, seed=4, train_subset=15)  # 45 forward passes of steps < 60 tests
+
+
+def test_a_small_run_judges_every_epoch_on_one_test_sample(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    """Every row on the same test sample (test_images, test_sampled); the last row's figure
+    is the whole final pass at the sample's indices (known answer: the saved network on
+    those images); metrics.json the whole test set, as evaluate reproduces it."""
+    monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", 24)
+    run = train(SMALL, config=SAMPLED, runs_dir=tmp_path, name="s", dataset=tiny_dataset)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    history, metrics = run.history(), run.metrics()
+    assert [(r["test_images"], r["test_sampled"]) for r in history] == [(24, 1), (24, 1)]
+    assert metrics["test_sample_images"] == 24 and metrics["test_count"] == 60
+    whole, _, _ = evaluate_run(run)
+    assert whole.accuracy == metrics["test_accuracy"]  # the final figure: the whole set
+    index = epoch_test_sample(15, 60, seed=4)
+    labels = torch.as_tensor(tiny_dataset.test_labels)
+    restricted = (torch.as_tensor(whole.predictions)[index] == labels[index]).float().mean()
+    assert history[-1]["test_accuracy"] == pytest.approx(restricted.item(), abs=1e-7)
+    with torch.no_grad():
+        logits = run.load_network()(to_tensor(tiny_dataset.test_images)[index].float() / 255)
+    assert history[-1]["test_loss"] == pytest.approx(
+        F.cross_entropy(logits, labels[index]).item(), 1e-5
+    )
+    assert metrics["best_test_accuracy"] == max(r["test_accuracy"] for r in history)
+    verdict = overfitting(history, sample_images=metrics["test_sample_images"])
+    assert "the same 24 test images" in verdict.text
+
+
+def test_a_resumed_small_run_keeps_its_test_sample(tiny_dataset, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", 24)
+    straight = train(SMALL, config=SAMPLED, runs_dir=tmp_path, name="a", dataset=tiny_dataset)
+    with pytest.raises(Interrupted):
+        train(
+            SMALL, config=SAMPLED, runs_dir=tmp_path, name="b", dataset=tiny_dataset,
+            reporter=InterruptAt(2),
+        )  # fmt: skip
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    resumed = resume(tmp_path / "b")
+    header = [run.file(runs.METRICS_CSV).read_text().splitlines()[0] for run in (straight, resumed)]
+    assert header[0] == header[1] and "test_sampled" in header[0]
+    for a, b in zip(resumed.history(), straight.history(), strict=True):
+        assert a.keys() == b.keys() and a["test_images"] == b["test_images"] == 24
+        assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
+    assert resumed.metrics()["test_accuracy"] == straight.metrics()["test_accuracy"]
+
+
+def test_the_overfitting_tolerance_grows_with_the_test_sample() -> None:
+    from convlens.experiments.overfit import TOLERANCE, tolerance_for
+
+    assert tolerance_for(None) == tolerance_for(10_000) == TOLERANCE
+    assert tolerance_for(2_500) == pytest.approx(2 * TOLERANCE)  # SE ~ 1 / sqrt(n)
+    rows = [
+        {"epoch": e, "train_accuracy": a + 0.02, "test_accuracy": a}
+        for e, a in enumerate([0.80, 0.84, 0.837], start=1)
+    ]  # a fall of 0.3 points: past 0.2 on the whole set, noise on a 2,000-image sample
+    assert overfitting(rows).verdict == "overfitting"
+    assert overfitting(rows, sample_images=2_000).verdict != "overfitting"
+
+
+def test_the_cli_names_the_test_sample_of_a_small_run(tmp_path) -> None:
+    """As a user runs it: 150 training images against 2,100 test images, so each epoch's
+    line says its test figures are a 2,000-image sample's; the closing line the whole set."""
+    import numpy as np
+
+    from convlens.data.idx import write_idx
+    from tests.conftest import make_pattern_images
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for part, count in (("train", 150), ("t10k", 2_100)):
+        labels = np.tile(np.arange(3), count // 3).astype(np.uint8)
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", make_pattern_images(labels, rng)[:, 0])
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", labels)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "convlens", "train", SMALL, "--data", f"idx:{folder}",
+            "--epochs", "2", "--precision", "fp32", "--batch-size", "16",
+            "--runs", str(tmp_path), "--name", "p",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [x for x in done.stderr.splitlines() if re.match(r"epoch \d+: train loss", x)]
+    history = runs.Run(tmp_path / "p").history()
+    assert len(lines) == 2
+    for line, row in zip(lines, history, strict=True):
+        assert f"| test (2,000 sampled) loss {row['test_loss']:.4f} acc " in line
+    metrics = runs.Run(tmp_path / "p").metrics()
+    assert metrics["test_count"] == 2_100 and metrics["test_sample_images"] == 2_000
+    assert f"test accuracy {metrics['test_accuracy']:.2%}" in done.stdout

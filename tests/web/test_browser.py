@@ -509,6 +509,34 @@ def test_a_run_judged_with_views_says_which_figures_have_them(
         shutil.rmtree(runs_dir / "views")  # the other tests count the module's runs
 
 
+def test_a_small_run_judged_on_a_test_sample_says_so(
+    browser, server, shots, runs_dir, tiny_data, monkeypatch
+) -> None:
+    """A small run's test line is a fixed test sample: the card's note says how many of
+    the test images, the points' tooltips and the training log's lines say "sampled"."""
+    from convlens.train import epoch_evaluation
+    from convlens.train.session import train
+
+    monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", 24)
+    config = TrainConfig(epochs=2, precision="fp32", train_subset=15)  # 45 < 60 test images
+    train(SMALL, data=tiny_data, config=config, runs_dir=runs_dir, name="sampled")
+    try:
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            with opened(browser, server, viewport) as page:
+                page.goto(page.base + "#runs")
+                page.click("#r-table tr[data-name='sampled']")
+                page.wait_for_selector(".run-card .chart svg")
+                note = page.text_content(".run-card .sample-note")
+                assert "the same 24 of the 60 test images" in note
+                assert "on all 60 test images" in note
+                tips = page.locator(".run-card .chart circle.test title").all_text_contents()
+                assert len(tips) == 2 and all("test (24 sampled)" in t for t in tips)
+                charts(page)
+                shots(page, f"runs-sampled-{size}")
+    finally:
+        shutil.rmtree(runs_dir / "sampled")  # the other tests count the module's runs
+
+
 def test_confusion_cell_to_mistakes_to_journey(page, shots, runs_dir) -> None:
     confusion = Run.open("cnn", runs_dir).metrics()["confusion"]
     true, predicted = next(

@@ -12,16 +12,21 @@ the network; they are still judged, and the sentence says which figure it used.
 
 A fall counts only when it is larger than ``tolerance`` (default 0.2 points: 20 of
 Fashion-MNIST's 10,000 test images), so that epoch-to-epoch noise is not called
-overfitting.
+overfitting. A small run whose epochs were judged on a fixed test sample
+(``test_sample_images`` in metrics.json, ``test_images`` per row) has a noisier series:
+its tolerance grows with the sample's standard error (:func:`tolerance_for`: 0.45 points
+on 2,000 images).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TOLERANCE = 0.002  # 0.2 points of accuracy
+TOLERANCE = 0.002  # 0.2 points of accuracy, on ...
+TOLERANCE_IMAGES = 10_000  # ... this many test images (Fashion-MNIST's test set)
 WIDE_GAP = 0.03  # a train-test gap above 3 points is worth a word
 LOSS_RISE = 0.05  # a final test loss 5% above its minimum: the network grows overconfident
 
@@ -46,9 +51,27 @@ class Overfitting:
         return dict(self.__dict__)
 
 
-def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANCE) -> Overfitting:
+def tolerance_for(sample_images: int | None) -> float:
+    """The fall that counts when the epochs were judged on ``sample_images`` test images
+    (None: the whole test set, ``TOLERANCE``): TOLERANCE scaled by the standard error of
+    an accuracy on the sample against one on TOLERANCE_IMAGES, 1 / sqrt(n)."""
+    if not sample_images or sample_images >= TOLERANCE_IMAGES:
+        return TOLERANCE
+    return TOLERANCE * math.sqrt(TOLERANCE_IMAGES / sample_images)
+
+
+def overfitting(
+    history: Sequence[dict[str, float]],
+    tolerance: float | None = None,
+    *,
+    sample_images: int | None = None,
+) -> Overfitting:
     """Judge a run's per-epoch rows (``train_accuracy`` or, in older runs only,
-    ``running_accuracy``; ``test_accuracy``; ``epoch``)."""
+    ``running_accuracy``; ``test_accuracy``; ``epoch``). ``sample_images``: the fixed
+    test sample the rows were measured on (metrics.json ``test_sample_images``), which
+    sets the default tolerance (:func:`tolerance_for`) and is named in the sentence."""
+    if tolerance is None:
+        tolerance = tolerance_for(sample_images)
     if not history:
         raise ValueError("an empty history has no epochs to judge")
     tests = [row["test_accuracy"] for row in history]
@@ -67,7 +90,13 @@ def overfitting(history: Sequence[dict[str, float]], tolerance: float = TOLERANC
         if loss_low is not None
         else ""
     )
-    caveat = (
+    sampled = (
+        f" (Each epoch was judged on the same {sample_images:,} test images, a sample: a"
+        f" fall counts above {100 * tolerance:.2f} points.)"
+        if sample_images
+        else ""
+    )
+    caveat = sampled + (
         ""
         if measured
         else " (This run's train accuracy is the running mean over each epoch's steps,"

@@ -22,6 +22,7 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
     images; a run from before that measurement has only running means over the steps,
     drawn dashed and labelled so. The lines are the image alone; the epoch judged with
     test-time views too (the last, in a recipe with views) adds those figures as stars.
+    A small run judged on a fixed test sample says so in its test label.
     """
     figure = new_figure(WIDTH, HEIGHT, fixed=True)
     loss_ax, acc_ax = figure.subplots(1, 2)
@@ -38,12 +39,14 @@ def curves_figure(history: Sequence[dict[str, float]], title: str = "") -> Figur
     train_label = "train" if measured else "train (running mean over steps)"
     viewed = [r for r in history if "tta_views" in r]
     alone = " (image alone)" if viewed else ""
+    sampled = history and history[-1].get("test_sampled")
+    test_label = f"test ({int(history[-1]['test_images']):,} sampled)" if sampled else "test"
     for ax, key, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
         trains = [r.get(f"train_{key}", r.get(f"running_{key}")) for r in history]
         style = "o-" if measured else "o--"
         ax.plot(epochs, trains, style, color=TRAIN_COLOR, label=train_label + alone)
         tests = [r[f"test_{key}"] for r in history]
-        ax.plot(epochs, tests, "s-", color=TEST_COLOR, label="test" + alone)
+        ax.plot(epochs, tests, "s-", color=TEST_COLOR, label=test_label + alone)
         for part, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
             if viewed:
                 ax.plot(

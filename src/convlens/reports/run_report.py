@@ -53,7 +53,8 @@ def run_body(run: runs.Run, *, data_dir: str | None = None) -> tuple[str, str, s
     if run.data_note.caveat:  # the sample, a subset or smoke mode: said before any figure
         parts.insert(0, para(f"Data: {run.data_note.caveat}.", "verdict"))
     if history:
-        parts.append(section("Overfitting", _overfitting(history)))
+        sample = (metrics or {}).get("test_sample_images")
+        parts.append(section("Overfitting", _overfitting(history, sample)))
         curves = figure_file(run.file(runs.CURVES), "loss and accuracy per epoch")
         parts.append(section("Training curves", curves))
     if metrics is not None:
@@ -141,10 +142,10 @@ def _train_card(metrics: dict[str, Any]) -> tuple[str, str]:
     return pct(metrics.get("running_accuracy")), "train accuracy (running mean over the steps)"
 
 
-def _overfitting(history: list[dict[str, float]]) -> str:
+def _overfitting(history: list[dict[str, float]], sample_images: int | None) -> str:
     from convlens.experiments.overfit import overfitting
 
-    v = overfitting(history)
+    v = overfitting(history, sample_images=sample_images)
     headers = ["best test epoch", "best test accuracy", "final test accuracy"]
     gap = "final train-test gap (points)" if v.train_measured else "final gap, running mean"
     headers += [gap, "fell after best"]

@@ -298,6 +298,16 @@ class ViewLogits:
     views: torch.Tensor
     plain: torch.Tensor
 
+    def at(self, indices: torch.Tensor) -> ViewLogits:
+        """The rows ``indices`` (M,) of both (the same tensor stays one)."""
+        views = self.views[indices]
+        return ViewLogits(views, views if self.plain is self.views else self.plain[indices])
+
+    def scores(self, labels: torch.Tensor) -> tuple[Scores, Scores]:
+        """(with the views averaged, the image alone) against ``labels`` (N,)."""
+        views = Scores.of(self.views, labels)
+        return views, views if self.plain is self.views else Scores.of(self.plain, labels)
+
 
 @torch.no_grad()
 def predict_view_logits(
@@ -386,6 +396,4 @@ def evaluate_views(
         batch_size=batch_size,
         on_batch=on_batch,
     )
-    views = Scores.of(logits.views, labels)
-    plain = views if logits.plain is logits.views else Scores.of(logits.plain, labels)
-    return views, plain
+    return logits.scores(labels)

@@ -215,8 +215,9 @@ class _Text:
 
 
 def _epoch_line(label: str, row: dict[str, float]) -> str:
-    """The measured train and test figures (the image alone), those with the test-time
-    views in the epoch judged with them, and the seconds of steps and of evaluation."""
+    """The measured train and test figures (the image alone; "test (2,000 sampled)" in a
+    small run judged on a test sample), those with the test-time views in the epoch
+    judged with them, and the seconds of steps and of evaluation."""
     prefix = f"{label} " if label else ""
     evaluated = f" + {row['eval_seconds']:.1f}s evaluating" if "eval_seconds" in row else ""
     views = (
@@ -225,9 +226,10 @@ def _epoch_line(label: str, row: dict[str, float]) -> str:
         if "tta_views" in row
         else ""
     )
+    test = f"test ({int(row['test_images']):,} sampled)" if row.get("test_sampled") else "test"
     return (
         f"{prefix}epoch {int(row['epoch'])}: train loss {row['train_loss']:.4f} "
-        f"acc {row['train_accuracy']:.2%} | test loss {row['test_loss']:.4f} "
+        f"acc {row['train_accuracy']:.2%} | {test} loss {row['test_loss']:.4f} "
         f"acc {row['test_accuracy']:.2%}{views} | {row['seconds']:.1f}s{evaluated}"
     )
 

@@ -39,7 +39,12 @@ from convlens.train import smoke
 from convlens.train.averaging import WeightAverage
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from convlens.train.engine import make_optimizer, train_epoch
-from convlens.train.epoch_evaluation import EpochEvaluation, evaluate_epoch, train_sample
+from convlens.train.epoch_evaluation import (
+    EpochEvaluation,
+    epoch_test_sample,
+    evaluate_epoch,
+    train_sample,
+)
 from convlens.train.evaluation import FINAL_RUNTIME, Evaluation, evaluate_network
 from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
@@ -233,6 +238,7 @@ def _fit(
     stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
     first = config.epochs + 1 if stopped else state.epoch + 1
     sample = train_sample(x_train.shape[0], x_test.shape[0], config.seed)
+    tests = epoch_test_sample(x_train.shape[0], x_test.shape[0], config.seed)  # a small run's
     # The planned last epoch is measured as the saved weights are judged (fp32, on the
     # CPU, channels_last, the finish's batches), so the finish can reuse that pass
     # instead of making a second one over the test set (see final_evaluation).
@@ -271,6 +277,8 @@ def _fit(
                 tta_shift=config.tta_shift and last,
                 on_batch=lambda done, total: reporter.phase(EVALUATE, done, total),
                 measure_with=final_runtime if last else None,
+                tests=tests,
+                whole_test=last,  # the final evaluation: the whole test set
             )
             last_measured = measured
             row = {
@@ -413,8 +421,16 @@ def _finish(
             else test_views  # rows from before every epoch was judged on the image alone
         ),
         "train_sample_images": sample_images if "train_accuracy" in final else None,
+        # the test images behind each epoch's row, when a small run judged them on a
+        # fixed sample (the figures above: the whole test set)
+        "test_sample_images": (
+            int(final["test_images"])
+            if final.get("test_images", evaluation.count) < evaluation.count
+            else None
+        ),
         "running_accuracy": final.get("running_accuracy"),  # mean over the last epoch's steps
-        # the per-epoch figures: the image alone (an older run's rows: the recipe's views)
+        # the per-epoch figures: the image alone (an older run's rows: the recipe's views),
+        # on the test sample when there is one
         "best_test_accuracy": best["test_accuracy"],
         "best_epoch": int(best["epoch"]),
         "overfit_gap": (  # train - test of the last epoch, both with the same views

@@ -56,7 +56,8 @@ export function accuracyChart({ series, epochs, floor = null, label = 'accuracy 
       svg.append(svgEl('path', { class: cls, d, 'stroke-dasharray': DASHES[i] || '' }));
       for (const r of rows) {
         const dot = svgEl('circle', { class: i ? `${cls} hollow` : cls, cx: x(r.epoch), cy: y(r[key]), r: i ? 3.5 : 4 });
-        dot.append(svgEl('title', {}, `${s.name || ''} epoch ${r.epoch}: ${cls} ${(100 * r[key]).toFixed(2)}%`));
+        const what = cls === 'test' && r.test_sampled ? `test (${r.test_images} sampled)` : cls;
+        dot.append(svgEl('title', {}, `${s.name || ''} epoch ${r.epoch}: ${what} ${(100 * r[key]).toFixed(2)}%`));
         svg.append(dot);
       }
       for (const r of s.history.filter((row) => row[`tta_${key}`] != null)) {

@@ -203,6 +203,7 @@ function card(run, floor) {
       ? el('div', { class: 'chart' }, accuracyChart({ series: [{ name: run.name, history }], epochs: run.epochs, floor, label: `accuracy per epoch of ${run.name}` }))
       : el('p', { class: 'note', text: noCurves(run) }),
     viewsNote(history),
+    sampleNote(history, run),
     confusionPart(run),
     el('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': `layers of ${run.name}` }, layersTable(run.summary)),
     run.summary_text ? el('details', {}, el('summary', { text: 'Why each shape is what it is (summary.txt)' }), el('pre', { text: run.summary_text })) : null,
@@ -215,6 +216,14 @@ function viewsNote(history) {
   if (!judged.length) return null;
   const views = judged[judged.length - 1].tta_views;
   return el('p', { class: 'kpi-note', text: `The lines judge every epoch on each image alone, so the epochs compare like with like; the diamonds are epoch ${judged.map((r) => r.epoch).join(', ')} judged again with this recipe's ${views} test-time views averaged (mirrored or shifted copies of each image), the figures the run reports.` });
+}
+
+/** What the test line is, for a small run that judged its epochs on a fixed test sample. */
+function sampleNote(history, run) {
+  const last = history[history.length - 1];
+  if (!last || !last.test_sampled) return null;
+  const all = run.test_count ? `${thousands(run.test_count)} ` : '';
+  return el('p', { class: 'kpi-note sample-note', text: `The test line judges every epoch on the same ${thousands(last.test_images)} of the ${all}test images, a fixed sample: this run's steps were shorter than a pass over all of them. The test accuracy above is the final weights on all ${all}test images.` });
 }
 
 /** The final "train − test" gap in words: which way it goes and what that usually means. */

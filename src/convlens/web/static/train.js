@@ -224,7 +224,8 @@ function apply(snapshot) {
 function epochLine(r) {
   const views = r.tta_views ? ` · with ${r.tta_views} views: train ${pct(r.tta_train_accuracy)} · test ${pct(r.tta_test_accuracy)}` : '';
   const evaluating = r.eval_seconds != null ? ` + ${r.eval_seconds.toFixed(1)}s evaluating` : '';
-  return `epoch ${r.epoch}: train ${pct(r.train_accuracy)} · test ${pct(r.test_accuracy)}${views} · ${r.seconds.toFixed(1)}s${evaluating}`;
+  const test = r.test_sampled ? `test (${thousands(r.test_images)} sampled)` : 'test';
+  return `epoch ${r.epoch}: train ${pct(r.train_accuracy)} · ${test} ${pct(r.test_accuracy)}${views} · ${r.seconds.toFixed(1)}s${evaluating}`;
 }
 
 /** What a screen reader hears: a line per epoch and per ending, not one per step. */
