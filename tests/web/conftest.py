@@ -23,6 +23,16 @@ CNN = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), maxpool(2), flatten, dens
 DNN = "flatten, dense(16, relu), dense(3, softmax)"
 
 
+def library_message(**config: object) -> str:
+    """The one line :class:`TrainConfig` refuses ``config`` with: what the page shows."""
+    from convlens.errors import OptionError
+    from convlens.recipe import TrainConfig
+
+    with pytest.raises(OptionError) as err:
+        TrainConfig(**config)
+    return str(err.value)
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory, tiny_idx_dir: Path, tiny_runs) -> Path:
     """A runs folder with ``cnn`` (conv and pool layers) and ``dnn`` (none), 1 epoch each."""

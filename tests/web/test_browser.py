@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 import urllib.request
@@ -25,6 +26,7 @@ from convlens.errors import Interrupted
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.progress import SilentReporter
+from tests.web.conftest import library_message
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -84,19 +86,21 @@ def tiny_data(module_data: DataConfig) -> DataConfig:
 
 
 @contextlib.contextmanager
-def opened(browser, server, viewport: dict) -> Iterator:
-    """A fresh page at ``viewport``; fails the test on page errors or outside requests."""
+def opened(browser, server, viewport: dict, *, refusals: bool = False) -> Iterator:
+    """A fresh page at ``viewport``; fails the test on page errors or outside requests
+    (and on the console's note of a 400 answer, unless the test sends ``refusals``)."""
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(20_000)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}") if message.type == "error" else None
-        ),
-    )
+    refused = "the server responded with a status of 400"
+
+    def console(message) -> None:
+        if message.type == "error" and not (refusals and refused in message.text):
+            problems.append(f"console: {message.text}")
+
+    page.on("console", console)
     # Nothing but the test server may be asked for anything (no CDN, no fonts, ...).
     page.route(
         "**/*",
@@ -432,6 +436,60 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     train = config["train"]
     assert (train["epochs"], train["batch_size"], train["optimizer"]) == (1, 16, "adamw")
     assert train["augment"] and train["tta_flip"] and train["label_smoothing"] == 0.1
+
+
+def test_flips_weight_average_and_shifts_are_set_on_the_page(browser, server, runs_dir) -> None:
+    """The recipe controls for ``flip``, ``ema`` and ``tta_shift``: labelled, inside a
+    phone's width, tied to augment, refused with the library's one line when out of
+    range, and what they show is what the run's config.json records."""
+    controls = ("#t-flip", "#t-ema", "#t-tta-shift")
+    with opened(browser, server, PHONE) as phone:
+        phone.goto(phone.base + "#train")
+        phone.wait_for_selector("#t-presets .choice")
+        for control in controls:
+            box = phone.locator(control).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], control
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    with opened(browser, server, DESKTOP, refusals=True) as page:
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        labelled = {  # each control's role and the name a screen reader says for it
+            "t-flip": ("combobox", "Training flips"),
+            "t-ema": ("spinbutton", "Weight average (EMA)"),
+            "t-tta-shift": ("checkbox", "Shifts at test time"),
+        }
+        for control, (role, name) in labelled.items():
+            found = page.get_by_role(role, name=re.compile("^" + re.escape(name)))
+            assert found.evaluate("e => e.id") == control
+        assert page.input_value("#t-flip") == "random" and page.input_value("#t-ema") == "0"
+        assert page.is_disabled("#t-tta-shift") and page.is_disabled("#t-flip")  # no augment
+        page.fill("#t-spec", SMALL)
+        page.check("#t-augment")
+        page.select_option("#t-flip", "alternate")
+        page.check("#t-tta-shift")
+        page.fill("#t-epochs", "1")
+        page.fill("#t-name", "views-recipe")
+
+        page.fill("#t-ema", "1")  # a decay of 1 never moves: the library's one line
+        page.click("#t-start")
+        page.wait_for_selector("#t-message:not([hidden])")
+        assert page.text_content("#t-message") == library_message(ema=1.0)
+        assert not (runs_dir / "views-recipe").exists()
+
+        page.fill("#t-ema", "0.9")
+        page.click("#t-start")
+        wait_until(
+            page,
+            "document.getElementById('t-title').textContent === 'views-recipe is done'",
+            timeout=60,
+        )
+        running = page.text_content("#t-running-recipe")
+        assert "alternating flips" in running and "shifts at test time" in running
+        assert "weight average 0.9" in running
+    train = Run.open("views-recipe", runs_dir).config["train"]
+    assert (train["flip"], train["ema"], train["tta_shift"], train["augment"]) == (
+        "alternate", 0.9, True, True,
+    )  # fmt: skip
 
 
 class CtrlCAtEpoch(SilentReporter):

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from convlens.errors import OptionError
 from convlens.models.registry import PRESETS
 from convlens.recipe import RECIPE_FIELDS, TrainConfig
 from convlens.runs import Run
+from tests.web.conftest import library_message
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -220,12 +220,6 @@ def test_which_recipe_a_training_starts_from(client, body, recipe, epochs, batch
     wait_for(client, lambda s: not s["active"])  # ten classes; the tiny data has three)
 
 
-def library_message(**config) -> str:
-    with pytest.raises(OptionError) as err:
-        TrainConfig(**config)
-    return str(err.value)
-
-
 @pytest.mark.parametrize(
     ("body", "config"),
     [
@@ -237,6 +231,10 @@ def library_message(**config) -> str:
         ({"weight_decay": 1}, {"weight_decay": 1.0}),
         ({"label_smoothing": -0.1}, {"label_smoothing": -0.1}),
         ({"tta_flip": True}, {"tta_flip": True}),  # flip averaging without augment
+        ({"tta_shift": True}, {"tta_shift": True}),  # shifted copies without augment
+        ({"ema": 1}, {"ema": 1.0}),
+        ({"ema": -0.5}, {"ema": -0.5}),
+        ({"flip": "sideways", "augment": True}, {"flip": "sideways", "augment": True}),
         ({"preset": "fast", "augment": False}, {**PRESETS["fast"].recipe, "augment": False}),
     ],
 )
@@ -256,6 +254,9 @@ def test_a_bad_recipe_value_is_the_librarys_one_line(client, runs_dir, body, con
         ({"batch_size": True}, "'batch_size' must be a whole number"),
         ({"lr": "0.01"}, "'lr' must be a number"),
         ({"augment": "yes"}, "'augment' must be true, false or null"),
+        ({"tta_shift": 1}, "'tta_shift' must be true, false or null"),
+        ({"ema": "0.9"}, "'ema' must be a number"),
+        ({"flip": 2}, "'flip' must be text"),
         ({"optimizer": 1}, "'optimizer' must be text"),
         ({"epochs": 101}, "'epochs' is 101; it must be from 1 to 100"),
     ],

@@ -90,19 +90,25 @@ function fill(recipe) {
   $('t-batch').value = recipe.batch_size;
   $('t-lr').value = num(recipe.lr);
   $('t-schedule').value = recipe.schedule;
+  $('t-flip').value = recipe.flip || 'random';
+  $('t-ema').value = num(recipe.ema || 0);
   $('t-augment').checked = Boolean(recipe.augment);
   $('t-tta').checked = Boolean(recipe.tta_flip);
+  $('t-tta-shift').checked = Boolean(recipe.tta_shift);
   flipNeedsAugment();
   const rest = recipeText({ optimizer: recipe.optimizer, weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing });
-  const views = `${recipe.flip === 'alternate' ? ' · flips alternate by epoch' : ''}${recipe.tta_shift ? ' · shifted copies at test time too (with augment)' : ''}`;
-  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}${views}.`;
+  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
 }
 
-/** Flip averaging only helps a model that saw mirror images in training (the library refuses it otherwise). */
+/** Flips, and averaging over flips or shifts, only mean something for a model that saw
+ * mirror and shifted images in training (the library refuses test-time views otherwise). */
 function flipNeedsAugment() {
   const off = !$('t-augment').checked;
-  $('t-tta').disabled = off;
-  if (off) $('t-tta').checked = false;
+  for (const id of ['t-tta', 't-tta-shift']) {
+    $(id).disabled = off;
+    if (off) $(id).checked = false;
+  }
+  $('t-flip').disabled = off;
 }
 
 async function start(event) {
@@ -110,14 +116,15 @@ async function start(event) {
   const model = chosenModel() === 'custom' ? $('t-spec').value : chosenModel();
   const body = { model };
   if ($('t-recipe').value !== ownRecipe(chosenModel())) body.preset = $('t-recipe').value; // '' is the lesson's
-  for (const [key, id] of [['epochs', 't-epochs'], ['batch_size', 't-batch'], ['lr', 't-lr']]) {
+  for (const [key, id] of [['epochs', 't-epochs'], ['batch_size', 't-batch'], ['lr', 't-lr'], ['ema', 't-ema']]) {
     const value = $(id).value.trim();
     if (value) body[key] = Number(value); // left empty: the recipe's
   }
   body.schedule = $('t-schedule').value;
+  body.flip = $('t-flip').value;
   body.augment = $('t-augment').checked;
   body.tta_flip = $('t-tta').checked;
-  if (!body.augment) body.tta_shift = false; // like flip averaging, shifted copies need augment
+  body.tta_shift = $('t-tta-shift').checked;
   const subset = $('t-subset').value.trim();
   if (subset) body.train_subset = Number(subset);
   if ($('t-name').value.trim()) body.name = $('t-name').value.trim();

@@ -86,6 +86,7 @@ export function recipeText(train) {
     train.augment && train.flip === 'alternate' && 'alternating flips',
     train.tta_flip && 'flip at test time',
     train.tta_shift && 'shifts at test time',
+    train.ema > 0 && `weight average ${num(train.ema)}`,
   ];
   return parts.filter(Boolean).join(' · ');
 }
