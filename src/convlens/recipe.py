@@ -49,6 +49,7 @@ RECIPE_FIELDS = (
     "tta_flip",
     "tta_shift",
     "ema",
+    "epoch_images",
 )
 
 
@@ -118,6 +119,12 @@ class TrainConfig:
         "judge and save an exponential moving average of the weights over the training "
         "steps, with decay D (e.g. 0.99: about the last 100 steps); 0 (default) is off",
         metavar="D",
+    )
+    epoch_images: int | None = option(
+        None,
+        "train each epoch on N training images, a fresh random draw each epoch (default: "
+        "all of them); the schedule counts those steps",
+        metavar="N",
     )
     seed: int = option(0, "random seed (default {default})")
     precision: str = option(
@@ -214,7 +221,7 @@ class TrainConfig:
                 value,
                 "(0, 1] or a percentage (0, 100]",
             )
-        for what in ("train_subset", "test_subset"):
+        for what in ("train_subset", "test_subset", "epoch_images"):
             value = getattr(self, what)
             if value is not None:
                 _require(
@@ -226,6 +233,12 @@ class TrainConfig:
             )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise OptionError(f"device '{self.device}' is not valid; use auto, cpu, cuda or cuda:N")
+
+    def steps_per_epoch(self, train_images: int) -> int:
+        """Steps of one epoch over a training set of ``train_images``: all of them, or
+        ``epoch_images`` of them where that is fewer; the last batch may be short."""
+        count = min(train_images, self.epoch_images or train_images)
+        return -(-count // self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,6 +24,7 @@ from convlens.recipe import TrainConfig
         ({"precision": "fp8"}, "precision 'fp8' is not valid; choose one of auto, fp32, bf16"),
         ({"optimizer": "lbfgs"}, "optimizer 'lbfgs'"),
         ({"train_subset": 0}, "train subset 0"),
+        ({"epoch_images": 0}, "epoch images 0 is not valid; it must be >= 1"),
         ({"device": "tpu"}, "device 'tpu'"),
         ({"label_smoothing": 1.0}, "label smoothing 1.0"),
         ({"tta_flip": True}, "add --augment or drop --tta-flip"),

@@ -10,6 +10,7 @@ from convlens.train.engine import (
     augment_batch,
     learning_rate,
     refresh_batchnorm_statistics,
+    train_epoch,
 )
 from convlens.train.runtime import Runtime
 
@@ -83,3 +84,47 @@ def test_refresh_is_a_no_op_without_batchnorm() -> None:
     images = torch.zeros(8, 1, 8, 8, dtype=torch.uint8)
     refresh_batchnorm_statistics(network, images, runtime, seed=0, batch_size=4)
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters(), strict=True))
+
+
+def _images_seen(config: TrainConfig, count: int, epoch: int) -> tuple[list[int], float]:
+    """The training images (by number) that epoch ``epoch`` steps on, and the learning
+    rate its last step ran at: each image's one pixel carries its number."""
+    images = torch.arange(count, dtype=torch.float32).view(count, 1, 1, 1)
+    labels = torch.zeros(count, dtype=torch.long)
+    seen: list[int] = []
+
+    class Record(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = torch.nn.Linear(1, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.extend(int(v) for v in x.flatten())
+            return self.out(x.flatten(1) * 0)
+
+    network = Record()
+    optimizer = torch.optim.SGD(network.parameters(), lr=config.lr)
+    runtime = Runtime(torch.device("cpu"), "fp32", channels_last=False)
+    train_epoch(network, optimizer, images, labels, config, runtime, epoch=epoch)
+    return seen, optimizer.param_groups[0]["lr"]
+
+
+def test_epoch_images_draws_that_many_images_afresh_each_epoch() -> None:
+    config = TrainConfig(epochs=2, batch_size=8, epoch_images=30, schedule="onecycle", lr=0.1)
+    first, _ = _images_seen(config, 100, epoch=1)
+    second, last_lr = _images_seen(config, 100, epoch=2)
+    assert len(first) == len(set(first)) == 30 and len(second) == len(set(second)) == 30
+    assert set(first) != set(second)  # a new draw, not a fixed subset
+    assert config.steps_per_epoch(100) == 4  # 8 + 8 + 8 + 6
+    # the schedule counts the capped steps (8 in all, not 26): the last is its 8th of 8
+    assert last_lr == learning_rate(config, 2 * 4 - 1, 2 * 4) < 0.1 / 10
+
+
+def test_without_epoch_images_an_epoch_is_the_same_whole_pass() -> None:
+    """The cap takes the head of the epoch's one permutation: at or above the training
+    set's size it changes nothing, so runs without it train exactly as before."""
+    whole, _ = _images_seen(TrainConfig(batch_size=8, seed=3), 50, epoch=1)
+    capped, _ = _images_seen(TrainConfig(batch_size=8, seed=3, epoch_images=500), 50, epoch=1)
+    assert sorted(whole) == list(range(50)) and capped == whole
+    head, _ = _images_seen(TrainConfig(batch_size=8, seed=3, epoch_images=20), 50, epoch=1)
+    assert head == whole[:20]

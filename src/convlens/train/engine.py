@@ -166,7 +166,8 @@ def train_epoch(
     threads: ThreadTuner | None = None,
     average: WeightAverage | None = None,
 ) -> EpochResult:
-    """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device.
+    """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device, or
+    over ``config.epoch_images`` of them drawn at random for this epoch.
 
     Images are uint8 pixels or floats in 0..1; :meth:`Runtime.prepare` scales uint8.
 
@@ -182,13 +183,16 @@ def train_epoch(
     n = images.shape[0]
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
     torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout masks
-    order = torch.randperm(n, generator=generator).to(images.device)
+    # With ``epoch_images`` the epoch takes the head of the same permutation: a fresh
+    # draw each epoch, and without it the very batches of a full epoch.
+    count = min(n, config.epoch_images or n)
+    order = torch.randperm(n, generator=generator)[:count].to(images.device)
+    steps = config.steps_per_epoch(n)
     flips = (
         alternating_flips(n, config.seed, epoch).to(images.device)
         if config.augment and config.flip == "alternate"
         else None
     )
-    steps = math.ceil(n / config.batch_size)
     total_steps = steps * config.epochs
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)

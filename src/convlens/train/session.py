@@ -212,7 +212,7 @@ def _fit(
     if resume:
         for stray in run.path.glob(".*.tmp"):  # a write that a kill cut short
             stray.unlink(missing_ok=True)
-        steps = -(-len(dataset.train_labels) // config.batch_size)
+        steps = config.steps_per_epoch(len(dataset.train_labels))
         state = load_checkpoint(
             run.file(runs.CHECKPOINT),
             network,
@@ -250,7 +250,7 @@ def _fit(
     threads = ThreadTuner(config.threads, guess=first_guess.choose()) if first_guess else None
     try:
         for epoch in range(first, config.epochs + 1):
-            steps = -(-x_train.shape[0] // config.batch_size)
+            steps = config.steps_per_epoch(x_train.shape[0])
             reporter.epoch_start(epoch, config.epochs, steps)
             result = train_epoch(
                 network,
