@@ -175,6 +175,7 @@ def test_recipe_fields_reach_the_runs_config(client, runs_dir) -> None:
         "tta_flip": True,
         "tta_shift": True,
         "ema": 0.9,
+        "epoch_images": 40,
     }
     assert set(recipe) == set(RECIPE_FIELDS)  # every field the page may set
     response = client.post("/api/train", json={"model": SMALL, "name": "recipe", **recipe})
