@@ -29,8 +29,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         "--preset",
         metavar="NAME",
         help="start from preset NAME's training recipe (quick: 2 epochs of 50,000 "
-        "images at batch 128, one-cycle; fast: AdamW, one-cycle, shifts and flips, label smoothing, flip "
-        "averaging); the options given here still override it",
+        "images at batch 128, one-cycle; fast: AdamW, one-cycle, shifts and flips, label "
+        "smoothing, flip averaging); the options given here still override it",
     )
     for field in dataclasses.fields(TrainConfig):
         _add_field_option(group, field)
