@@ -111,7 +111,7 @@ def _stepped(optimizer_kind):
         else:
             optimizer = torch.optim.Adam(parameters, lr=1e-2, foreach=True)
         network.zero_grad()
-        network(x).sum().backward()
+        network(x).square().mean().backward()
         optimizer.step()
 
     return step
@@ -437,3 +437,30 @@ def test_a_copied_network_computes_with_its_own_weights():
     assert (eager_logits(twin, x) - eager_logits(network, x)).abs().max() > 1e-3
     own = {id(module) for module in twin.modules()}
     assert all(id(step.layer) in own for step in twin._plan if hasattr(step, "layer"))
+
+
+@pytest.mark.parametrize(("name", "exports"), [("cnn", 1), ("cnn-bn", 3)])
+def test_new_weights_reuse_the_exported_graph_unless_it_folded_them(name, exports, monkeypatch):
+    """After a training step the graph is the same: the new weights are swapped into it
+    (one export for cnn over three sets of weights) and answer as the eager network;
+    cnn-bn's export folds batchnorm into its convolutions, so it is exported each time."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(inference, "EXPORT_AFTER_IMAGES", 1)
+    made = []
+    export = inference._export_onnx
+    monkeypatch.setattr(inference, "_export_onnx", lambda n, x: made.append(1) or export(n, x))
+    torch.manual_seed(3)
+    network = with_statistics(build_network(PRESETS[name].spec, (1, 28, 28), 10))
+    optimizer = torch.optim.SGD(network.parameters(), lr=1e-3)
+    x = torch.rand(16, 1, 28, 28)
+    answers = []
+    for _ in range(3):
+        assert_answers_as_eager(network, x, "onnxruntime")
+        answers.append(inference.logits(network, x))
+        network.train()
+        optimizer.zero_grad()
+        network(x).logsumexp(-1).mean().backward()
+        optimizer.step()
+        network.eval()
+    assert len(made) == exports
+    assert (answers[1] - answers[0]).abs().max() > 1e-4  # the steps mattered
