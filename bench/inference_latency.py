@@ -13,8 +13,6 @@ Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
   answers one image with at that call (the network exported in memory, no spinning;
   since session 6 on one or two threads, as the idle cores allow; session 5: one;
   before: as many as torch): ONNX Runtime alone;
-- ``ort-1-thread``, ``ort-2-threads``: ``session.run`` on each of the engine's two
-  one-image sessions, whichever it would choose (session 6 on);
 - ``logits``: ``convlens.models.inference.logits(network, x)``;
 - ``predict_proba``: ``Network.predict_proba(x)`` (the notebook's call);
 - ``predict_arrays``: ``convlens.predict_arrays(network, pixels)`` (uint8 in, NumPy out);
@@ -139,9 +137,6 @@ def entries(network, x: torch.Tensor, pixels: np.ndarray) -> dict[str, Call]:
     forward = inference.engine_for(network, x)
     if hasattr(forward, "one_image_threads"):  # session 6 on: one or two threads
         one_image = {"ort-one-image": lambda: forward.one_image().session.run(None, feed)}
-        for threads, name in ((1, "ort-1-thread"), (2, "ort-2-threads")):
-            session = forward.one_image(threads).session
-            one_image[name] = lambda session=session: session.run(None, feed)
     else:
         session = engine_session(network)
         one_image = {"ort-one-image": lambda: session.run(None, feed)}
@@ -203,7 +198,21 @@ def ideas(network, x: torch.Tensor, pixels: np.ndarray, threads: int) -> dict[st
     def torch_scaling():
         return torch.from_numpy(pixels).float().div_(255.0)
 
+    from convlens.models import weight_watch
+
+    stepped = build_network(get_preset("cnn").spec, (1, 28, 28), 10)
+    stepped(torch.rand(2, 1, 28, 28)).sum().backward()  # every parameter has a gradient
+    foreach_adam = torch.optim.Adam(stepped.parameters(), foreach=True)
+
+    def every_step_hook():  # session 5's hook: every group of every optimizer
+        params = [p for g in foreach_adam.param_groups for p in g["params"] if p.grad is not None]
+        torch.autograd.graph.increment_version(params)
+
     return {
+        "optimizer step hook on a foreach Adam step (every step -> fused only)": {
+            "before": every_step_hook,
+            "after": lambda: weight_watch._fused_step_writes(foreach_adam, (), {}),
+        },
         "weights check (walk -> WeightWatch)": {
             "before": walk_key,
             "after": watch.unchanged,

@@ -15,11 +15,11 @@ from convlens.idle_cores import CpuSample, IdleCores
 def counters(monkeypatch):
     """Mocked clock and counters: ``state`` is what the next reading sees (100 ticks a
     second); ``readings`` counts how often /proc was read."""
-    state = {"at": 0.0, "machine": 0, "own": 0, "readings": 0}
+    state = {"at": 0.0, "machine": 0, "own": 0, "runnable": 1, "readings": 0}
 
     def now(cls):
         state["readings"] += 1
-        return CpuSample(at=state["at"], machine=state["machine"], own=state["own"])
+        return CpuSample(state["at"], state["machine"], state["own"], state["runnable"])
 
     monkeypatch.setattr(idle_cores.os, "sysconf", lambda name: 100)
     monkeypatch.setattr(idle_cores, "time", SimpleNamespace(monotonic=lambda: state["at"]))
@@ -42,6 +42,17 @@ def test_the_count_follows_other_processes_and_is_read_at_most_every_refresh(cou
     # then only this process worked: its own threads never count against it
     counters.update(at=1.5, machine=270, own=220)
     assert idle.count() == 2 and idle.busy == pytest.approx(0.0)
+
+
+def test_threads_waiting_for_a_core_mean_it_is_not_idle(counters):
+    """This process's two threads held both cores, so the neighbour got little CPU time
+    (0.2 cores' worth); that it is waiting now (2 runnable with the reader) is what
+    says the second core is wanted."""
+    idle = IdleCores(2)
+    counters.update(at=0.5, machine=60, own=50, runnable=2)
+    assert idle.count() == 1 and idle.busy == pytest.approx(1.0)
+    counters.update(at=1.0, machine=160, own=150, runnable=1)  # the neighbour is gone
+    assert idle.count() == 2
 
 
 def test_without_proc_it_answers_the_callers_cores(monkeypatch):

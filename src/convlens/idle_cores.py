@@ -4,12 +4,14 @@
 process's; their difference over a window is what the other processes used
 (:meth:`CpuSample.busy_elsewhere_since`, in cores), and :func:`threads_for` turns it
 into a thread count. Training's first guess and ``evaluate``
-(:class:`convlens.train.threads.ThreadChooser`) read it once per pass;
-the one-image inference session (:mod:`convlens.models.onnx_runtime`) reads it through
-:class:`IdleCores`, a cached reading refreshed at most every ``REFRESH`` seconds, since
-one reading (two small files opened and parsed) costs about a tenth of answering one
-image. The counters tick 100 times a second, so a window much shorter than 0.1 s says
-little anyway.
+(:class:`convlens.train.threads.ThreadChooser`) read it once per pass, before their
+own work starts. The one-image inference session (:mod:`convlens.models.onnx_runtime`)
+asks while it works, through :class:`IdleCores`: a reading cached for ``REFRESH``
+seconds, since one costs 35-50 us (three small files opened and parsed), a third of
+answering one image, against about 1 us for the cached answer; and it also counts the
+threads waiting for a core at that instant (``/proc/loadavg``), because CPU time says
+what the others got, not what they wanted. The counters tick 100 times a second, so a
+window much shorter than 0.1 s says little anyway.
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ def threads_for(cores: int, busy_elsewhere: float) -> int:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """A moment's CPU counters: wall clock, the machine's busy ticks, this process's."""
+    """A moment's CPU counters: wall clock, the machine's busy ticks, this process's,
+    and the threads runnable on the machine at that instant (``procs_running``: running
+    or waiting for a core, the reading thread itself included)."""
 
     at: float
     machine: int
     own: int
+    runnable: int = 1
 
     @classmethod
     def now(cls) -> CpuSample | None:
         """None where /proc cannot tell (not Linux)."""
         try:
-            return cls(time.monotonic(), _machine_busy_ticks(), _own_ticks())
+            return cls(time.monotonic(), _machine_busy_ticks(), _own_ticks(), _runnable())
         except (OSError, ValueError, IndexError):
             return None
 
@@ -74,7 +79,11 @@ class IdleCores:
         if now is None:
             return self.idle
         self._mark = now
-        self.busy = now.busy_elsewhere_since(mark)
+        # What the others used is not all they wanted: while this process's two threads
+        # hold both cores, a neighbour gets less and its ticks say a core is free. The
+        # threads waiting now say it is not (they count this process's other threads
+        # too, such as the web page's training: a core they want is not idle either).
+        self.busy = max(now.busy_elsewhere_since(mark), float(now.runnable - 1))
         self.idle = threads_for(self.cores, self.busy)
         return self.idle
 
@@ -84,6 +93,13 @@ def _machine_busy_ticks() -> int:
         fields = [int(v) for v in handle.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     return sum(fields[:8]) - idle  # user..steal; guest time is already inside user
+
+
+def _runnable() -> int:
+    """Threads running or waiting for a core now: /proc/loadavg's "4/187" (/proc/stat's
+    procs_running says the same, but reading that file whole costs three times more)."""
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return int(handle.read().split()[3].split("/")[0])
 
 
 def _own_ticks() -> int:

@@ -108,8 +108,10 @@ def _stepped(optimizer_kind):
             optimizer = torch.optim.SGD(parameters, lr=0.05)
         elif optimizer_kind == "adam-fused":  # what training uses: no version bump of its own
             optimizer = torch.optim.Adam(parameters, lr=1e-2, fused=True)
-        else:
+        elif optimizer_kind == "adam-foreach":
             optimizer = torch.optim.Adam(parameters, lr=1e-2, foreach=True)
+        else:  # torch's own choice: were it ever fused, the step hook must still see it
+            optimizer = torch.optim.Adam(parameters, lr=1e-2)
         network.zero_grad()
         network(x).square().mean().backward()
         optimizer.step()
@@ -158,6 +160,7 @@ WEIGHT_CHANGES = {
     "sgd-step": _stepped("sgd"),
     "fused-adam-step": _stepped("adam-fused"),
     "foreach-adam-step": _stepped("adam-foreach"),
+    "default-adam-step": _stepped("adam-default"),
     "load_state_dict": _load_state_dict,
     "load_state_dict-assign": _load_state_dict_assign,
     "in-place-under-no-grad": _in_place_under_no_grad,

@@ -116,11 +116,12 @@ class OnnxForward:
     with a neighbour on the other core, the second thread waits for it at every layer
     (0.79-0.87x the time of two threads for one, and 0.07-0.73x at the 95th percentile:
     BENCHMARKS.md, "Session 5: one image in 0.15 ms"). The idle cores are
-    :class:`~convlens.idle_cores.IdleCores`' cached reading of the machine's counters
-    (other processes only: this one's own threads, its training included, do not
-    count). The session of a count is built at the first call that wants it (25-30 ms
-    and a copy of the weights, about 1 MB for cnn); the count that equals ``threads``
-    is the batch session itself.
+    :class:`~convlens.idle_cores.IdleCores`' cached reading of the machine's counters:
+    the CPU time other processes used lately and the threads waiting for a core now
+    (this process's too, such as the web page's training threads). The session
+    of a count is built at the first call that wants it (25-30 ms and a copy of the
+    weights, about 1 MB for cnn); the count that equals ``threads`` is the batch session
+    itself.
     """
 
     def __init__(self, model: bytes, threads: int) -> None:

@@ -11,13 +11,17 @@ listed once and compares three signals that PyTorch keeps for nothing:
   under ``torch.no_grad()`` in a notebook, every non-fused optimizer. A fused optimizer
   step (Adam's one-kernel update, which convlens trains with) writes through the data
   pointer without raising them, so an optimizer-step hook raises them for it
-  (:func:`torch.autograd.graph.increment_version`, which is what that function is for).
+  (:func:`torch.autograd.graph.increment_version`, which is what that function is for;
+  only for a step with ``fused=True``: every other one raises them itself).
 - **storage addresses** (``tensor.data_ptr()``): ``module.to(...)``, ``.float()`` and an
   assignment to ``parameter.data`` swap a tensor's storage without a version change.
 - **a registration count**: assigning a new ``nn.Parameter``, buffer or submodule
   anywhere (``module.weight = ...``, ``load_state_dict(assign=True)``) goes through
   torch's registration hooks; the watch then lists the tensors again and compares them
   one by one, so a new network built elsewhere costs one re-listing, not a rebuild.
+
+The optimizer-step and registration hooks are torch's process-wide ones (it has no
+per-network kind); they are installed at the first :class:`WeightWatch`, not at import.
 
 Not seen: a write through ``tensor.data`` (``parameter.data.mul_(2)``: a fresh tensor
 with its own counter, sharing the storage); call ``convlens.models.inference.forget``
@@ -29,6 +33,7 @@ module's parameter and buffer dicts it replaces.
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -63,6 +68,8 @@ class WeightWatch:
     """
 
     def __init__(self, network: nn.Module) -> None:
+        if not _hooks:
+            _watch_this_process()
         self.registrations = _registrations[0]
         self.modules = tuple(network.modules())
         self.tensors = tuple(_tensors(self.modules))
@@ -124,13 +131,39 @@ def _count_registration(*args: object) -> None:
 
 
 def _fused_step_writes(optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-    """After any optimizer step: raise the version counter of every parameter it may
-    have updated (a fused step writes without raising them; twice is harmless)."""
-    stepped = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    torch.autograd.graph.increment_version(stepped)
+    """After any optimizer step: raise the version counter of every parameter a fused
+    step may have updated (it writes without raising them; twice is harmless). Other
+    steps raise their own: the in-place ops of SGD, foreach and for-loop Adam do, and
+    torch runs a fused step only when a group asks ``fused=True`` (the invalidation
+    tests step SGD, foreach, fused and default Adam, so a torch that starts fusing
+    by default fails them)."""
+    stepped = [
+        p
+        for group in optimizer.param_groups
+        if group.get("fused")
+        for p in group["params"]
+        if p.grad is not None
+    ]
+    if stepped:
+        torch.autograd.graph.increment_version(stepped)
 
 
-module_hooks.register_module_parameter_registration_hook(_count_registration)
-module_hooks.register_module_buffer_registration_hook(_count_registration)
-module_hooks.register_module_module_registration_hook(_count_registration)
-register_optimizer_step_post_hook(_fused_step_writes)
+_hooks: list[object] = []  # torch's handles, once installed
+_installing = threading.Lock()
+
+
+def _watch_this_process() -> None:
+    """Install the hooks at the first watch: torch offers them for the whole process
+    only (no per-module registration hook exists), so a process that never asks the
+    fast engines (a CLI training without evaluation in fp32, an export) runs without."""
+    with _installing:
+        if _hooks:
+            return
+        _hooks.extend(
+            [
+                module_hooks.register_module_parameter_registration_hook(_count_registration),
+                module_hooks.register_module_buffer_registration_hook(_count_registration),
+                module_hooks.register_module_module_registration_hook(_count_registration),
+                register_optimizer_step_post_hook(_fused_step_writes),
+            ]
+        )
