@@ -297,6 +297,7 @@ def steal(network, x: torch.Tensor, threads: int, blocks: int, seconds: float = 
             order = list(sides.items())
             at = block % len(order)
             for name, fn in order[at:] + order[:at]:
+                time.sleep(0.05)  # spinning pool threads of the side before wind down
                 start, loops = time.perf_counter(), count.value
                 end = start + seconds
                 if fn is None:

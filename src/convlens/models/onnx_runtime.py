@@ -111,7 +111,7 @@ class OnnxForward:
     images (N, C, H, W) in, (N, K) float32 tensors out (their own memory).
 
     One image (10 MFLOP for the lesson's cnn) runs on two threads while another core is
-    idle and on one while other processes keep it busy (:data:`ONE_IMAGE_THREADS`,
+    idle and on one while other processes keep it busy (:data:`ONE_IMAGE_MOST_THREADS`,
     never more than ``threads``): quiet, two threads answer in 0.86x the time of one;
     with a neighbour on the other core, the second thread waits for it at every layer
     (0.79-0.87x the time of two threads for one, and 0.07-0.73x at the 95th percentile:
@@ -130,16 +130,16 @@ class OnnxForward:
         self._model = model
         self._one: dict[int, _OneImage] = {}  # built at the first one-image call:
         self._building = threading.Lock()  # training's evaluation passes never ask one
-        self._most = max(t for t in ONE_IMAGE_THREADS if t <= threads) if threads > 1 else 1
+        self._most = min(ONE_IMAGE_MOST_THREADS, threads)
         self.idle = IdleCores(threads) if self._most > 1 else None
 
     def one_image_threads(self) -> int:
-        """The threads one image runs on now: the most of :data:`ONE_IMAGE_THREADS` that
-        the idle cores (and ``threads``) allow."""
+        """The threads one image runs on now: as many as the idle cores, at most
+        :data:`ONE_IMAGE_MOST_THREADS` and ``threads`` (about 1 us: a cached reading)."""
         if self.idle is None:
             return 1
         idle = self.idle.count()
-        return max((t for t in ONE_IMAGE_THREADS if t <= min(idle, self._most)), default=1)
+        return idle if idle < self._most else self._most
 
     def one_image(self, threads: int | None = None) -> _OneImage:
         """The one-image session for ``threads`` (default: :meth:`one_image_threads`)
@@ -181,7 +181,7 @@ class OnnxForward:
         return self.session.run(None, {INPUT: images})[output]
 
 
-ONE_IMAGE_THREADS = (1, 2)  # the counts one image may run on (more only adds wake-ups)
+ONE_IMAGE_MOST_THREADS = 2  # one image runs on 1 or 2 threads (more only adds wake-ups)
 
 
 def _session(model: bytes, threads: int) -> Any:
