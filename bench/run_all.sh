@@ -34,7 +34,7 @@ fi
 run startup-memory $PY bench/startup_and_memory.py --data-dir "$DATA" --json "$OUT/startup-memory.json"
 # one image through predict_proba, predict_arrays and look() against ONNX Runtime alone,
 # round-robin (issue #12, goal 7), natively and capped to AVX2
-run inference-latency $PY bench/inference_latency.py --ideas --json "$OUT/inference-latency.json"
+run inference-latency $PY bench/inference_latency.py --ideas --steal 24 --json "$OUT/inference-latency.json"
 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 run inference-latency-avx2 $PY \
     bench/inference_latency.py --json "$OUT/inference-latency-avx2.json"
 run precision-parity $PY bench/precision_parity.py --data-dir "$DATA" --json "$OUT/precision-parity.json"

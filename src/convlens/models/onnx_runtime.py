@@ -115,7 +115,9 @@ class OnnxForward:
     never more than ``threads``): quiet, two threads answer in 0.86x the time of one;
     with a neighbour on the other core, the second thread waits for it at every layer
     (0.79-0.87x the time of two threads for one, and 0.07-0.73x at the 95th percentile:
-    BENCHMARKS.md, "Session 5: one image in 0.15 ms"). The idle cores are
+    BENCHMARKS.md, "Session 5: one image in 0.15 ms" and "Session 6: one image on the
+    idle cores"; spinning pool threads stay off: 0.85-0.89x a call, but a spinning
+    neighbour kept 0.34 of its progress against 0.46). The idle cores are
     :class:`~convlens.idle_cores.IdleCores`' cached reading of the machine's counters:
     the CPU time other processes used lately and the threads waiting for a core now
     (this process's too, such as the web page's training threads). The session
