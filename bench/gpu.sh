@@ -43,7 +43,7 @@ step throughput-b512 60 "$PY" bench/train_throughput.py --data-dir "$DATA" --dev
 step precision-parity 150 "$PY" bench/precision_parity.py --data-dir "$DATA" --seeds 0 1 2 \
     --json "$OUT/precision-parity.json"
 step time-to-91 90 "$PY" bench/time_to_accuracy.py --data-dir "$DATA" \
-    --recipes "cnn (lesson recipe)" "quick (its recipe: 2 epochs of 50,000 images, batch 128, one-cycle)" \
+    --recipes "cnn (lesson recipe)" "quick (its recipe: 2 epochs of 45,000 images, batch 128, one-cycle)" \
     --json "$OUT/time-to-91.json"
 step evaluation-share 60 "$PY" bench/evaluation_share.py --data-dir "$DATA" \
     --json "$OUT/evaluation-share.json"

@@ -35,7 +35,7 @@ RECIPES = {
         {"epochs": 3, "batch_size": 64, "lr": 3e-3, "schedule": "onecycle"},
     ),
     # The quick preset with its own recipe: cnn-bn with pooling before batchnorm.
-    "quick (its recipe: 2 epochs of 50,000 images, batch 128, one-cycle)": (
+    "quick (its recipe: 2 epochs of 45,000 images, batch 128, one-cycle)": (
         "quick",
         PRESETS["quick"].recipe,
     ),

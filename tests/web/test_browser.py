@@ -407,7 +407,9 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
 
     assert shown() == ("", "5", "32", "0.001", "constant")  # cnn: the lesson's recipe
     page.check("input[name='model'][value='quick']")
-    assert shown() == ("quick", "2", "128", "0.005", "onecycle")
+    assert shown() == ("quick", "2", "128", "0.006", "onecycle")
+    rest = page.text_content("#t-recipe-rest")
+    assert "batchnorm and biases at 4x lr · 45,000 images an epoch" in rest
     assert not page.is_checked("#t-augment")
     page.check("input[value='custom']")
     assert shown() == ("", "5", "32", "0.001", "constant")

@@ -28,7 +28,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         metavar="NAME",
-        help="start from preset NAME's training recipe (quick: 2 epochs of 50,000 "
+        help="start from preset NAME's training recipe (quick: 2 epochs of 45,000 "
         "images at batch 128, one-cycle; fast: AdamW, one-cycle, shifts and flips, label "
         "smoothing, flip averaging); the options given here still override it",
     )

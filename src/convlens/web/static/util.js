@@ -87,6 +87,7 @@ export function recipeText(train) {
     train.tta_flip && 'flip at test time',
     train.tta_shift && 'shifts at test time',
     train.ema > 0 && `weight average ${num(train.ema)}`,
+    train.norm_lr_scale != null && train.norm_lr_scale !== 1 && `batchnorm and biases at ${num(train.norm_lr_scale)}x lr`,
     train.epoch_images != null && `${thousands(train.epoch_images)} images an epoch`,
   ];
   return parts.filter(Boolean).join(' · ');
