@@ -663,7 +663,7 @@ class Whiten(LayerSpec):
     def pads(self, in_shape: Shape) -> tuple[int, int, int, int]:
         return (0, 0, 0, 0)
 
-    def filters(self, in_shape: Shape) -> int:
+    def out_channels(self, in_shape: Shape) -> int:
         """Output channels: each of the C p^2 directions with its negative."""
         return 2 * in_shape[0] * self.patch * self.patch
 
@@ -675,7 +675,7 @@ class Whiten(LayerSpec):
                 "use a smaller patch or put it first"
             )
         out = ((h - self.patch) // self.step + 1, (w - self.patch) // self.step + 1)
-        return (self.filters(in_shape), *out)
+        return (self.out_channels(in_shape), *out)
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
@@ -690,7 +690,7 @@ class Whiten(LayerSpec):
         return 2 * f * h * w * in_shape[0] * self.patch * self.patch
 
     def params(self, in_shape: Shape) -> int:
-        f = self.filters(in_shape)
+        f = self.out_channels(in_shape)
         return in_shape[0] * self.patch * self.patch * f + f  # all frozen
 
     def explain(self, in_shape: Shape) -> str:
