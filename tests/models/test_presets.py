@@ -23,8 +23,10 @@ def test_every_preset_trains_one_step(name: str) -> None:
     assert logits.shape == (4, 10)
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3]))
     loss.backward()
-    grads = [p.grad for p in network.parameters()]
+    grads = [p.grad for p in network.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    # frozen parameters (a whiten layer's filters) are never trained
+    assert all(p.grad is None for p in network.parameters() if not p.requires_grad)
     assert summarize(network).total == sum(count_params(network))
 
 
