@@ -96,7 +96,11 @@ function fill(recipe) {
   $('t-tta').checked = Boolean(recipe.tta_flip);
   $('t-tta-shift').checked = Boolean(recipe.tta_shift);
   flipNeedsAugment();
-  const rest = recipeText({ optimizer: recipe.optimizer, weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing, norm_lr_scale: recipe.norm_lr_scale, epoch_images: recipe.epoch_images });
+  const rest = recipeText({
+    optimizer: recipe.optimizer, momentum: recipe.momentum, weight_decay: recipe.weight_decay,
+    label_smoothing: recipe.label_smoothing, norm_lr_scale: recipe.norm_lr_scale,
+    epoch_images: recipe.epoch_images,
+  });
   $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
 }
 
