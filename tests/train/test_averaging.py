@@ -14,7 +14,7 @@ from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.averaging import WeightAverage
 from convlens.train.session import resume, train
-from tests.train.test_session import InterruptAt
+from tests.train.test_session import interrupted_run
 
 SMALL = "conv(8, 3, same, activation=none), batchnorm(relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -77,9 +77,7 @@ def test_resume_restores_the_average_exactly(tiny_dataset, tmp_path, monkeypatch
     recipe = config(epochs=3, ema=0.95)
     straight = train(SMALL, config=recipe, runs_dir=tmp_path, name="straight",
                      dataset=tiny_dataset)  # fmt: skip
-    with pytest.raises(KeyboardInterrupt):
-        train(SMALL, config=recipe, runs_dir=tmp_path, name="cut", dataset=tiny_dataset,
-              reporter=InterruptAt(3))  # fmt: skip
+    interrupted_run(SMALL, recipe, tiny_dataset, tmp_path, at_epoch=3)
     monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     resumed = resume(tmp_path / "cut")
     want = load_file(straight.file(runs.WEIGHTS))

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from convlens.recipe import TrainConfig
-from convlens.runs import Run
 from convlens.train.engine import learning_rate, make_optimizer, train_epoch
 from convlens.train.runtime import Runtime
 from convlens.train.session import resume, train
-from tests.train.test_session import InterruptAt
+from tests.train.test_session import interrupted_run
 
 NET_TEXT = "conv(8, 3, relu), batchnorm, maxpool(2), flatten, dense(16, relu), dense(3, softmax)"
 
@@ -124,16 +123,8 @@ def test_a_run_with_two_groups_resumes_exactly(tiny_dataset, tmp_path, monkeypat
         warmup=0.1, anneal="linear", final_lr_scale=0.0,
     )  # fmt: skip
     straight = train(NET_TEXT, config=config, runs_dir=tmp_path, name="s", dataset=tiny_dataset)
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            NET_TEXT,
-            config=config,
-            runs_dir=tmp_path,
-            name="cut",
-            dataset=tiny_dataset,
-            reporter=InterruptAt(2),
-        )
-    assert Run(tmp_path / "cut").run_config.train == config  # the config.json round trip
+    cut = interrupted_run(NET_TEXT, config, tiny_dataset, tmp_path, at_epoch=2)
+    assert cut.run_config.train == config  # the config.json round trip
     monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     resumed = resume(tmp_path / "cut")
     for a, b in zip(resumed.history(), straight.history(), strict=True):

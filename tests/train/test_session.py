@@ -75,19 +75,24 @@ class InterruptAt(SilentReporter):
             raise KeyboardInterrupt
 
 
-def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, monkeypatch) -> None:
-    config = fp32(epochs=4)
-    straight = train(SMALL, config=config, runs_dir=tmp_path, name="straight", dataset=tiny_dataset)
+def interrupted_run(model, config, dataset, tmp_path, *, at_epoch: int) -> Run:
+    """Run "cut" in ``tmp_path``: ``config`` interrupted (Ctrl-C) at the start of an epoch."""
     with pytest.raises(KeyboardInterrupt):
         train(
-            SMALL,
+            model,
             config=config,
             runs_dir=tmp_path,
             name="cut",
-            dataset=tiny_dataset,
-            reporter=InterruptAt(3),
+            dataset=dataset,
+            reporter=InterruptAt(at_epoch),
         )
-    cut = Run(tmp_path / "cut")
+    return Run(tmp_path / "cut")
+
+
+def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, monkeypatch) -> None:
+    config = fp32(epochs=4)
+    straight = train(SMALL, config=config, runs_dir=tmp_path, name="straight", dataset=tiny_dataset)
+    cut = interrupted_run(SMALL, config, tiny_dataset, tmp_path, at_epoch=3)
     state = cut.state()
     assert state["status"] == "interrupted" and state["epochs_done"] == 2
     assert "--resume" in state["message"]
