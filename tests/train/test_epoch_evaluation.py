@@ -342,3 +342,13 @@ def test_the_cli_names_the_test_sample_of_a_small_run(tmp_path) -> None:
     metrics = runs.Run(tmp_path / "p").metrics()
     assert metrics["test_count"] == 2_100 and metrics["test_sample_images"] == 2_000
     assert f"test accuracy {metrics['test_accuracy']:.2%}" in done.stdout
+
+
+def test_a_run_of_few_images_an_epoch_is_small_too(tiny_dataset, tmp_path, monkeypatch) -> None:
+    """epoch_images: 15 of the 150 training images an epoch, 45 forward passes of steps
+    against 60 test images: judged on the test sample, like a 15-image training set."""
+    monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", 24)
+    config = fp32(epochs=1, seed=4, epoch_images=15)
+    run = train(SMALL, config=config, runs_dir=tmp_path, name="e", dataset=tiny_dataset)
+    assert [(r["test_images"], r["test_sampled"]) for r in run.history()] == [(24, 1)]
+    assert run.metrics()["test_count"] == 60

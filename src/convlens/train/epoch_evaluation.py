@@ -141,9 +141,9 @@ def train_sample(train_count: int, test_count: int, seed: int) -> torch.Tensor:
 def epoch_test_sample(train_count: int, test_count: int, seed: int) -> torch.Tensor | None:
     """Sorted indices (M,) of the test images that judge every epoch of a small run, or
     None: the whole test set judges them. A run is small when its steps would be
-    shorter than the test pass (``STEP_COST`` x train count < test count) and the test
-    set has more than ``TEST_SAMPLE_IMAGES``. The same for a seed in every epoch, and on
-    resume."""
+    shorter than the test pass (``STEP_COST`` x the images an epoch trains on,
+    ``train_count``, < test count) and the test set has more than
+    ``TEST_SAMPLE_IMAGES``. The same for a seed in every epoch, and on resume."""
     if train_count * STEP_COST >= test_count or test_count <= TEST_SAMPLE_IMAGES:
         return None
     generator = torch.Generator().manual_seed(seed * 6_007 + 15_485_863)

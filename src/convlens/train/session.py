@@ -238,7 +238,9 @@ def _fit(
     stopped = _early_stop_message(config, state.history)  # a stopped run killed while finishing
     first = config.epochs + 1 if stopped else state.epoch + 1
     sample = train_sample(x_train.shape[0], x_test.shape[0], config.seed)
-    tests = epoch_test_sample(x_train.shape[0], x_test.shape[0], config.seed)  # a small run's
+    # a small run's test sample: by the images an epoch trains on (epoch_images, if fewer)
+    epoch_count = min(x_train.shape[0], config.epoch_images or x_train.shape[0])
+    tests = epoch_test_sample(epoch_count, x_test.shape[0], config.seed)
     # The planned last epoch is measured as the saved weights are judged (fp32, on the
     # CPU, channels_last, the finish's batches), so the finish can reuse that pass
     # instead of making a second one over the test set (see final_evaluation).
