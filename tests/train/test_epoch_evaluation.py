@@ -159,6 +159,7 @@ def test_the_training_sample_is_capped() -> None:
 
 
 VIEWS = fp32(epochs=3, seed=2, augment=True, tta_flip=True, tta_shift=True)
+SAMPLED = fp32(epochs=2, seed=4, train_subset=15)  # 45 forward passes of steps < 60 tests
 
 
 def test_only_the_last_epoch_is_judged_with_the_views(tiny_dataset, tmp_path, monkeypatch) -> None:
@@ -190,21 +191,30 @@ def test_only_the_last_epoch_is_judged_with_the_views(tiny_dataset, tmp_path, mo
     assert overfitting(history).final_test_accuracy == last["test_accuracy"]
 
 
+@pytest.mark.parametrize(
+    ("spec", "config", "column", "sample"),
+    [(NORMED, VIEWS, "tta_test_accuracy", None), (SMALL, SAMPLED, "test_sampled", 24)],
+    ids=["views", "test-sample"],
+)
 def test_a_resumed_run_has_the_columns_of_an_uninterrupted_one(
-    tiny_dataset, tmp_path, monkeypatch
+    spec, config, column, sample, tiny_dataset, tmp_path, monkeypatch
 ) -> None:
-    straight = train(NORMED, config=VIEWS, runs_dir=tmp_path, name="s", dataset=tiny_dataset)
+    """Interrupted before its last epoch and resumed: the same CSV header, row keys and
+    figures as the run that went straight through (with views; on a test sample)."""
+    if sample:
+        monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", sample)
+    straight = train(spec, config=config, runs_dir=tmp_path, name="s", dataset=tiny_dataset)
     with pytest.raises(Interrupted):
         train(
-            NORMED, config=VIEWS, runs_dir=tmp_path, name="c", dataset=tiny_dataset,
-            reporter=InterruptAt(3),
+            spec, config=config, runs_dir=tmp_path, name="c", dataset=tiny_dataset,
+            reporter=InterruptAt(config.epochs),
         )  # fmt: skip
     monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
     resumed = resume(tmp_path / "c")
     header = [run.file(runs.METRICS_CSV).read_text().splitlines()[0] for run in (straight, resumed)]
-    assert header[0] == header[1] and "tta_test_accuracy" in header[0]
+    assert header[0] == header[1] and column in header[0]
     for a, b in zip(resumed.history(), straight.history(), strict=True):
-        assert a.keys() == b.keys()
+        assert a.keys() == b.keys() and a["test_images"] == b["test_images"]
         assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
     assert resumed.metrics()["test_accuracy"] == straight.metrics()["test_accuracy"]
 
@@ -247,9 +257,6 @@ def test_only_a_small_run_with_a_large_test_set_takes_a_test_sample() -> None:
     assert not torch.equal(sample, epoch_test_sample(2_000, 10_000, seed=1))
 
 
-SAMPLED = fp32(epochs=2, seed=4, train_subset=15)  # 45 forward passes of steps < 60 tests
-
-
 def test_a_small_run_judges_every_epoch_on_one_test_sample(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:
@@ -276,24 +283,6 @@ def test_a_small_run_judges_every_epoch_on_one_test_sample(
     assert metrics["best_test_accuracy"] == max(r["test_accuracy"] for r in history)
     verdict = overfitting(history, sample_images=metrics["test_sample_images"])
     assert "the same 24 test images" in verdict.text
-
-
-def test_a_resumed_small_run_keeps_its_test_sample(tiny_dataset, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(epoch_evaluation, "TEST_SAMPLE_IMAGES", 24)
-    straight = train(SMALL, config=SAMPLED, runs_dir=tmp_path, name="a", dataset=tiny_dataset)
-    with pytest.raises(Interrupted):
-        train(
-            SMALL, config=SAMPLED, runs_dir=tmp_path, name="b", dataset=tiny_dataset,
-            reporter=InterruptAt(2),
-        )  # fmt: skip
-    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
-    resumed = resume(tmp_path / "b")
-    header = [run.file(runs.METRICS_CSV).read_text().splitlines()[0] for run in (straight, resumed)]
-    assert header[0] == header[1] and "test_sampled" in header[0]
-    for a, b in zip(resumed.history(), straight.history(), strict=True):
-        assert a.keys() == b.keys() and a["test_images"] == b["test_images"] == 24
-        assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
-    assert resumed.metrics()["test_accuracy"] == straight.metrics()["test_accuracy"]
 
 
 def test_the_overfitting_tolerance_grows_with_the_test_sample() -> None:
