@@ -261,3 +261,50 @@ def test_a_stop_that_lands_where_python_cannot_raise_still_stops_the_command(tmp
     assert "hook restored: True" in result.stdout
     assert "ValueError: an ordinary unraisable error" in result.stderr
     assert "StopSignal" not in result.stderr and "KeyboardInterrupt" not in result.stderr
+
+
+STOPPED_DURING_IMPORT = """
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+from convlens.cli.main import _stop_like_ctrl_c
+
+restore = _stop_like_ctrl_c()
+try:
+    import stopped_module  # its body sends the stop, then goes on working
+
+    print("imported whole:", stopped_module.DONE)
+    for _ in range(200):
+        time.sleep(0.01)
+    print("went on")
+except KeyboardInterrupt as stop:
+    print("stopped:", stop)
+restore()
+print("modules:", "stopped_module" in sys.modules)
+"""
+
+STOPPED_MODULE = """
+import os, signal, time
+os.kill(os.getpid(), signal.SIGTERM)
+for _ in range(20):  # Python code the handler runs in, inside the import
+    time.sleep(0.005)
+DONE = True
+"""
+
+
+def test_a_stop_that_lands_during_an_import_waits_for_its_end(tmp_path):
+    """Raised inside an import, a stop leaves the module half imported, and inside an
+    extension module's import (torch's, called from C++) it aborted the whole process
+    ("terminate called after throwing pybind11::error_already_set": a random moment of
+    the SIGTERM test above found it). It is sent again until the import is done, then
+    stops the command as usual."""
+    (tmp_path / "stopped_module.py").write_text(STOPPED_MODULE)
+    script = tmp_path / "importing.py"
+    script.write_text(STOPPED_DURING_IMPORT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "imported whole: True" in result.stdout, result.stdout
+    assert "stopped: stopped by SIGTERM" in result.stdout and "went on" not in result.stdout
+    assert "modules: True" in result.stdout

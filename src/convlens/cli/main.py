@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 # Sub-command modules, in the order --help lists them. Each defines add_parser() and run().
@@ -92,7 +93,9 @@ def _stop_like_ctrl_c() -> Callable[[], None]:
     Python cannot raise out of some code (a ``__del__``, a weakref or import callback): a
     stop raised there would be printed as "Exception ignored" and lost, and the command
     would go on. ``sys.unraisablehook`` catches exactly that case and sends the signal
-    again, so the stop comes at the next line of ordinary code.
+    again, so the stop comes at the next line of ordinary code. A stop that lands during
+    an import waits for its end the same way (raised inside an extension module's import,
+    it would abort the process).
     """
     changed: list[int] = []
     if threading.current_thread() is threading.main_thread():
@@ -122,11 +125,36 @@ class _StopSignal(KeyboardInterrupt):
         self.number = number
 
 
-def _raise_interrupt(number: int, frame: object) -> None:
+def _raise_interrupt(number: int, frame: FrameType | None) -> None:
+    if _importing(frame):
+        # An import can run Python inside a C++ call (torch's extension modules do): a
+        # stop raised there aborts the whole process ("terminate called after throwing
+        # pybind11::error_already_set") and would leave a module half imported. It comes
+        # again a moment later, until the import is done.
+        _send_again(number)
+        return
     raise _StopSignal(number)
 
 
 RESEND_AFTER = 0.005  # seconds: by then the code that swallowed the stop has mostly returned
+_IMPORT_MACHINERY = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import (a module's body or its machinery)."""
+    while frame is not None:
+        if frame.f_code.co_filename in _IMPORT_MACHINERY:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _send_again(number: int) -> None:
+    """Send signal ``number`` to this process again in :data:`RESEND_AFTER` seconds, from
+    another thread (sent from here, it would be handled here again at once)."""
+    resend = threading.Timer(RESEND_AFTER, os.kill, (os.getpid(), number))
+    resend.daemon = True
+    resend.start()
 
 
 def _resend_lost_stops(hook: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -137,9 +165,7 @@ def _resend_lost_stops(hook: Callable[[Any], None]) -> Callable[[Any], None]:
         # Not from here: a signal sent now would be handled inside this very hook (and
         # lost again). From another thread a moment later, it lands in ordinary code, or
         # comes back here to be sent once more.
-        resend = threading.Timer(RESEND_AFTER, os.kill, (os.getpid(), unraisable.exc_value.number))
-        resend.daemon = True
-        resend.start()
+        _send_again(unraisable.exc_value.number)
 
     return handle
 
