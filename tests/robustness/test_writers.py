@@ -215,6 +215,20 @@ def test_sigterm_at_a_random_moment_leaves_a_resumable_run(tmp_path, tiny_idx_di
     assert run.load_network() is not None
 
 
+def stopped_script(folder, source: str) -> subprocess.CompletedProcess:
+    """Run ``source`` as a script in ``folder`` (its first argument): it must exit 0
+    having printed that the SIGTERM stopped it, and not that it went on."""
+    script = folder / "stopped.py"
+    script.write_text(source)
+    result = subprocess.run(
+        [sys.executable, str(script), str(folder)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "stopped: stopped by SIGTERM" in result.stdout and "went on" not in result.stdout
+    return result
+
+
 SWALLOWED_STOP = """
 import os, signal, sys, time
 from convlens.cli.main import _stop_like_ctrl_c
@@ -251,13 +265,7 @@ def test_a_stop_that_lands_where_python_cannot_raise_still_stops_the_command(tmp
     raise there: Python printed "Exception ignored" and the command went on (a random
     moment of the SIGTERM test above found it during the imports). It is sent again and
     stops the command at the next ordinary line; other unraisable errors print as before."""
-    script = tmp_path / "swallowed.py"
-    script.write_text(SWALLOWED_STOP)
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert "stopped: stopped by SIGTERM" in result.stdout and "went on" not in result.stdout
+    result = stopped_script(tmp_path, SWALLOWED_STOP)
     assert "hook restored: True" in result.stdout
     assert "ValueError: an ordinary unraisable error" in result.stderr
     assert "StopSignal" not in result.stderr and "KeyboardInterrupt" not in result.stderr
@@ -298,13 +306,6 @@ def test_a_stop_that_lands_during_an_import_waits_for_its_end(tmp_path):
     the SIGTERM test above found it). It is sent again until the import is done, then
     stops the command as usual."""
     (tmp_path / "stopped_module.py").write_text(STOPPED_MODULE)
-    script = tmp_path / "importing.py"
-    script.write_text(STOPPED_DURING_IMPORT)
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    result = stopped_script(tmp_path, STOPPED_DURING_IMPORT)
     assert "imported whole: True" in result.stdout, result.stdout
-    assert "stopped: stopped by SIGTERM" in result.stdout and "went on" not in result.stdout
     assert "modules: True" in result.stdout
