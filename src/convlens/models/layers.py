@@ -40,6 +40,9 @@ ACTIVATIONS: tuple[str, ...] = (
     "linear",
 )
 
+# A conv's ``init``: None is Keras' default start; "dirac" starts filters as identities.
+CONV_INITS: tuple[str | None, ...] = (None, "dirac")
+
 
 def _check_activation(name: str | None, where: str) -> str | None:
     if name is None or name in ("none", "linear"):
@@ -112,6 +115,11 @@ class LayerSpec:
         """Parameters the built module holds, counted as Keras counts them (batchnorm's
         running statistics included), from the shapes alone: nothing is allocated."""
         return 0
+
+    def initialise(self, module: nn.Module) -> None:
+        """Set the starting weights of ``module`` (what :meth:`build` made) where this
+        layer asks for more than Keras' default, which the network has just applied. The
+        default asks for nothing: the weights (and the random stream) stay as they are."""
 
     def stored_values(self, in_shape: Shape) -> int:
         """Values per image a training forward pass keeps for the backward pass: the
@@ -186,6 +194,7 @@ class Conv(LayerSpec):
     padding: str | int = "valid"
     activation: str | None = None  # Keras' default: linear; the lesson always says relu
     bias: bool = True
+    init: str | None = None  # None: Keras' Glorot-uniform; "dirac": see the docstring
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kernel", _kernel_size(self.kernel))
@@ -224,6 +233,11 @@ class Conv(LayerSpec):
                 f"got {self.padding!r}"
             )
         _check_activation(self.activation, where)
+        if self.init not in CONV_INITS:
+            raise SpecError(
+                f"{where}: init must be 'dirac' (filters that start as identities), got "
+                f"{self.init!r}; leave it out for Keras' usual random start"
+            )
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _, h, w = _require_image(in_shape, self.kind)
@@ -250,6 +264,14 @@ class Conv(LayerSpec):
         else:  # TF's 'same' with an odd total: pad explicitly, then a valid conv
             conv = AsymmetricPadConv2d(*args, pads=(left, right, top, bottom), bias=self.bias)
         return nn.Sequential(conv, activation_module(self.activation))
+
+    def initialise(self, module: nn.Module) -> None:
+        if self.init == "dirac":
+            import torch
+
+            weight = module[0].weight  # (filters, C, kh, kw)
+            with torch.no_grad():
+                torch.nn.init.dirac_(weight[: min(weight.shape[0], weight.shape[1])])
 
     def flops(self, in_shape: Shape) -> int:
         f, h, w = self.output_shape(in_shape)
@@ -280,9 +302,14 @@ class Conv(LayerSpec):
             )
         c = in_shape[0]
         params = c * kh * kw * f + (f if self.bias else 0)
+        start = (
+            f"; the first {min(c, f)} filters start as identities (init=dirac)"
+            if self.init == "dirac"
+            else ""
+        )
         return (
             f"{why}; {f} filters give {f} channels; params = {kh}x{kw}x{c}x{f} "
-            f"weights + {f if self.bias else 0} biases = {params:,}"
+            f"weights + {f if self.bias else 0} biases = {params:,}{start}"
         )
 
     def to_text(self) -> str:

@@ -68,6 +68,8 @@ class Network(nn.Module):
         self.blocks = nn.ModuleDict(blocks)
         self._plan = _forward_plan(spec.layers, list(self.blocks.values()))
         keras_init_(self)
+        for layer, block in zip(spec.layers, self.blocks.values(), strict=True):
+            layer.initialise(block)  # e.g. conv(..., init=dirac); a no-op by default
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for step in self._plan:
