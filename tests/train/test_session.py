@@ -108,6 +108,22 @@ def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, m
         assert a["test_accuracy"] == pytest.approx(b["test_accuracy"])
 
 
+def test_a_resumed_run_keeps_the_moments_of_channels_last_convs(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    """A conv with 8 input channels, channels_last as training places it: its Adam moments
+    come back in the weight's layout (they were paired with the wrong elements)."""
+    model = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), flatten, dense(3, softmax)"
+    config = fp32(epochs=3, threads=1)
+    straight = train(model, config=config, runs_dir=tmp_path, name="straight", dataset=tiny_dataset)
+    cut = interrupted_run(model, config, tiny_dataset, tmp_path, at_epoch=2)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    resumed = resume(cut.path)
+    assert [r["train_loss"] for r in resumed.history()] == [
+        r["train_loss"] for r in straight.history()
+    ]  # the same to the bit: one thread, the same seed
+
+
 def test_resume_can_extend_and_refuses_what_cannot_resume(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:

@@ -162,11 +162,29 @@ def load_checkpoint(
     ):
         raise damaged("the weights hold NaN or infinite values")
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    _match_memory_format(optimizer)
     if average is not None:
         load_state(average, averaged, path)
     return TrainingState(
         epoch=epoch, history=history, best_epoch=best_epoch, best_state=best or None
     )
+
+
+def _match_memory_format(optimizer: torch.optim.Optimizer) -> None:
+    """Give each parameter's moments its own memory layout again.
+
+    A checkpoint keeps tensors contiguous (NCHW); a channels_last conv weight's moments
+    came back NCHW while the weight and its gradient stay NHWC, and the fused Adam step
+    pairs the three element by element in memory order: every conv with more than one
+    input channel resumed with its moments shuffled (a resumed run parted from the
+    uninterrupted one by 0.2% train loss within an epoch on a two-conv test net).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            slots = optimizer.state.get(param, {})
+            for key, value in slots.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.ndim == 4:
+                    slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 #: More epochs than any checkpoint can honestly claim.
