@@ -45,9 +45,17 @@ def test_same_padding_matches_tensorflows_output_size_and_alignment(size, kernel
 
 
 def test_same_padding_at_stride_1_is_unchanged() -> None:
-    """Every preset's 'same' conv (odd kernel, stride 1) builds the plain nn.Conv2d."""
+    """Every preset's 'same' conv (odd kernel, stride 1) builds nn.Conv2d with symmetric
+    padding (SmallMapConv2d: nn.Conv2d's forward, a cheaper bf16 backward on small maps),
+    not the explicitly padded conv."""
+    from convlens.models.blocks import AsymmetricPadConv2d
+    from convlens.models.small_map_conv import SmallMapConv2d
+
     block = Conv(4, 3, 1, "same").build((1, 28, 28))
-    assert type(block[0]) is torch.nn.Conv2d and block[0].padding == (1, 1)
+    assert type(block[0]) is SmallMapConv2d and block[0].padding == (1, 1)
+    assert not isinstance(block[0], AsymmetricPadConv2d)
+    x = torch.randn(1, 1, 28, 28)
+    assert torch.equal(block[0](x), F.conv2d(x, block[0].weight, block[0].bias, padding=1))
 
 
 def test_batchnorm_epsilon_and_momentum_reach_torch() -> None:

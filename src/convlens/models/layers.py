@@ -256,11 +256,12 @@ class Conv(LayerSpec):
         from torch import nn
 
         from convlens.models.blocks import AsymmetricPadConv2d
+        from convlens.models.small_map_conv import SmallMapConv2d
 
         top, bottom, left, right = self.pads(in_shape)
         args = (in_shape[0], self.filters, self.kernel_size, self.stride)
-        if top == bottom and left == right:
-            conv = nn.Conv2d(*args, (top, left), bias=self.bias)
+        if top == bottom and left == right:  # nn.Conv2d, with a cheaper bf16 backward on small maps
+            conv = SmallMapConv2d(*args, (top, left), bias=self.bias)
         else:  # TF's 'same' with an odd total: pad explicitly, then a valid conv
             conv = AsymmetricPadConv2d(*args, pads=(left, right, top, bottom), bias=self.bias)
         return nn.Sequential(conv, activation_module(self.activation))

@@ -41,6 +41,8 @@ from torch import nn
 from torch.nn.modules import module as module_hooks
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from convlens.models.small_map_conv import SmallMapConv2d
+
 _VERSION = operator.attrgetter("_version")
 _STORAGE = torch.Tensor.data_ptr
 _TRAINING = operator.attrgetter("training")
@@ -49,7 +51,8 @@ _TRAINING = operator.attrgetter("training")
 # containers): their flag is not read. Any other type (batchnorm, dropout, a subclass,
 # the network itself) is.
 _TRAINING_BLIND = frozenset(
-    {nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.Identity, nn.Sequential}
+    {nn.Conv2d, SmallMapConv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.Identity}
+    | {nn.Sequential}
     | {nn.ModuleDict, nn.ModuleList, nn.Flatten, nn.ReLU, nn.LeakyReLU, nn.ELU}
     | {nn.Sigmoid, nn.Tanh, nn.Softmax, nn.GELU, nn.SiLU}
 )

@@ -1,0 +1,99 @@
+"""A preset's training step with and without this session's cuts, interleaved A/B.
+
+    .venv/bin/python bench/step_cuts.py --threads 1 --rounds 9 --steps 8 [--preset fast]
+
+Builds the preset's net once per variant (the same seed, so the same weights) and
+trains each with :func:`convlens.train.engine.train_epoch` and the preset's recipe on
+random pixels (a step's cost does not depend on them), rounds of ``--steps`` steps
+going round-robin over the variants so a busy machine's load falls on all alike. The
+first round is warm-up; the medians of the rest are printed, in wall-clock and in the
+process's CPU time (which waiting for a shared core does not inflate), with each
+variant's ratio to the first. Variants:
+
+- ``before``: every cut undone (each convolution a plain ``nn.Conv2d``).
+- ``now``: the network as convlens builds it.
+- ``no-small-map-conv``: ``now`` with only the small-map weight gradient undone
+  (:mod:`convlens.models.small_map_conv`).
+
+Emulate an AVX2 laptop with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from convlens.models.network import build_network
+from convlens.models.registry import PRESETS, resolve_model
+from convlens.models.small_map_conv import SmallMapConv2d
+from convlens.recipe import TrainConfig
+from convlens.train.engine import make_optimizer, train_epoch
+from convlens.train.runtime import resolve_runtime
+
+
+def plain_convolutions(network: nn.Module) -> None:
+    """Every :class:`SmallMapConv2d` back to ``nn.Conv2d`` (the same parameters)."""
+    for module in network.modules():
+        if type(module) is SmallMapConv2d:
+            module.__class__ = nn.Conv2d
+
+
+UNDO = {
+    "before": (plain_convolutions,),
+    "now": (),
+    "no-small-map-conv": (plain_convolutions,),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--variants", nargs="+", default=["before", "now"], choices=UNDO)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--steps", type=int, default=8)
+    args = parser.parse_args()
+    preset = PRESETS[args.preset]
+    config = TrainConfig(**preset.recipe, threads=args.threads, precision=args.precision)
+    runtime = resolve_runtime(config)
+    runs = []
+    for name in args.variants:
+        torch.manual_seed(0)
+        network = build_network(resolve_model(args.preset), (1, 28, 28), 10).to(runtime.device)
+        for undo in UNDO[name]:
+            undo(network)
+        if runtime.channels_last:
+            network = network.to(memory_format=torch.channels_last)
+        runs.append((name, network, make_optimizer(network.parameters(), config)))
+    n = config.batch_size * args.steps
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,))
+
+    wall: list[list[float]] = [[] for _ in runs]  # seconds per step
+    cpu: list[list[float]] = [[] for _ in runs]
+    for round_ in range(args.rounds):
+        for walls, cpus, (_, network, optimizer) in zip(wall, cpu, runs, strict=True):
+            cpu_start = time.process_time()
+            result = train_epoch(
+                network, optimizer, images, labels, config, runtime, epoch=round_ + 1
+            )
+            cpus.append((time.process_time() - cpu_start) / args.steps)
+            walls.append(result.seconds / args.steps)
+    print(runtime.describe(), f"preset {args.preset}, batch {config.batch_size}")
+    first_wall, first_cpu = statistics.median(wall[0][1:]), statistics.median(cpu[0][1:])
+    print("wall ms/step  ratio | CPU ms/step  ratio | variant")
+    for walls, cpus, (name, _, _) in zip(wall, cpu, runs, strict=True):
+        w, c = statistics.median(walls[1:]), statistics.median(cpus[1:])
+        print(
+            f"{w * 1e3:12.1f} {w / first_wall:6.3f}x | "
+            f"{c * 1e3:11.1f} {c / first_cpu:6.3f}x | {name}"
+        )
+
+
+if __name__ == "__main__":
+    main()

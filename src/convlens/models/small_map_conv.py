@@ -1,0 +1,105 @@
+"""A convolution whose weight gradient on small bf16 maps is itself a forward convolution.
+
+On a CPU, oneDNN's bf16 weight-gradient kernel (``brgconv_bwd_w``) is slow on maps of a
+few pixels: for ``fast``'s conv(128) at 3x3 (batch 256, one Sapphire Rapids core with
+AMX) it took 9-21 ms of CPU against 1.4-3.0 ms for the same convolution's forward pass,
+about a tenth of the whole training step. The same gradient is a forward convolution
+with the batch as the channels,
+
+    dW[o, c, i, j] = sum_{n, h, w} dY[n, o, h, w] X_pad[n, c, h + i, w + j]
+                   = conv2d(X^T, dY^T, padding)[c, o, i, j]
+
+with ``X^T`` (C, N, H, W) as the input and ``dY^T`` (O, N, H', W') as the filters: a
+3x3 "kernel" the size of the map, which oneDNN's forward kernel runs at 2.4-5.7 ms
+(3-4x faster; measured interleaved, BENCHMARKS.md "Session 7"). From 5x5 maps up that
+formulation is the slower one (a 7x7 kernel over 256 channels), and in fp32 oneDNN's own
+weight gradient is as fast, so only bf16/fp16 maps of at most :data:`SMALL_MAP` pixels
+take it. The input's gradient stays oneDNN's (aten's ``convolution_backward``), the
+bias' is the sum of the output's gradient; the weight's is the same sum in another
+order (bf16 products, fp32 accumulation in both), so it agrees to bf16 rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Output maps of at most this many pixels (4x4) use the forward-convolution weight
+# gradient: 3-4x faster at 3x3, 1.6x at 4x4, slower at 5x5 (bf16, 1 and 2 threads).
+SMALL_MAP = 16
+
+
+class SmallMapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (the same parameters, state-dict names and forward), whose training
+    backward on small low-precision maps computes the weight gradient as above.
+
+    Used where it is the same computation: stride 1, no dilation, one group, zero
+    padding; anything else, inference (no gradient), tracing and ONNX export run
+    ``nn.Conv2d`` itself. Under autocast the input, weight and bias are cast to the
+    autocast dtype first, as autocast does for every convolution.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._takes_small_map_path(x):
+            return super().forward(x)
+        weight, bias = self.weight, self.bias
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+            with torch.autocast(device, enabled=False):
+                return _SmallMapConv.apply(x, weight, bias, self.padding)
+        return _SmallMapConv.apply(x, weight, bias, self.padding)
+
+    def _takes_small_map_path(self, x: torch.Tensor) -> bool:
+        if not (torch.is_grad_enabled() and self.weight.requires_grad) or x.dim() != 4:
+            return False
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return False
+        if self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1:
+            return False
+        if self.padding_mode != "zeros" or isinstance(self.padding, str):
+            return False
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        if dtype not in (torch.bfloat16, torch.float16):
+            return False
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        out_h, out_w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
+        return 0 < out_h * out_w <= SMALL_MAP
+
+
+class _SmallMapConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        return F.conv2d(x, weight, bias, 1, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias, _ = ctx.needs_input_grad
+        grad_x = grad_weight = grad_bias = None
+        if needs_x:
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [1, 1], list(ctx.padding), [1, 1], False, [0, 0], 1,
+                [True, False, False],
+            )[0]  # fmt: skip
+        if needs_bias and ctx.has_bias:
+            # on its own: asking aten for the bias' gradient runs the weight-gradient kernel
+            grad_bias = grad.sum(dim=(0, 2, 3))
+        if needs_weight:
+            # (C, N, H, W) * (O, N, H', W') -> (C, O, kh, kw): the batch is the channels
+            grad_weight = F.conv2d(x.transpose(0, 1), grad.transpose(0, 1), padding=ctx.padding)
+            layout = (
+                torch.channels_last
+                if weight.is_contiguous(memory_format=torch.channels_last)
+                and not weight.is_contiguous()
+                else torch.contiguous_format
+            )
+            grad_weight = grad_weight.transpose(0, 1).contiguous(memory_format=layout)
+        return grad_x, grad_weight, grad_bias, None

@@ -1,0 +1,102 @@
+"""The small-map convolution: nn.Conv2d's outputs and gradients, computed another way."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from convlens.models import small_map_conv
+from convlens.models.layers import Conv
+from convlens.models.small_map_conv import SmallMapConv2d, _SmallMapConv
+
+
+def pair(c_in: int, c_out: int, padding: int = 1, bias: bool = True, stride: int = 1):
+    torch.manual_seed(0)
+    reference = nn.Conv2d(c_in, c_out, 3, stride, padding, bias=bias)
+    conv = SmallMapConv2d(c_in, c_out, 3, stride, padding, bias=bias)
+    conv.load_state_dict(reference.state_dict())
+    return (
+        reference.to(memory_format=torch.channels_last),
+        conv.to(memory_format=torch.channels_last),
+    )
+
+
+def forward_backward(module: nn.Module, x: torch.Tensor, bf16: bool):
+    """(output, input grad, weight grad, bias grad or None) of sum(output^2)."""
+    x = x.detach().clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        y = module(x)
+    (y.float() ** 2).sum().backward()
+    bias = None if module.bias is None else module.bias.grad
+    return y.detach().float(), x.grad, module.weight.grad, bias
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.float() - b.float()).abs().max() / a.float().abs().max()).item()
+
+
+@pytest.mark.parametrize("size,padding,bias", [(3, 1, True), (4, 1, False), (3, 0, True)])
+def test_the_formula_is_the_convolution_gradient_in_fp32(size, padding, bias):
+    # the Function itself in fp32: the same sums as autograd's, to fp32 rounding
+    reference, conv = pair(16, 8, padding, bias)
+    x = torch.randn(6, 16, size, size).contiguous(memory_format=torch.channels_last)
+    expected = forward_backward(reference, x, bf16=False)
+    xx = x.clone().requires_grad_()
+    y = _SmallMapConv.apply(xx, conv.weight, conv.bias, conv.padding)
+    (y**2).sum().backward()
+    got = (y.detach(), xx.grad, conv.weight.grad, None if conv.bias is None else conv.bias.grad)
+    for want, have in zip(expected, got, strict=True):
+        if want is None:
+            assert have is None
+        else:
+            torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-5)
+    assert conv.weight.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_small_maps_take_the_path_and_agree_to_bf16_rounding(monkeypatch):
+    calls = []
+    original = _SmallMapConv.apply
+    monkeypatch.setattr(_SmallMapConv, "apply", lambda *a: calls.append(1) or original(*a))
+    reference, conv = pair(64, 32)
+    x = torch.randn(32, 64, 3, 3).contiguous(memory_format=torch.channels_last)
+    expected = forward_backward(reference, x, bf16=True)
+    got = forward_backward(conv, x, bf16=True)
+    assert calls == [1]
+    assert torch.equal(got[0], expected[0])  # the forward is the same kernel
+    assert torch.equal(got[1], expected[1])  # so is the input's gradient
+    assert relative(expected[2], got[2]) < 1e-2  # bf16 products summed in another order
+    assert got[2].dtype == torch.float32  # autocast's cast hands fp32 back to the weight
+    torch.testing.assert_close(got[3], expected[3], rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "what,size,stride,bf16,grad",
+    [
+        ("a 5x5 map (the forward-convolution gradient is slower there)", 5, 1, True, True),
+        ("stride 2", 6, 2, True, True),
+        ("fp32 (oneDNN's own weight gradient is as fast)", 3, 1, False, True),
+        ("no gradient (inference)", 3, 1, True, False),
+    ],
+)
+def test_everything_else_is_nn_conv2d_itself(monkeypatch, what, size, stride, bf16, grad):
+    monkeypatch.setattr(_SmallMapConv, "apply", lambda *a: pytest.fail(f"taken for {what}"))
+    reference, conv = pair(8, 8, stride=stride)
+    x = torch.randn(4, 8, size, size).contiguous(memory_format=torch.channels_last)
+    with torch.set_grad_enabled(grad), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        assert torch.equal(conv(x), reference(x))
+
+
+def test_the_threshold_is_a_4x4_map():
+    assert small_map_conv.SMALL_MAP == 16
+    conv = SmallMapConv2d(4, 4, 3, 1, 1)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert conv._takes_small_map_path(torch.randn(2, 4, 4, 4))
+        assert not conv._takes_small_map_path(torch.randn(2, 4, 4, 5))
+
+
+def test_a_conv_layer_builds_one_with_nn_conv2d_names():
+    block = Conv(32, 3, padding="same").build((8, 7, 7))
+    conv = block[0]
+    assert isinstance(conv, SmallMapConv2d) and isinstance(conv, nn.Conv2d)
+    assert set(conv.state_dict()) == {"weight", "bias"}
