@@ -122,6 +122,60 @@ def test_predict_in_a_loop_loads_the_network_once_and_sees_new_weights(
     assert not np.allclose(got, first[0], atol=1e-3)
 
 
+def test_predict_in_a_loop_sees_a_changed_config_and_answers_as_a_fresh_load(
+    run, tmp_path, monkeypatch
+) -> None:
+    """The kept run is the files' own: a config.json rewritten in place of the old one
+    (new class names, the mirror view, a light background) is read again, and every
+    call answers exactly what a fresh Run and network would (a Run handle, the folder
+    and a name inside the runs folder alike)."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from convlens.predict import predict_arrays
+
+    folder = tmp_path / "runs" / "copy"
+    shutil.copytree(run.path, folder)
+    monkeypatch.chdir(tmp_path)
+    image = np.zeros((28, 28), np.uint8)
+    image[6:22, 9:19] = np.random.default_rng(5).integers(100, 256, (16, 10))
+    picture = Image.fromarray(image)  # a photo: prepared by the run's recorded background
+
+    def fresh(which) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        opened = Run.open(folder)
+        images = convlens.as_images(which, opened.preparation)
+        views = opened.run_config.train.tta_options()
+        probabilities = predict_arrays(opened.network(), images, **views)
+        return probabilities, images, tuple(opened.class_names)
+
+    for ref in (folder, "copy", Run.open(folder), "runs/copy"):
+        got = convlens.predict(ref, image)
+        expected, _, names = fresh(image)
+        np.testing.assert_allclose(got.probabilities, expected, atol=1e-5, rtol=0)
+        assert got.class_names == names
+    before = convlens.predict("copy", picture)
+
+    config = json.loads((folder / "config.json").read_text())
+    config["class_names"] = ["first", "second", "third"]
+    config["train"].update(augment=True, tta_flip=True)
+    config["dataset"]["preparation"]["background"] = "light"  # the image is inverted now
+    (tmp_path / "new.json").write_text(json.dumps(config))
+    (tmp_path / "new.json").replace(folder / "config.json")
+    got = convlens.predict("copy", picture)
+    expected, images, names = fresh(picture)
+    assert got.class_names == names == ("first", "second", "third")
+    np.testing.assert_allclose(got.probabilities, expected, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(got.images, images)  # prepared as the new file says
+    np.testing.assert_array_equal(got.images, 255 - before.images)  # now inverted
+    assert convlens.predict(Run.open(folder), image).class_names == names
+
+    (folder / "model.safetensors").unlink()  # a missing file: the run's own error
+    with pytest.raises(convlens.ConvlensError, match="model.safetensors does not exist"):
+        convlens.predict("copy", image)
+
+
 def test_compare_prints_its_table_and_shows_it(tiny_idx_dir, tmp_path) -> None:
     table = convlens.compare(
         [SMALL, SMALL.replace("dense(16", "dense(8")],

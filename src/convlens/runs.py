@@ -80,6 +80,31 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("CONVLENS_RUNS") or "runs")
 
 
+def find_run(
+    ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] | None = None
+) -> tuple[str, os.stat_result] | None:
+    """The folder :meth:`Run.open` opens for ``ref`` and its config.json's ``os.stat``, or
+    None where no candidate holds a config.json (a regular file).
+
+    Candidates in order: ``ref`` itself, then ``runs_dir/ref`` for a relative ``ref``.
+    In ``os.path`` strings, not Paths: :func:`convlens.predict` finds its run this way on
+    every call, and the stat it returns is half of the key its cached network is kept by
+    (pathlib's parsing took more than the rest of a one-image call)."""
+    ref = os.fspath(ref)
+    found = _config_stat(ref)
+    if found is not None or os.path.isabs(ref):
+        return found
+    return _config_stat(os.path.join(os.fspath(runs_dir or default_runs_dir()), ref))
+
+
+def _config_stat(folder: str) -> tuple[str, os.stat_result] | None:
+    try:
+        config = os.stat(os.path.join(folder, CONFIG))
+    except (OSError, ValueError):  # as Path.is_file: missing, not a folder, a NUL
+        return None
+    return (folder, config) if stat.S_ISREG(config.st_mode) else None
+
+
 def new_run_name(stem: str) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{safe_name(stem)}-{stamp}"
@@ -131,12 +156,12 @@ class Run:
     @classmethod
     def open(cls, ref: str | Path, runs_dir: str | Path | None = None) -> Run:
         """A run by path, or by name inside ``runs_dir`` (default ``./runs``)."""
+        found = find_run(ref, runs_dir)
+        if found is not None:
+            return cls(Path(found[0]))
         candidates = [Path(ref)]
         if not Path(ref).is_absolute():
             candidates.append(Path(runs_dir or default_runs_dir()) / ref)
-        for path in candidates:
-            if (path / CONFIG).is_file():
-                return cls(path)
         where = " or ".join(str(p) for p in dict.fromkeys(candidates))
         raise RunError(
             f"no run at {where} (no {CONFIG}); give a run folder written by 'convlens train' "
@@ -177,10 +202,11 @@ class Run:
         c, h, w = self.run_config.input_shape
         return (c, h, w)
 
-    @property
+    @functools.cached_property
     def preparation(self) -> Preparation:
         """How the training images looked (size, channels, background, scaling); a run
-        saved before it was recorded gets Fashion-MNIST's look (light on dark)."""
+        saved before it was recorded gets Fashion-MNIST's look (light on dark). Worked out
+        once per :class:`Run`, like :attr:`run_config` it comes from (a frozen value)."""
         from convlens.data.preparation import Preparation
 
         facts = self.run_config.dataset
