@@ -172,7 +172,7 @@ def test_predict_in_a_loop_sees_a_changed_config_and_answers_as_a_fresh_load(
     assert convlens.predict(Run.open(folder), image).class_names == names
 
     (folder / "model.safetensors").unlink()  # a missing file: the run's own error
-    with pytest.raises(convlens.ConvlensError, match="model.safetensors does not exist"):
+    with pytest.raises(convlens.ConvlensError, match=r"model\.safetensors does not exist"):
         convlens.predict("copy", image)
 
 

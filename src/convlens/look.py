@@ -329,11 +329,29 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     """
     from convlens.predict import predict_arrays
 
-    run, network = _LOADED.run(run)
-    chosen = choose(run, images, data_dir=data_dir)
-    probabilities = predict_arrays(network, chosen.images, **run.run_config.train.tta_options())
-    names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
-    return Predictions(chosen.labels, chosen.images, probabilities, names, run.data_note.caveat)
+    loaded = _LOADED.run(run)
+    chosen = choose(loaded.run, images, data_dir=data_dir)
+    probabilities = predict_arrays(loaded.network, chosen.images, **loaded.views)
+    return Predictions(chosen.labels, chosen.images, probabilities, loaded.names, loaded.caveat)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A run as :func:`predict` answers from it: the handle (its config parsed), its
+    network, and what every answer carries, worked out once."""
+
+    run: Run
+    network: Network
+    views: dict[str, bool]  # the recipe's test-time views, predict_arrays' keywords
+    names: tuple[str, ...]
+    caveat: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> _Loaded:
+        network = run.network()  # raises the run's own error when the weights are missing
+        names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
+        views = run.run_config.train.tta_options()
+        return cls(run, network, views, names, run.data_note.caveat)
 
 
 class _LoadedRuns:
@@ -349,28 +367,26 @@ class _LoadedRuns:
     KEEP = 8
 
     def __init__(self) -> None:
-        self._runs: OrderedDict[str, tuple[tuple[int, ...], Run, Network]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[tuple[int, ...], _Loaded]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def run(self, ref: RunRef) -> tuple[Run, Network]:
+    def run(self, ref: RunRef) -> _Loaded:
         folder, key = _folder_key(ref)
         if not key:  # a file missing: open and load as before, for the run's own error
-            run = open_run(ref)
-            return run, run.network()
+            return _Loaded.of(open_run(ref))
         folder = os.path.abspath(folder)  # a string: relative refs move with the cwd
         with self._lock:
             kept = self._runs.get(folder)
             if kept is not None and kept[0] == key:
                 self._runs.move_to_end(folder)
-                return kept[1], kept[2]
-        run = Run(Path(folder))  # a fresh handle: config.json as the key saw it
-        network = run.network()
+                return kept[1]
+        loaded = _Loaded.of(Run(Path(folder)))  # a fresh handle: the files the key saw
         with self._lock:
-            self._runs[folder] = (key, run, network)
+            self._runs[folder] = (key, loaded)
             self._runs.move_to_end(folder)
             while len(self._runs) > self.KEEP:
                 self._runs.popitem(last=False)
-        return run, network
+        return loaded
 
 
 def _folder_key(ref: RunRef) -> tuple[str, tuple[int, ...]]:
