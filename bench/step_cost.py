@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/step_cost.py --threads 1 --batch 256 fast quick "conv(32, ...)"
     .venv/bin/python bench/step_cost.py --preset quick quick "conv(16, ...)" quick@64
+    .venv/bin/python bench/step_cost.py --preset fast fast --sizes 28 24 20 16
 
 Each net (a preset name or layer text, optionally ``@BATCH`` for its own batch size)
 trains on random 28x28 pixels through :func:`convlens.train.engine.train_epoch`, with
@@ -12,7 +13,9 @@ one-cycle, no augmentation). Rounds of ``--steps`` steps go round-robin over the
 so a busy machine's load falls on all of them alike; the first round is warm-up, the
 median of the rest is reported, in wall-clock and in the process's CPU time (which
 waiting for a shared core does not inflate), with the ratio to the first net per 60,000
-images (an epoch), so nets at different batch sizes compare. What it measures is the
+images (an epoch), so nets at different batch sizes compare. ``--sizes`` measures each
+net at each image size (progressive resizing: the batch is scaled down in the step by
+``TrainConfig.resize``, as training does), interleaved too. What it measures is the
 machine's speed for a net, not what the net learns: a recipe's accuracy comes from
 training it.
 """
@@ -41,18 +44,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256, help="for a net without @BATCH")
     parser.add_argument("--preset", default=None, help="train with this preset's recipe")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[28], help="image sizes (28: the data's own)"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
     default_recipe = {"optimizer": "adamw", "augment": True}
     recipe = dict(PRESETS[args.preset].recipe) if args.preset else default_recipe
     nets = []
-    for text in args.models:
+    for text, size in ((text, size) for text in args.models for size in args.sizes):
         model, _, batch = text.rpartition("@") if "@" in text else (text, "", "")
+        # Every round is an epoch at ``size``: the first half of 2 x rounds epochs.
+        resize = {"resize": f"{size}:0.5", "epochs": 2 * args.rounds} if size < 28 else {}
         config = TrainConfig(
-            **{**recipe, "batch_size": int(batch or args.batch)},
+            **{**recipe, "batch_size": int(batch or args.batch), **resize},
             threads=args.threads, precision=args.precision,
         )  # fmt: skip
+        text = f"{text} at {size}x{size}" if len(args.sizes) > 1 else text
         runtime = resolve_runtime(config)
         torch.manual_seed(0)
         network = build_network(resolve_model(model), (1, 28, 28), 10).to(runtime.device)

@@ -50,6 +50,7 @@ RECIPE_FIELDS = (
     "tta_shift",
     "ema",
     "epoch_images",
+    "resize",
 )
 
 
@@ -125,6 +126,15 @@ class TrainConfig:
         "train each epoch on N training images, a fresh random draw each epoch (default: "
         "all of them); the schedule counts those steps",
         metavar="N",
+    )
+    resize: str | None = option(
+        None,
+        "progressive resizing: train the first epochs on smaller images, SIZE:FRACTION "
+        "stages in order (20:0.5: the first half of the epochs at 20x20, the rest at the "
+        "data's size; 16:0.25,22:0.25); each batch is scaled down (antialiased bilinear) "
+        "after augmentation; needs a model whose head does not depend on the image size "
+        "(gap before dense, not flatten); default off",
+        metavar="STAGES",
     )
     seed: int = option(0, "random seed (default {default})")
     precision: str = option(
@@ -227,6 +237,8 @@ class TrainConfig:
                 _require(
                     isinstance(value, int) and value >= 1, what.replace("_", " "), value, ">= 1"
                 )
+        if self.resize is not None:
+            self.resize = format_resize(parse_resize(self.resize))
         if self.threads is not None:
             _require(
                 isinstance(self.threads, int) and self.threads >= 1, "threads", self.threads, ">= 1"
@@ -239,6 +251,27 @@ class TrainConfig:
         ``epoch_images`` of them where that is fewer; the last batch may be short."""
         count = min(train_images, self.epoch_images or train_images)
         return -(-count // self.batch_size)
+
+    def input_size(self, epoch: int) -> int | None:
+        """The image size (the longer side, in pixels) that epoch ``epoch`` (from 1)
+        trains at under ``resize``, or None for the data's own size.
+
+        Stage i covers the epochs up to floor(its cumulative fraction x epochs), so the
+        size follows from the epoch alone (a resumed run trains at the same sizes) and
+        the last epoch is always at full size (the fractions sum to less than 1).
+        """
+        if self.resize is None:
+            return None
+        reached = 0.0
+        for size, fraction in parse_resize(self.resize):
+            reached += fraction
+            if epoch <= math.floor(reached * self.epochs + 1e-9):
+                return size
+        return None
+
+    def resize_sizes(self) -> tuple[int, ...]:
+        """The smaller image sizes ``resize`` trains at (none without it)."""
+        return tuple(size for size, _ in parse_resize(self.resize)) if self.resize else ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -261,6 +294,40 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def parse_resize(text: str) -> tuple[tuple[int, float], ...]:
+    """``"16:0.25,22:0.25"`` -> ((16, 0.25), (22, 0.25)): the stages of ``resize``, each
+    an image size in pixels (>= 4) and the fraction of the epochs it trains, in order;
+    the fractions sum to less than 1, so the run ends at the data's own size."""
+    example = "use SIZE:FRACTION stages, e.g. 20:0.5 or 16:0.25,22:0.25"
+    if not isinstance(text, str) or not text.strip():
+        raise OptionError(f"resize {text!r} is not valid; {example}")
+    stages = []
+    for part in text.split(","):
+        size_text, colon, fraction_text = part.strip().partition(":")
+        try:
+            size, fraction = int(size_text), float(fraction_text)
+        except ValueError:
+            size, fraction = 0, math.nan
+        if not colon or size < 4 or not (math.isfinite(fraction) and 0 < fraction < 1):
+            raise OptionError(
+                f"resize stage {part.strip()!r} is not valid; {example} (SIZE a whole "
+                "number of pixels >= 4, FRACTION of the epochs in (0, 1))"
+            )
+        stages.append((size, fraction))
+    if sum(fraction for _, fraction in stages) >= 1 - 1e-9:
+        raise OptionError(
+            f"resize {text!r} is not valid: its fractions sum to 1 or more, leaving no "
+            "epoch at the data's own size, the size the model is judged at; make them "
+            "sum to less than 1"
+        )
+    return tuple(stages)
+
+
+def format_resize(stages: tuple[tuple[int, float], ...]) -> str:
+    """The one spelling of ``resize`` stages that config.json keeps: ``"20:0.5"``."""
+    return ",".join(f"{size}:{fraction:g}" for size, fraction in stages)
 
 
 def _finite(value: Any) -> bool:

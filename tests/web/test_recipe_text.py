@@ -52,3 +52,11 @@ def test_the_defaults_add_nothing() -> None:
     assert recipe_text(train) == (
         "AdamW · batch 256 · lr 0.004 · one-cycle · weight decay 0.05 · label smoothing 0.1"
     )
+
+
+def test_progressive_resizing_names_its_stages() -> None:
+    train = {"optimizer": "adamw", "batch_size": 256, "lr": 0.004, "resize": "16:0.25,22:0.25"}
+    assert recipe_text(train) == (
+        "AdamW · batch 256 · lr 0.004 · first 16×16 for 25% of the epochs, then 22×22 for 25%"
+    )
+    assert recipe_text({**train, "resize": "20:0.3"}).endswith("first 20×20 for 30% of the epochs")

@@ -14,6 +14,7 @@ from convlens.runs import Run
 from tests.web.conftest import library_message
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
+GAP_SMALL = "conv(4, 3, relu), maxpool(2), gap, dense(3, softmax)"  # takes any image size
 
 
 def events(client, timeout: float = 60.0) -> list[tuple[str, dict]]:
@@ -118,6 +119,14 @@ def test_a_spec_that_does_not_fit_the_data_fails_in_the_open(client, runs_dir) -
     assert not (runs_dir / "misfit").exists()
 
 
+def test_a_flatten_model_cannot_train_on_smaller_images(client, runs_dir) -> None:
+    body = {"model": SMALL, "epochs": 2, "resize": "20:0.5", "name": "flat-resize"}
+    assert client.post("/api/train", json=body).status_code == 202
+    final = wait_for(client, lambda s: not s["active"])
+    assert final["status"] == "failed" and "cannot train on 20x20 images" in final["message"]
+    assert not (runs_dir / "flat-resize").exists()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -127,6 +136,7 @@ def test_a_spec_that_does_not_fit_the_data_fails_in_the_open(client, runs_dir) -
         ({"model": "dnn", "epochs": 0}, 400, "'epochs'"),
         ({"model": "dnn", "epochs": 1000}, 400, "'epochs'"),
         ({"model": "dnn", "epochs": 1, "train_subset": 0}, 400, "'train_subset'"),
+        ({"model": "dnn", "epochs": 1, "resize": "20"}, 400, "resize stage '20' is not valid"),
         ({"model": "dnn", "epochs": 1, "name": "../escape"}, 400, "not valid"),
         ({"model": "dnn", "epochs": 1, "name": "a/b"}, 400, "not valid"),
         ({"model": "dnn", "epochs": 1, "name": "cnn"}, 409, "already exists"),
@@ -176,9 +186,10 @@ def test_recipe_fields_reach_the_runs_config(client, runs_dir) -> None:
         "tta_shift": True,
         "ema": 0.9,
         "epoch_images": 40,
+        "resize": "20:0.5",
     }
     assert set(recipe) == set(RECIPE_FIELDS)  # every field the page may set
-    response = client.post("/api/train", json={"model": SMALL, "name": "recipe", **recipe})
+    response = client.post("/api/train", json={"model": GAP_SMALL, "name": "recipe", **recipe})
     assert response.status_code == 202, response.text
     assert response.json()["train"] == recipe and response.json()["recipe"] is None
     assert wait_for(client, lambda s: not s["active"])["status"] == "complete"

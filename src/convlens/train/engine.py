@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from convlens.errors import TrainingDiverged
 from convlens.models import inference
+from convlens.models.resizing import resized_shape
 from convlens.models.tta import tta_views
 from convlens.recipe import TrainConfig
 from convlens.train.averaging import WeightAverage
@@ -137,6 +138,18 @@ def augment_batch(
     return padded[batch, channel, rows, cols]
 
 
+def resize_batch(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, H, W) float -> (N, C, h, w) with the longer side ``size`` pixels
+    (:func:`~convlens.models.resizing.resized_shape`), antialiased bilinear: each output
+    pixel averages the input pixels under it, as a smaller photo of the garment would,
+    where plain bilinear would sample and alias the fine stripes of a shirt. The memory
+    format (channels_last or not) is kept."""
+    _, height, width = resized_shape(tuple(x.shape[1:]), size)
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 def alternating_flips(count: int, seed: int, epoch: int) -> torch.Tensor:
     """(count,) bool: which of the training images epoch ``epoch`` (from 1) mirrors when
     flips alternate. Epoch 1 tosses a coin per image (seeded); every later epoch mirrors
@@ -175,7 +188,8 @@ def train_epoch(
     sees the same batches as an uninterrupted one. ``threads`` is told each step's
     seconds (on a CPU every kernel has finished when the step returns) and may change
     torch's thread count between steps. ``average`` (``TrainConfig.ema``) folds the
-    weights in after every step.
+    weights in after every step. With ``config.resize`` each batch is scaled down to
+    the epoch's size (:meth:`TrainConfig.input_size`) after augmentation.
     """
     if runtime.device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations
@@ -194,6 +208,7 @@ def train_epoch(
         else None
     )
     total_steps = steps * config.epochs
+    size = config.input_size(epoch)  # None: the data's own size
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
     seen = 0
@@ -205,6 +220,8 @@ def train_epoch(
         if config.augment:
             x = augment_batch(x, generator, flip=None if flips is None else flips[index])
         x = runtime.prepare(x)
+        if size is not None:
+            x = resize_batch(x, size)
         if config.schedule != "constant":
             lr = learning_rate(config, (epoch - 1) * steps + step, total_steps)
             for group in optimizer.param_groups:

@@ -26,6 +26,7 @@ from convlens.models.footprint import Footprint, check_memory
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network, build_network
 from convlens.models.registry import PRESETS, resolve_model
+from convlens.models.resizing import check_resizable
 from convlens.models.spec import ModelSpec
 from convlens.models.summary import summarize
 from convlens.models.tta import view_count
@@ -99,6 +100,8 @@ def train(
     footprint = check_memory(
         spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
     )
+    if config.resize is not None:  # progressive resizing needs a size-free head
+        check_resizable(spec, dataset.input_shape, config.resize_sizes())
     if planned:  # its shapes were checked to fit when it was planned; the classes here
         spec.check_classifier(footprint.shapes, dataset.num_classes)
     else:

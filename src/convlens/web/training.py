@@ -33,6 +33,7 @@ from convlens.data.config import DataConfig
 from convlens.errors import ConvlensError, TrainingDiverged
 from convlens.models.footprint import check_memory
 from convlens.models.registry import PRESETS
+from convlens.models.resizing import check_resizable
 from convlens.models.spec import ModelSpec
 from convlens.recipe import RECIPE_FIELDS, TrainConfig, plan_training
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
@@ -181,6 +182,8 @@ class TrainingManager:
         shape = spec.input_shape or self.data.known_input_shape()
         if shape is not None:  # else the session checks it once the data is loaded
             check_memory(spec, shape, batch_size=config.batch_size)
+            if config.resize is not None:
+                check_resizable(spec, shape, config.resize_sizes())
         run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
         label = model.strip() if model.strip() in PRESETS else spec.name
         with self._lock:

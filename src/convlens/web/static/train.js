@@ -99,7 +99,7 @@ function fill(recipe) {
   const rest = recipeText({
     optimizer: recipe.optimizer, momentum: recipe.momentum, weight_decay: recipe.weight_decay,
     label_smoothing: recipe.label_smoothing, norm_lr_scale: recipe.norm_lr_scale,
-    epoch_images: recipe.epoch_images,
+    epoch_images: recipe.epoch_images, resize: recipe.resize,
   });
   $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
 }

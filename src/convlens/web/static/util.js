@@ -93,8 +93,18 @@ export function recipeText(train) {
     train.ema > 0 && `weight average ${num(train.ema)}`,
     train.norm_lr_scale != null && train.norm_lr_scale !== 1 && `batchnorm and biases at ${num(train.norm_lr_scale)}x lr`,
     train.epoch_images != null && `${thousands(train.epoch_images)} images an epoch`,
+    train.resize && resizeText(train.resize),
   ];
   return parts.filter(Boolean).join(' · ');
+}
+
+/** "16:0.25,22:0.25" (TrainConfig.resize) -> "first 16×16 for 25% of the epochs, then 22×22 for 25%". */
+function resizeText(stages) {
+  const parts = stages.split(',').map((stage) => {
+    const [size, fraction] = stage.split(':');
+    return `${size}×${size} for ${num(Number(fraction) * 100)}%`;
+  });
+  return `first ${parts.join(', then ').replace('%', '% of the epochs')}`;
 }
 
 export const thousands = (n) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));
