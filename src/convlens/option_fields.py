@@ -42,6 +42,13 @@ def option(
     )
 
 
+def help_of(field: dataclasses.Field) -> str:
+    """The field's help as its option says it, ``{default}`` filled in: what ``--help``
+    prints and the web page's recipe controls show on hover."""
+    text = field.metadata.get("help", "")
+    return text.format(default=field.default) if "{default" in text else text
+
+
 def flag_of(field: dataclasses.Field) -> str:
     """The option a field is set with: ``--batch-size`` for ``batch_size``."""
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")

@@ -395,6 +395,25 @@ def test_presets_say_which_carry_a_recipe_and_what_it_is(client) -> None:
     assert body["defaults"]["batch_size"] == 32 and body["defaults"]["optimizer"] == "adam"
 
 
+def test_presets_carry_each_recipe_fields_help_and_choices(client) -> None:
+    """The page's recipe controls say what ``convlens train --help`` says."""
+    import dataclasses
+
+    from convlens.option_fields import help_of
+    from convlens.recipe import RECIPE_FIELDS
+
+    options = client.get("/api/presets").json()["options"]
+    assert list(options) == list(RECIPE_FIELDS)
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in options:
+            assert options[field.name]["help"] == help_of(field) != ""
+    assert options["optimizer"]["choices"] == ["adam", "adamw", "sgd"]
+    assert options["anneal"]["choices"] == ["cosine", "linear"]
+    assert options["momentum"]["choices"] is None
+    assert options["warmup"]["help"].startswith("onecycle: the fraction of the steps")
+    assert "(default 0.25)" in options["warmup"]["help"]  # {default} filled in
+
+
 def shutil_copy(source: Path, target: Path) -> None:
     import shutil
 

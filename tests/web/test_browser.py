@@ -10,6 +10,7 @@ that add runs give them their own names). Screenshots go to a tmp folder, and al
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -408,15 +409,17 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     assert shown() == ("", "5", "32", "0.001", "constant")  # cnn: the lesson's recipe
     page.check("input[name='model'][value='quick']")
     assert shown() == ("quick", "2", "128", "0.006", "onecycle")
-    rest = page.text_content("#t-recipe-rest")
-    assert "batchnorm and biases at 4x lr · 45,000 images an epoch" in rest
+    assert (page.input_value("#t-norm-lr"), page.input_value("#t-epoch-images")) == ("4", "45000")
+    rest = page.text_content("#t-recipe-rest")  # what has no control of its own
+    assert rest == "And from this recipe: no weight decay · no label smoothing."
     assert not page.is_checked("#t-augment")
     page.check("input[value='custom']")
     assert shown() == ("", "5", "32", "0.001", "constant")
     page.select_option("#t-recipe", "fast")
     assert shown() == ("fast", "18", "256", "0.004", "onecycle")
     assert page.is_checked("#t-augment") and page.is_checked("#t-tta")
-    assert "AdamW · weight decay 0.05 · label smoothing 0.1" in page.text_content("#t-recipe-rest")
+    assert page.input_value("#t-optimizer") == "adamw"
+    assert "weight decay 0.05 · label smoothing 0.1" in page.text_content("#t-recipe-rest")
     page.uncheck("#t-augment")  # flip averaging needs a model that saw mirror images
     assert page.is_disabled("#t-tta") and not page.is_checked("#t-tta")
     page.check("#t-augment")
@@ -492,6 +495,111 @@ def test_flips_weight_average_and_shifts_are_set_on_the_page(browser, server, ru
     assert (train["flip"], train["ema"], train["tta_shift"], train["augment"]) == (
         "alternate", 0.9, True, True,
     )  # fmt: skip
+
+
+def test_optimizer_schedule_and_epoch_size_are_set_on_the_page(
+    browser, server, shots, runs_dir
+) -> None:
+    """The controls for ``optimizer``, ``momentum``, ``norm_lr_scale``, ``warmup``,
+    ``anneal``, ``final_lr_scale`` and ``epoch_images``: labelled, with the library's
+    help on hover and its choices, inside a phone's width, shown only where they apply,
+    filled in by a preset's recipe, refused with the library's one line, and what they
+    show is what the run's config.json records."""
+    from convlens.option_fields import help_of
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    controls = {  # the control, its role and the name a screen reader says for it
+        "optimizer": ("#t-optimizer", "combobox", "Optimizer"),
+        "momentum": ("#t-momentum", "spinbutton", "Momentum (SGD)"),
+        "norm_lr_scale": ("#t-norm-lr", "spinbutton", "Batchnorm and bias lr factor"),
+        "warmup": ("#t-warmup", "spinbutton", "Warm-up (share of steps)"),
+        "anneal": ("#t-anneal", "combobox", "Decay shape"),
+        "final_lr_scale": ("#t-final-lr", "spinbutton", "Final lr factor"),
+        "epoch_images": ("#t-epoch-images", "spinbutton", "Images an epoch"),
+    }
+    with opened(browser, server, PHONE) as phone:
+        phone.goto(phone.base + "#train")
+        phone.wait_for_selector("#t-presets .choice")
+        phone.check("input[name='model'][value='quick']")  # one-cycle: its three show
+        phone.select_option("#t-optimizer", "sgd")
+        for control, _, _ in controls.values():
+            box = phone.locator(control).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], control
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        shots(phone, "train-recipe-phone")
+    with opened(browser, server, DESKTOP, refusals=True) as page:
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        page.check("input[name='model'][value='quick']")
+        page.select_option("#t-optimizer", "sgd")
+        for name, (control, role, label) in controls.items():
+            found = page.get_by_role(role, name=re.compile("^" + re.escape(label)))
+            assert "#" + found.evaluate("e => e.id") == control
+            title = found.evaluate("e => e.closest('label').title")
+            assert title.startswith(help_of(fields[name])[:20]), (name, title)
+        choices = page.eval_on_selector_all("#t-optimizer option", "os => os.map(o => o.value)")
+        assert tuple(choices) == fields["optimizer"].metadata["choices"]
+        if axe_script() is not None:  # every control shown (SGD, one-cycle): none fails it
+            assert audit(page) == []
+
+        # quick's recipe fills them in; the lesson's and fast's put theirs back
+        shown = {n: page.input_value(c) for n, (c, _, _) in controls.items() if n != "optimizer"}
+        assert shown == {
+            "momentum": "0.9", "norm_lr_scale": "4", "warmup": "0.25", "anneal": "cosine",
+            "final_lr_scale": "0.001", "epoch_images": "45000",
+        }  # fmt: skip
+        page.select_option("#t-recipe", "")
+        assert page.input_value("#t-norm-lr") == "1" and page.input_value("#t-epoch-images") == ""
+        assert page.get_attribute("#t-epoch-images", "placeholder") == "all"
+        assert page.input_value("#t-optimizer") == "adam"
+        for hidden in ("#t-momentum", "#t-warmup", "#t-anneal", "#t-final-lr"):
+            assert not page.is_visible(hidden), hidden  # adam, constant: they do not apply
+        page.select_option("#t-recipe", "fast")
+        assert page.input_value("#t-optimizer") == "adamw" and page.is_visible("#t-warmup")
+        assert not page.is_visible("#t-momentum")
+        page.select_option("#t-recipe", "quick")
+        assert page.get_attribute("#t-epoch-images", "placeholder") == "the recipe's 45,000"
+
+        page.fill("#t-spec", SMALL)  # typing layers chooses them, with the lesson's recipe
+        page.select_option("#t-recipe", "quick")
+        page.select_option("#t-optimizer", "sgd")
+        assert page.is_visible("#t-momentum") and page.is_visible("#t-warmup")
+        page.fill("#t-epochs", "1")
+        page.fill("#t-batch", "16")
+        page.fill("#t-lr", "0.05")
+        page.fill("#t-name", "schedule-recipe")
+        page.fill("#t-momentum", "1")  # never forgets: the library's one line
+        page.click("#t-start")
+        page.wait_for_selector("#t-message:not([hidden])")
+        assert page.text_content("#t-message") == library_message(momentum=1.0)
+        page.fill("#t-momentum", "0.8")
+        page.fill("#t-warmup", "1")
+        page.click("#t-start")
+        wait_until(page, "document.getElementById('t-message').textContent.includes('warmup')")
+        assert page.text_content("#t-message") == library_message(warmup=1.0)
+        assert not (runs_dir / "schedule-recipe").exists()
+
+        page.fill("#t-warmup", "0.3")
+        page.select_option("#t-anneal", "linear")
+        page.fill("#t-final-lr", "0.01")
+        page.fill("#t-norm-lr", "2")
+        page.fill("#t-epoch-images", "60")
+        shots(page, "train-recipe-schedule")
+        page.click("#t-start")
+        wait_until(
+            page,
+            "document.getElementById('t-title').textContent === 'schedule-recipe is done'",
+            timeout=60,
+        )
+        running = page.text_content("#t-running-recipe")
+        assert "SGD · batch 16 · lr 0.05 · one-cycle · momentum 0.8 · warm-up 0.3" in running
+        assert "linear decay · ending at lr ×0.01" in running
+        assert "batchnorm and biases at 2x lr · 60 images an epoch" in running
+    train = Run.open("schedule-recipe", runs_dir).config["train"]
+    assert {key: train[key] for key in controls} == {
+        "optimizer": "sgd", "momentum": 0.8, "norm_lr_scale": 2.0, "warmup": 0.3,
+        "anneal": "linear", "final_lr_scale": 0.01, "epoch_images": 60,
+    }  # fmt: skip
 
 
 class CtrlCAtEpoch(SilentReporter):

@@ -247,6 +247,13 @@ def test_which_recipe_a_training_starts_from(client, body, recipe, epochs, batch
         ({"ema": 1}, {"ema": 1.0}),
         ({"ema": -0.5}, {"ema": -0.5}),
         ({"flip": "sideways", "augment": True}, {"flip": "sideways", "augment": True}),
+        ({"optimizer": "sgd", "momentum": 1}, {"optimizer": "sgd", "momentum": 1.0}),
+        ({"momentum": -0.1}, {"momentum": -0.1}),
+        ({"norm_lr_scale": 0}, {"norm_lr_scale": 0.0}),
+        ({"schedule": "onecycle", "warmup": 1}, {"schedule": "onecycle", "warmup": 1.0}),
+        ({"schedule": "onecycle", "anneal": "step"}, {"schedule": "onecycle", "anneal": "step"}),
+        ({"final_lr_scale": 2}, {"final_lr_scale": 2.0}),
+        ({"epoch_images": 0}, {"epoch_images": 0}),
         ({"preset": "fast", "augment": False}, {**PRESETS["fast"].recipe, "augment": False}),
     ],
 )
@@ -271,6 +278,9 @@ def test_a_bad_recipe_value_is_the_librarys_one_line(client, runs_dir, body, con
         ({"flip": 2}, "'flip' must be text"),
         ({"optimizer": 1}, "'optimizer' must be text"),
         ({"epochs": 101}, "'epochs' is 101; it must be from 1 to 100"),
+        ({"epoch_images": 40.5}, "'epoch_images' must be a whole number"),
+        ({"momentum": "0.9"}, "'momentum' must be a number"),
+        ({"anneal": 1}, "'anneal' must be text"),
     ],
 )
 def test_a_recipe_field_of_the_wrong_kind_is_one_line(client, runs_dir, body, words) -> None:

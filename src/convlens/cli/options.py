@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from convlens.data.config import DataConfig
-from convlens.option_fields import flag_of, sets_false
+from convlens.option_fields import flag_of, help_of, sets_false
 from convlens.recipe import TrainConfig
 
 
@@ -57,10 +57,7 @@ def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field) 
             extra["choices"] = meta["choices"]
         if meta.get("metavar"):
             extra["metavar"] = meta["metavar"]
-    text = meta.get("help", "")
-    if "{default" in text:
-        text = text.format(default=field.default)
-    group.add_argument(flag_of(field), help=text, **extra)
+    group.add_argument(flag_of(field), help=help_of(field), **extra)
 
 
 def add_edit_option(parser: argparse.ArgumentParser) -> None:

@@ -89,9 +89,10 @@ async def run_file(request: Request) -> FileResponse:
 
 
 async def presets(request: Request) -> JSON:
-    from convlens.web.training import lesson_recipe
+    from convlens.web.training import lesson_recipe, recipe_options
 
-    return JSON({"presets": await run_in_threadpool(_presets), "defaults": lesson_recipe()})
+    listing = await run_in_threadpool(_presets)
+    return JSON({"presets": listing, "defaults": lesson_recipe(), "options": recipe_options()})
 
 
 # --- reading runs ------------------------------------------------------------------------

@@ -8,8 +8,8 @@ Routes::
     POST /api/train/cancel   stop after the current step; the run ends "interrupted"
     GET  /api/train/events   text/event-stream: start, epoch, step, epoch_end, note, done
 
-``RECIPE`` is any of ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``weight_decay``,
-``schedule``, ``label_smoothing``, ``augment``, ``flip``, ``tta_flip``, ``tta_shift``, ``ema``,
+``RECIPE`` is any of :data:`convlens.recipe.RECIPE_FIELDS` (``epochs``, ``batch_size``,
+``lr``, ``optimizer``, ``momentum``, ``schedule``, ``warmup``, ``epoch_images``, ...),
 on top of the recipe of ``preset`` (default: the model's own when it is a preset; ``""``: the
 lesson's defaults). :class:`StartBody` takes them from
 :data:`convlens.recipe.RECIPE_FIELDS`, typed by :class:`TrainConfig`'s own fields. Only their

@@ -21,6 +21,7 @@ all judged by :class:`TrainConfig`, so a bad value gets the library's words.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -35,6 +36,7 @@ from convlens.models.footprint import check_memory
 from convlens.models.registry import PRESETS
 from convlens.models.resizing import check_resizable
 from convlens.models.spec import ModelSpec
+from convlens.option_fields import help_of
 from convlens.recipe import RECIPE_FIELDS, TrainConfig, plan_training
 from convlens.runs import METRICS_JSON, Run, check_name, new_run_name
 from convlens.web.errors import Conflict, WebError
@@ -50,6 +52,17 @@ STEP_EVENT_SECONDS = 0.25  # at most four step events a second reach the page
 def lesson_recipe() -> dict[str, Any]:
     """The recipe fields as TrainConfig's defaults have them: the lesson's (Keras') recipe."""
     return recipe_of(TrainConfig())
+
+
+def recipe_options() -> dict[str, dict[str, Any]]:
+    """Each of the :data:`RECIPE_FIELDS` as its option says it: ``help`` (what
+    ``convlens train --help`` prints) and ``choices`` (None for free values), so the
+    page's controls say what the library says and offer what it takes."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    return {
+        name: {"help": help_of(fields[name]), "choices": fields[name].metadata.get("choices")}
+        for name in RECIPE_FIELDS
+    }
 
 
 def recipe_of(config: TrainConfig) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 // events), cancel; resume an interrupted run (the Runs tab's Resume button).
 import { useRun } from './predict.js';
 import { accuracyChart } from './charts.js';
-import { api, bus, el, num, pct, plainText, recipeText, say, thousands } from './util.js';
+import { OPTIMIZERS, api, bus, el, num, pct, plainText, recipeText, say, thousands } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 let source = null;
@@ -11,6 +11,18 @@ let clock = Date.now(); // when the shown training started, by this computer's c
 let presets = []; // from /api/presets: name, description, params, recipe (what it changes)
 let lesson = {}; // the lesson's recipe: what a preset without a recipe trains with
 let recipeModel = null; // the model whose own recipe the form last filled in
+let recipeShown = {}; // the recipe the form was last filled in from (its epoch_images for the placeholder)
+
+// The recipe's number fields with a control of their own (beyond epochs, batch size, lr,
+// ema): the field, its input, and when it applies (left out of the request when it does
+// not, so the recipe's own value is what config.json records).
+const NUMBERS = [
+  ['momentum', 't-momentum', () => $('t-optimizer').value === 'sgd'],
+  ['norm_lr_scale', 't-norm-lr', () => true],
+  ['warmup', 't-warmup', oneCycle],
+  ['final_lr_scale', 't-final-lr', oneCycle],
+  ['epoch_images', 't-epoch-images', () => true],
+];
 
 export async function initTrain() {
   $('t-form').addEventListener('submit', start);
@@ -26,6 +38,8 @@ export async function initTrain() {
   });
   $('t-recipe').addEventListener('change', () => fill(recipeOf($('t-recipe').value)));
   $('t-augment').addEventListener('change', flipNeedsAugment);
+  $('t-optimizer').addEventListener('change', showWhatApplies);
+  $('t-schedule').addEventListener('change', showWhatApplies);
   // The Runs tab listens for this (it imports this module for Resume, so not the reverse).
   $('t-open').addEventListener('click', () => job && bus.dispatchEvent(new CustomEvent('open-run', { detail: job.run })));
   $('t-try').addEventListener('click', () => job && useRun(job.run));
@@ -34,6 +48,7 @@ export async function initTrain() {
     const [listing, info, snapshot] = await Promise.all([api('/api/presets'), api('/api'), api('/api/train')]);
     presets = listing.presets;
     lesson = listing.defaults;
+    describe(listing.options || {});
     for (const preset of presets) {
       $('t-presets').append(el(
         'label',
@@ -85,23 +100,65 @@ function followModel() {
   fill(recipeOf($('t-recipe').value));
 }
 
+/** Each recipe control with a data-field says what the library's option says (its help
+ * on hover, the --flags in it named by the page's labels), and a select offers the
+ * library's choices. */
+function describe(options) {
+  const labels = {};
+  for (const box of document.querySelectorAll('#t-form [data-field]')) {
+    labels[box.dataset.field] = box.firstChild.textContent.trim();
+  }
+  const named = (text) => text.replace(/--([a-z-]+)/g, (flag, name) => {
+    const label = labels[name.replace(/-/g, '_')];
+    return label ? `"${label}"` : flag;
+  });
+  for (const box of document.querySelectorAll('#t-form [data-field]')) {
+    const option = options[box.dataset.field];
+    if (!option) continue;
+    box.title = named(option.help);
+    const select = box.querySelector('select');
+    if (select && option.choices) {
+      select.replaceChildren(...option.choices.map((value) => el('option', { value, text: OPTIMIZERS[value] || value })));
+    }
+  }
+}
+
 function fill(recipe) {
+  recipeShown = recipe;
   $('t-epochs').value = recipe.epochs;
   $('t-batch').value = recipe.batch_size;
   $('t-lr').value = num(recipe.lr);
+  $('t-optimizer').value = recipe.optimizer;
   $('t-schedule').value = recipe.schedule;
+  $('t-anneal').value = recipe.anneal;
+  for (const [key, id] of NUMBERS) $(id).value = recipe[key] == null ? '' : num(recipe[key]);
   $('t-flip').value = recipe.flip || 'random';
   $('t-ema').value = num(recipe.ema || 0);
   $('t-augment').checked = Boolean(recipe.augment);
   $('t-tta').checked = Boolean(recipe.tta_flip);
   $('t-tta-shift').checked = Boolean(recipe.tta_shift);
   flipNeedsAugment();
-  const rest = recipeText({
-    optimizer: recipe.optimizer, momentum: recipe.momentum, weight_decay: recipe.weight_decay,
-    label_smoothing: recipe.label_smoothing, norm_lr_scale: recipe.norm_lr_scale,
-    epoch_images: recipe.epoch_images, resize: recipe.resize,
-  });
-  $('t-recipe-rest').textContent = `And from this recipe: ${rest}${recipe.weight_decay ? '' : ' · no weight decay'}${recipe.label_smoothing ? '' : ' · no label smoothing'}.`;
+  showWhatApplies();
+  const rest = [
+    recipeText({ weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing, resize: recipe.resize }),
+    !recipe.weight_decay && 'no weight decay',
+    !recipe.label_smoothing && 'no label smoothing',
+  ];
+  $('t-recipe-rest').textContent = `And from this recipe: ${rest.filter(Boolean).join(' · ')}.`;
+}
+
+function oneCycle() {
+  return $('t-schedule').value === 'onecycle';
+}
+
+/** Momentum only means something to SGD, and the warm-up, decay shape and final factor
+ * only to the one-cycle schedule: they show only there (and are sent only there). An
+ * emptied "Images an epoch" trains the recipe's number (all, unless it names one). */
+function showWhatApplies() {
+  $('t-momentum-box').hidden = $('t-optimizer').value !== 'sgd';
+  for (const box of document.querySelectorAll('#t-form .onecycle')) box.hidden = !oneCycle();
+  const own = recipeShown.epoch_images;
+  $('t-epoch-images').placeholder = own == null ? 'all' : `the recipe's ${thousands(own)}`;
 }
 
 /** Flips, and averaging over flips or shifts, only mean something for a model that saw
@@ -124,7 +181,13 @@ async function start(event) {
     const value = $(id).value.trim();
     if (value) body[key] = Number(value); // left empty: the recipe's
   }
+  body.optimizer = $('t-optimizer').value;
   body.schedule = $('t-schedule').value;
+  if (oneCycle()) body.anneal = $('t-anneal').value;
+  for (const [key, id, applies] of NUMBERS) {
+    const value = $(id).value.trim();
+    if (value && applies()) body[key] = Number(value); // left empty, or not applying: the recipe's
+  }
   body.flip = $('t-flip').value;
   body.augment = $('t-augment').checked;
   body.tta_flip = $('t-tta').checked;

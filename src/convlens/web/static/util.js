@@ -70,7 +70,8 @@ export function fraction(value) {
   return num(value);
 }
 
-const OPTIMIZERS = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD' };
+/** The optimizers as people write them (TrainConfig's choices are their lower-case names). */
+export const OPTIMIZERS = { adam: 'Adam', adamw: 'AdamW', sgd: 'SGD' };
 
 /** A training recipe (config.json's "train") in one line: "Adam · batch 32 · lr 0.001 · constant". */
 export function recipeText(train) {
