@@ -10,10 +10,12 @@ first round is warm-up; the medians of the rest are printed, in wall-clock and i
 process's CPU time (which waiting for a shared core does not inflate), with each
 variant's ratio to the first. Variants:
 
-- ``before``: every cut undone (each convolution a plain ``nn.Conv2d``).
-- ``now``: the network as convlens builds it.
+- ``before``: every cut undone (each convolution a plain ``nn.Conv2d``, the
+  augmentation as the flip, pad and four-index gather it was).
+- ``now``: the step as convlens runs it.
 - ``no-small-map-conv``: ``now`` with only the small-map weight gradient undone
   (:mod:`convlens.models.small_map_conv`).
+- ``no-one-gather``: ``now`` with only the old augmentation.
 
 Emulate an AVX2 laptop with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
 """
@@ -25,12 +27,14 @@ import statistics
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from convlens.models.network import build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.small_map_conv import SmallMapConv2d
 from convlens.recipe import TrainConfig
+from convlens.train import engine
 from convlens.train.engine import make_optimizer, train_epoch
 from convlens.train.runtime import resolve_runtime
 
@@ -42,10 +46,29 @@ def plain_convolutions(network: nn.Module) -> None:
             module.__class__ = nn.Conv2d
 
 
+def flip_pad_index(x, generator, shift=2, *, flip=None):
+    """The augmentation before the one gather (the same batches, to the bit)."""
+    n, _, h, w = x.shape
+    if flip is None:
+        flip = torch.rand(n, generator=generator, device="cpu") < 0.5
+    flip = flip.to(x.device)
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    padded = F.pad(x, (shift, shift, shift, shift))
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator).to(x.device)
+    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return padded[batch, channel, rows, cols]
+
+
+# variant: (what is undone on the network, the augmentation it trains with)
 UNDO = {
-    "before": (plain_convolutions,),
-    "now": (),
-    "no-small-map-conv": (plain_convolutions,),
+    "before": ((plain_convolutions,), flip_pad_index),
+    "now": ((), engine.augment_batch),
+    "no-small-map-conv": ((plain_convolutions,), engine.augment_batch),
+    "no-one-gather": ((), flip_pad_index),
 }
 
 
@@ -65,11 +88,12 @@ def main() -> None:
     for name in args.variants:
         torch.manual_seed(0)
         network = build_network(resolve_model(args.preset), (1, 28, 28), 10).to(runtime.device)
-        for undo in UNDO[name]:
+        undos, augment = UNDO[name]
+        for undo in undos:
             undo(network)
         if runtime.channels_last:
             network = network.to(memory_format=torch.channels_last)
-        runs.append((name, network, make_optimizer(network.parameters(), config)))
+        runs.append((name, network, make_optimizer(network.parameters(), config), augment))
     n = config.batch_size * args.steps
     images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,))
@@ -77,7 +101,8 @@ def main() -> None:
     wall: list[list[float]] = [[] for _ in runs]  # seconds per step
     cpu: list[list[float]] = [[] for _ in runs]
     for round_ in range(args.rounds):
-        for walls, cpus, (_, network, optimizer) in zip(wall, cpu, runs, strict=True):
+        for walls, cpus, (_, network, optimizer, augment) in zip(wall, cpu, runs, strict=True):
+            engine.augment_batch = augment  # what train_epoch calls
             cpu_start = time.process_time()
             result = train_epoch(
                 network, optimizer, images, labels, config, runtime, epoch=round_ + 1
@@ -87,7 +112,7 @@ def main() -> None:
     print(runtime.describe(), f"preset {args.preset}, batch {config.batch_size}")
     first_wall, first_cpu = statistics.median(wall[0][1:]), statistics.median(cpu[0][1:])
     print("wall ms/step  ratio | CPU ms/step  ratio | variant")
-    for walls, cpus, (name, _, _) in zip(wall, cpu, runs, strict=True):
+    for walls, cpus, (name, *_) in zip(wall, cpu, runs, strict=True):
         w, c = statistics.median(walls[1:]), statistics.median(cpus[1:])
         print(
             f"{w * 1e3:12.1f} {w / first_wall:6.3f}x | "

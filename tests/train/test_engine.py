@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from convlens.recipe import TrainConfig
 from convlens.train.engine import (
@@ -40,6 +42,36 @@ def test_augment_mirrors_exactly_the_images_it_is_told_to() -> None:
     out = augment_batch(x, torch.Generator().manual_seed(0), flip=flip)
     right = out[:, 0, :, 8:].sum(dim=(1, 2)) > 0
     assert right.tolist() == flip.tolist()
+
+
+def flip_pad_index(x, generator, shift=2, *, flip=None):
+    """The augmentation as it was written before the one gather: the reference answer."""
+    n, _, h, w = x.shape
+    if flip is None:
+        flip = torch.rand(n, generator=generator, device="cpu") < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    padded = F.pad(x, (shift, shift, shift, shift))
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
+    rows = (dy.view(n, 1) + torch.arange(h)).view(n, 1, h, 1)
+    cols = (dx.view(n, 1) + torch.arange(w)).view(n, 1, 1, w)
+    batch = torch.arange(n).view(n, 1, 1, 1)
+    channel = torch.arange(x.shape[1]).view(1, -1, 1, 1)
+    return padded[batch, channel, rows, cols]
+
+
+@pytest.mark.parametrize(
+    "dtype,channels,given_flips,shift",
+    [(torch.uint8, 1, False, 2), (torch.uint8, 1, True, 2), (torch.float32, 3, False, 2),
+     (torch.float32, 3, True, 1), (torch.uint8, 2, False, 3)],
+)  # fmt: skip
+def test_augment_is_the_flip_pad_index_version_to_the_bit(dtype, channels, given_flips, shift):
+    x = torch.randint(0, 256, (37, channels, 11, 13)).to(dtype)
+    flip = torch.rand(37, generator=torch.Generator().manual_seed(1)) < 0.5
+    flip = flip if given_flips else None
+    got = augment_batch(x, torch.Generator().manual_seed(7), shift, flip=flip)
+    want = flip_pad_index(x, torch.Generator().manual_seed(7), shift, flip=flip)
+    assert got.dtype == dtype and torch.equal(got, want)
 
 
 def test_one_cycle_schedule_warms_up_then_anneals() -> None:
