@@ -49,6 +49,8 @@ RECIPE_FIELDS = (
     "tta_flip",
     "tta_shift",
     "ema",
+    "lookahead",
+    "lookahead_alpha",
     "epoch_images",
     "resize",
 )
@@ -121,6 +123,16 @@ class TrainConfig:
         "steps, with decay D (e.g. 0.99: about the last 100 steps); 0 (default) is off",
         metavar="D",
     )
+    lookahead: int = option(
+        0,
+        "every K optimizer steps, keep only --lookahead-alpha of where the weights went "
+        "and restart from there (Lookahead's slow weights); 0 (default) is off",
+        metavar="K",
+    )
+    lookahead_alpha: float = option(
+        0.5, "lookahead: the share of the K steps' move kept (default {default:g})",
+        metavar="A",
+    )  # fmt: skip
     epoch_images: int | None = option(
         None,
         "train each epoch on N training images, a fresh random draw each epoch (default: "
@@ -189,6 +201,18 @@ class TrainConfig:
         )
         _require(
             _finite(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "[0, 1)"
+        )
+        _require(
+            type(self.lookahead) is int and 0 <= self.lookahead <= 100_000,
+            "lookahead",
+            self.lookahead,
+            "a whole number of steps in 0..100000 (0 is off)",
+        )
+        _require(
+            _finite(self.lookahead_alpha) and 0 < self.lookahead_alpha <= 1,
+            "lookahead alpha",
+            self.lookahead_alpha,
+            "(0, 1]",
         )
         _require(
             _finite(self.norm_lr_scale) and 0 < self.norm_lr_scale <= 1000,

@@ -60,3 +60,11 @@ def test_progressive_resizing_names_its_stages() -> None:
         "AdamW · batch 256 · lr 0.004 · first 16×16 for 25% of the epochs, then 22×22 for 25%"
     )
     assert recipe_text({**train, "resize": "20:0.3"}).endswith("first 20×20 for 30% of the epochs")
+
+
+def test_lookahead_says_its_steps_and_share() -> None:
+    train = {"optimizer": "adamw", "batch_size": 256, "lr": 0.004, "schedule": "onecycle",
+             "lookahead": 5, "lookahead_alpha": 0.5}  # fmt: skip
+    assert recipe_text(train) == (
+        "AdamW · batch 256 · lr 0.004 · one-cycle · lookahead every 5 steps, keeping 0.5"
+    )

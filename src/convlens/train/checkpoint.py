@@ -3,10 +3,11 @@
 * ``model.safetensors``: the network's weights, written and read by
   :mod:`convlens.models.weights` (a run is loaded without the training code).
 * ``checkpoint.safetensors``: ``model/*``, ``optim/*`` (the optimizer's tensors),
-  ``best/*`` (best-epoch weights, if kept) and ``average/*`` (the averaged weights of a
-  recipe with ``ema``, :mod:`convlens.train.averaging`), with the epoch, optimizer hyper-parameters
-  and the metric history as JSON metadata. One file, written atomically, so the state
-  after an epoch is complete or absent, never torn.
+  ``best/*`` (best-epoch weights, if kept), ``average/*`` (the averaged weights of a
+  recipe with ``ema``, :mod:`convlens.train.averaging`) and ``slow/*`` (the slow weights
+  of a recipe with ``lookahead``, :mod:`convlens.train.lookahead`), with the epoch,
+  optimizer hyper-parameters and the metric history as JSON metadata. One file, written
+  atomically, so the state after an epoch is complete or absent, never torn.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from convlens.models.weights import (
     read_header,
     read_tensors,
 )
+from convlens.train.lookahead import Lookahead
 
 
 @dataclass
@@ -49,6 +51,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     state: TrainingState,
     average: torch.nn.Module | None = None,
+    slow: dict[str, torch.Tensor] | None = None,
 ) -> None:
     tensors: dict[str, torch.Tensor] = {
         f"model/{k}": v.detach().contiguous().cpu() for k, v in network.state_dict().items()
@@ -56,6 +59,8 @@ def save_checkpoint(
     if average is not None:
         for k, v in average.state_dict().items():
             tensors[f"average/{k}"] = v.detach().contiguous().cpu()
+    for k, v in (slow or {}).items():
+        tensors[f"slow/{k}"] = v.detach().contiguous().cpu()
     optim_state = optimizer.state_dict()
     for index, slots in optim_state["state"].items():
         for key, value in slots.items():
@@ -81,10 +86,11 @@ def load_checkpoint(
     *,
     steps_per_epoch: int | None = None,
     average: torch.nn.Module | None = None,
+    lookahead: Lookahead | None = None,
 ) -> TrainingState:
     """Restore ``network`` and ``optimizer`` (and ``average``, the averaged copy of a
-    recipe with ``ema``, which the checkpoint must then hold) from a checkpoint, after
-    checking all of it.
+    recipe with ``ema``, and ``lookahead``'s slow weights, which the checkpoint must then
+    hold) from a checkpoint, after checking all of it.
 
     Every tensor's name, dtype and shape is checked against the model and the optimizer
     before the data is read (a moment of the wrong shape would make fused Adam write
@@ -100,6 +106,8 @@ def load_checkpoint(
     expected |= {f"best/{k}": v for k, v in model_expected.items()}
     if average is not None:
         expected |= {f"average/{k}": v for k, v in model_expected.items()}
+    if lookahead is not None:
+        expected |= {f"slow/{k}": v for k, v in expected_of(lookahead.state_dict()).items()}
     for index, param in enumerate(params):
         for slot, scalar in slots.items():
             shape = () if scalar else tuple(param.shape)
@@ -157,14 +165,18 @@ def load_checkpoint(
         raise damaged(f"its optimizer step counts {sorted(steps)[:3]} do not fit {epoch} epochs")
     best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
     averaged = {k[len("average/") :]: v for k, v in tensors.items() if k.startswith("average/")}
+    slow = {k[len("slow/") :]: v for k, v in tensors.items() if k.startswith("slow/")}
     if any(
-        not torch.isfinite(v).all() for v in [*model.values(), *best.values(), *averaged.values()]
+        not torch.isfinite(v).all()
+        for v in [*model.values(), *best.values(), *averaged.values(), *slow.values()]
     ):
         raise damaged("the weights hold NaN or infinite values")
     optimizer.load_state_dict({"state": state, "param_groups": groups})
     _match_memory_format(optimizer)
     if average is not None:
         load_state(average, averaged, path)
+    if lookahead is not None:
+        lookahead.load_state_dict(slow)
     return TrainingState(
         epoch=epoch, history=history, best_epoch=best_epoch, best_state=best or None
     )

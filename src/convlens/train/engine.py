@@ -24,6 +24,7 @@ from convlens.models.tta import tta_views
 from convlens.recipe import TrainConfig
 from convlens.train.averaging import WeightAverage
 from convlens.train.cpu import keep_freed_memory
+from convlens.train.lookahead import Lookahead
 from convlens.train.runtime import Runtime
 from convlens.train.threads import ThreadTuner
 
@@ -185,6 +186,7 @@ def train_epoch(
     sync_every: int = 50,
     threads: ThreadTuner | None = None,
     average: WeightAverage | None = None,
+    lookahead: Lookahead | None = None,
 ) -> EpochResult:
     """One pass over ``images`` (N, C, H, W) and ``labels`` (N,), both on the device, or
     over ``config.epoch_images`` of them drawn at random for this epoch.
@@ -195,8 +197,10 @@ def train_epoch(
     sees the same batches as an uninterrupted one. ``threads`` is told each step's
     seconds (on a CPU every kernel has finished when the step returns) and may change
     torch's thread count between steps. ``average`` (``TrainConfig.ema``) folds the
-    weights in after every step. With ``config.resize`` each batch is scaled down to
-    the epoch's size (:meth:`TrainConfig.input_size`) after augmentation.
+    weights in after every step; ``lookahead`` (``TrainConfig.lookahead``) pulls them
+    back to its slow weights every k steps, before the average sees them. With
+    ``config.resize`` each batch is scaled down to the epoch's size
+    (:meth:`TrainConfig.input_size`) after augmentation.
     """
     if runtime.device.type == "cpu":
         keep_freed_memory()  # no page faults for each step's activations
@@ -239,8 +243,11 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        steps_done = (epoch - 1) * steps + step + 1
+        if lookahead is not None:
+            lookahead.update(steps_done)
         if average is not None:
-            average.update((epoch - 1) * steps + step + 1)
+            average.update(steps_done)
         batch = y.shape[0]
         seen += batch
         loss_sum += loss.detach() * batch

@@ -47,6 +47,7 @@ from convlens.train.epoch_evaluation import (
     train_sample,
 )
 from convlens.train.evaluation import FINAL_RUNTIME, Evaluation, evaluate_network
+from convlens.train.lookahead import Lookahead
 from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, reporter_for
 from convlens.train.runtime import Runtime, resolve_runtime
 from convlens.train.threads import ThreadChooser, ThreadTuner
@@ -211,6 +212,9 @@ def _fit(
     # With ``ema`` the averaged copy is what each epoch judges, keeps and saves.
     average = WeightAverage(network, config.ema) if config.ema else None
     averaged = average.network if average is not None else None
+    lookahead = (
+        Lookahead(network, config.lookahead, config.lookahead_alpha) if config.lookahead else None
+    )
     judged = averaged if averaged is not None else network
     if resume:
         for stray in run.path.glob(".*.tmp"):  # a write that a kill cut short
@@ -222,6 +226,7 @@ def _fit(
             optimizer,
             steps_per_epoch=steps,
             average=averaged,
+            lookahead=lookahead,
         )
         state.history = [runs.upgrade_history_row(row) for row in state.history]
         reporter.note(f"resuming {run.path} after epoch {state.epoch} of {config.epochs}")
@@ -268,6 +273,7 @@ def _fit(
                 on_step=reporter.step,
                 threads=threads,
                 average=average,
+                lookahead=lookahead,
             )
             used = threads.epoch_threads() if threads is not None else torch.get_num_threads()
             last = epoch == config.epochs  # its evaluation is the final one: the recipe's views
@@ -312,6 +318,7 @@ def _fit(
                 optimizer,
                 state,
                 average=averaged,
+                slow=lookahead.state_dict() if lookahead is not None else None,
             )
             run.write_history(state.history)
             run.write_state("running", epoch)

@@ -92,6 +92,7 @@ export function recipeText(train) {
     train.tta_flip && 'flip at test time',
     train.tta_shift && 'shifts at test time',
     train.ema > 0 && `weight average ${num(train.ema)}`,
+    train.lookahead > 0 && `lookahead every ${train.lookahead} steps, keeping ${num(train.lookahead_alpha)}`,
     train.norm_lr_scale != null && train.norm_lr_scale !== 1 && `batchnorm and biases at ${num(train.norm_lr_scale)}x lr`,
     train.epoch_images != null && `${thousands(train.epoch_images)} images an epoch`,
     train.resize && resizeText(train.resize),
