@@ -19,7 +19,10 @@ Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
 - ``look``: ``convlens.introspect.look(network, pixels)``, what the web's /api/predict
   computes once the picture is prepared;
 - with ``--run RUN`` (a run folder of a 28x28 grey model): ``convlens.predict(RUN,
-  pixels)``, the notebook's call on a run, which opens the run folder every call.
+  pixels)``, the notebook's call on a run (since session 7 answered from the run and
+  network kept while its files are the same); also, in blocks of 20 calls a side, against
+  ``predict_arrays`` on the network it keeps (``run_against_its_network``; absent on a
+  checkout from before session 7).
 
 ``--steal BLOCKS`` measures what one image's calls take from a neighbour process that
 spins on a core (its loops per second, against blocks without calls), for one thread,
@@ -328,6 +331,18 @@ def steal(network, x: torch.Tensor, threads: int, blocks: int, seconds: float = 
     }
 
 
+def _kept_network(run: str):
+    """The network ``convlens.predict(run)`` answers with (session 7's cache), or None on
+    an older checkout. Timed against it in blocks of ``IDEA_BLOCK`` calls a side (as a
+    notebook's loop calls it): in the rounds beside the entries' own network, each call
+    meets the other network's weights cold in the caches."""
+    from convlens import look
+
+    loaded = getattr(look, "_LOADED", None)
+    found = loaded.run(run) if loaded is not None and hasattr(loaded, "run") else None
+    return getattr(found, "network", None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cnn")
@@ -380,6 +395,14 @@ def measure(args: argparse.Namespace) -> None:
         "spinner": args.spinner,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+    kept = _kept_network(args.run) if args.run else None
+    if kept is not None:  # the same network alone, in blocks: what predict(run) adds to it
+        pair = {
+            "predict_arrays(run's network)": lambda: predict_arrays(kept, pixels),
+            "convlens.predict(run)": lambda: convlens.predict(args.run, pixels),
+        }
+        timed = round_robin(pair, args.rounds, block=IDEA_BLOCK)
+        results["run_against_its_network"] = summary(timed, "predict_arrays(run's network)")
     forward = inference.engine_for(network, x)
     if hasattr(forward, "one_image_threads"):
         results["one_image_threads_at_end"] = forward.one_image_threads()

@@ -148,6 +148,17 @@ def shots(shot_folder: Path) -> Iterator:
     return shoot
 
 
+def train_on_page(page, run: str) -> None:
+    """Press Start and wait for the Train tab to say the run ``run`` is done."""
+    page.click("#t-start")
+    wait_until_done(page, run)
+
+
+def wait_until_done(page, run: str) -> None:
+    title = f"{run} is done"
+    wait_until(page, "(t) => document.getElementById('t-title').textContent === t", title, 60)
+
+
 def wait_until(page, function: str, arg: object = None, timeout: float = 20.0) -> None:
     """Poll a JavaScript expression or function until it is true. (Playwright's
     wait_for_function evaluates strings, which the page's Content-Security-Policy
@@ -382,10 +393,7 @@ def test_train_from_the_page(page, shots, runs_dir) -> None:
         " new MutationObserver(note).observe(document.getElementById('t-progress'),"
         " {subtree: true, childList: true, characterData: true}); }"
     )
-    page.click("#t-start")
-    wait_until(
-        page, "document.getElementById('t-title').textContent === 'from-page is done'", timeout=60
-    )
+    train_on_page(page, "from-page")
     seen = page.evaluate("[...window.seen]")
     assert "t-step-label: evaluation" in seen and "t-step-label: final evaluation" in seen
     assert any(t.startswith("t-sub: ") and "evaluating" in t for t in seen)
@@ -431,10 +439,7 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     page.fill("#t-epochs", "1")
     page.fill("#t-batch", "16")
     page.fill("#t-name", "fast-recipe")
-    page.click("#t-start")
-    wait_until(
-        page, "document.getElementById('t-title').textContent === 'fast-recipe is done'", timeout=60
-    )
+    train_on_page(page, "fast-recipe")
     assert "recipe from fast: AdamW · batch 16" in page.text_content("#t-running-recipe")
     config = Run.open("fast-recipe", runs_dir).config
     assert config["recipe"] == "fast"
@@ -482,12 +487,7 @@ def test_flips_weight_average_and_shifts_are_set_on_the_page(browser, server, ru
         assert not (runs_dir / "views-recipe").exists()
 
         page.fill("#t-ema", "0.9")
-        page.click("#t-start")
-        wait_until(
-            page,
-            "document.getElementById('t-title').textContent === 'views-recipe is done'",
-            timeout=60,
-        )
+        train_on_page(page, "views-recipe")
         running = page.text_content("#t-running-recipe")
         assert "alternating flips" in running and "shifts at test time" in running
         assert "weight average 0.9" in running
@@ -585,12 +585,7 @@ def test_optimizer_schedule_and_epoch_size_are_set_on_the_page(
         page.fill("#t-norm-lr", "2")
         page.fill("#t-epoch-images", "60")
         shots(page, "train-recipe-schedule")
-        page.click("#t-start")
-        wait_until(
-            page,
-            "document.getElementById('t-title').textContent === 'schedule-recipe is done'",
-            timeout=60,
-        )
+        train_on_page(page, "schedule-recipe")
         running = page.text_content("#t-running-recipe")
         assert "SGD · batch 16 · lr 0.05 · one-cycle · momentum 0.8 · warm-up 0.3" in running
         assert "linear decay · ending at lr ×0.01" in running
@@ -638,9 +633,7 @@ def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny
 
     page.click(".run-card button.resume")
     wait_until(page, "location.hash === '#train'")
-    wait_until(
-        page, "document.getElementById('t-title').textContent === 'paused is done'", timeout=60
-    )
+    wait_until_done(page, "paused")
     assert page.locator("#t-chart circle.train").count() == 2  # epoch 1 from before, and 2
     state = Run.open("paused", runs_dir).state()
     assert state["status"] == "complete" and state["epochs_done"] == 2
