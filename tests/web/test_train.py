@@ -187,6 +187,8 @@ def test_recipe_fields_reach_the_runs_config(client, runs_dir) -> None:
         "ema": 0.9,
         "epoch_images": 40,
         "resize": "20:0.5",
+        "lookahead": 2,
+        "lookahead_alpha": 0.6,
     }
     assert set(recipe) == set(RECIPE_FIELDS)  # every field the page may set
     response = client.post("/api/train", json={"model": GAP_SMALL, "name": "recipe", **recipe})
