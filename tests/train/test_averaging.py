@@ -8,7 +8,6 @@ import torch
 from safetensors.torch import load_file
 
 from convlens import runs
-from convlens.errors import RunError
 from convlens.models.weights import read_tensors
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
@@ -86,13 +85,3 @@ def test_resume_restores_the_average_exactly(tiny_dataset, tmp_path, monkeypatch
     for key in want:
         assert torch.equal(want[key], got[key]), key
     assert resumed.history()[-1]["test_loss"] == straight.history()[-1]["test_loss"]
-
-
-def test_a_checkpoint_without_its_average_is_refused(tiny_dataset, tmp_path, monkeypatch) -> None:
-    """A recipe with ema resumes only from a checkpoint that holds the average."""
-    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
-    run = train(SMALL, config=config(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
-    saved = run.config
-    run.write_config({**saved, "train": {**saved["train"], "ema": 0.9}})
-    with pytest.raises(RunError, match="missing average/"):
-        resume(run.path, epochs=2)

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from convlens import runs
-from convlens.errors import OptionError, RunError
+from convlens.errors import OptionError
 from convlens.models.weights import read_tensors
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
@@ -81,17 +81,6 @@ def test_resume_restores_the_slow_weights_exactly(tiny_dataset, tmp_path, monkey
     for key in want:
         if key.startswith(("model/", "slow/")):
             assert torch.equal(want[key], got[key]), key
-
-
-def test_a_checkpoint_without_its_slow_weights_is_refused(
-    tiny_dataset, tmp_path, monkeypatch
-) -> None:
-    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
-    run = train(SMALL, config=config(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
-    saved = run.config
-    run.write_config({**saved, "train": {**saved["train"], "lookahead": 5}})
-    with pytest.raises(RunError, match="missing slow/"):
-        resume(run.path, epochs=2)
 
 
 @pytest.mark.parametrize(

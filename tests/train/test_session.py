@@ -246,3 +246,19 @@ def test_bf16_trains_as_well_as_fp32_on_the_tiny_set(tiny_dataset, tmp_path) -> 
         results[precision] = run.metrics()["test_accuracy"]
     assert abs(results["fp32"] - results["bf16"]) <= 0.05
     assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "missing"), [("ema", 0.9, "average/"), ("lookahead", 5, "slow/")]
+)
+def test_a_checkpoint_without_the_state_its_recipe_keeps_is_refused(
+    field, value, missing, tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    """A recipe with ema (the average) or lookahead (the slow weights) resumes only from
+    a checkpoint that holds that state."""
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
+    saved = run.config
+    run.write_config({**saved, "train": {**saved["train"], field: value}})
+    with pytest.raises(RunError, match=f"missing {missing}"):
+        resume(run.path, epochs=2)
