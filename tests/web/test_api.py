@@ -389,7 +389,7 @@ def test_presets_say_which_carry_a_recipe_and_what_it_is(client) -> None:
     recipes = {preset["name"]: preset["recipe"] for preset in body["presets"]}
     assert recipes == {name: preset.recipe for name, preset in PRESETS.items()}
     assert recipes["cnn"] == {} and recipes["quick"]["batch_size"] == 128
-    assert recipes["fast"]["tta_flip"] is True and recipes["fast"]["epochs"] == 18
+    assert recipes["fast"]["tta_flip"] is True and recipes["fast"]["epochs"] == 20
     lesson = TrainConfig()
     assert body["defaults"] == {key: getattr(lesson, key) for key in body["defaults"]}
     assert body["defaults"]["batch_size"] == 32 and body["defaults"]["optimizer"] == "adam"

@@ -424,7 +424,7 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     page.check("input[value='custom']")
     assert shown() == ("", "5", "32", "0.001", "constant")
     page.select_option("#t-recipe", "fast")
-    assert shown() == ("fast", "18", "256", "0.004", "onecycle")
+    assert shown() == ("fast", "20", "256", "0.004", "onecycle")
     assert page.is_checked("#t-augment") and page.is_checked("#t-tta")
     assert page.input_value("#t-optimizer") == "adamw"
     assert "weight decay 0.05 · label smoothing 0.1" in page.text_content("#t-recipe-rest")
