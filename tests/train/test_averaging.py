@@ -12,8 +12,8 @@ from convlens.models.weights import read_tensors
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.averaging import WeightAverage
-from convlens.train.session import resume, train
-from tests.train.test_session import interrupted_run
+from convlens.train.session import train
+from tests.train.test_session import straight_and_resumed
 
 SMALL = "conv(8, 3, same, activation=none), batchnorm(relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -74,11 +74,9 @@ def test_a_run_judges_and_saves_the_average_and_trains_as_without_it(
 
 def test_resume_restores_the_average_exactly(tiny_dataset, tmp_path, monkeypatch) -> None:
     recipe = config(epochs=3, ema=0.95)
-    straight = train(SMALL, config=recipe, runs_dir=tmp_path, name="straight",
-                     dataset=tiny_dataset)  # fmt: skip
-    interrupted_run(SMALL, recipe, tiny_dataset, tmp_path, at_epoch=3)
-    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
-    resumed = resume(tmp_path / "cut")
+    straight, resumed = straight_and_resumed(
+        SMALL, recipe, tiny_dataset, tmp_path, monkeypatch, at_epoch=3
+    )
     want = load_file(straight.file(runs.WEIGHTS))
     got = load_file(resumed.file(runs.WEIGHTS))
     assert want.keys() == got.keys()

@@ -13,8 +13,8 @@ from convlens.models.weights import read_tensors
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.lookahead import Lookahead
-from convlens.train.session import resume, train
-from tests.train.test_session import interrupted_run
+from convlens.train.session import train
+from tests.train.test_session import straight_and_resumed
 
 SMALL = "conv(8, 3, same, activation=none), batchnorm(relu), maxpool(2), flatten, dense(3, softmax)"
 
@@ -70,11 +70,9 @@ def test_a_run_with_lookahead_saves_its_slow_weights(tiny_dataset, tmp_path) -> 
 def test_resume_restores_the_slow_weights_exactly(tiny_dataset, tmp_path, monkeypatch) -> None:
     # 10 steps an epoch (150 images, batch 16) and k=3: the syncs straddle the epochs
     recipe = config(epochs=3, lookahead=3, lookahead_alpha=0.6)
-    straight = train(SMALL, config=recipe, runs_dir=tmp_path, name="straight",
-                     dataset=tiny_dataset)  # fmt: skip
-    interrupted_run(SMALL, recipe, tiny_dataset, tmp_path, at_epoch=2)
-    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
-    resumed = resume(tmp_path / "cut")
+    straight, resumed = straight_and_resumed(
+        SMALL, recipe, tiny_dataset, tmp_path, monkeypatch, at_epoch=2
+    )
     want = load_file(straight.file(runs.CHECKPOINT))
     got = load_file(resumed.file(runs.CHECKPOINT))
     assert want.keys() == got.keys()

@@ -89,6 +89,16 @@ def interrupted_run(model, config, dataset, tmp_path, *, at_epoch: int) -> Run:
     return Run(tmp_path / "cut")
 
 
+def straight_and_resumed(model, config, dataset, tmp_path, monkeypatch, *, at_epoch: int):
+    """(the run "straight": ``config`` uninterrupted, the run "cut": interrupted at the
+    start of ``at_epoch`` and resumed), both on ``dataset`` in ``tmp_path``."""
+    straight = train(model, config=config, runs_dir=tmp_path, name="straight", dataset=dataset)
+    interrupted_run(model, config, dataset, tmp_path, at_epoch=at_epoch)
+    # resume reloads the data from the run's config; hand it the same dataset
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: dataset)
+    return straight, resume(tmp_path / "cut")
+
+
 def test_interrupted_run_resumes_to_the_planned_epochs(tiny_dataset, tmp_path, monkeypatch) -> None:
     config = fp32(epochs=4)
     straight = train(SMALL, config=config, runs_dir=tmp_path, name="straight", dataset=tiny_dataset)
