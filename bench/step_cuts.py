@@ -16,6 +16,9 @@ variant's ratio to the first. Variants:
 - ``no-small-map-conv``: ``now`` with only the small-map weight gradient undone
   (:mod:`convlens.models.small_map_conv`).
 - ``no-one-gather``: ``now`` with only the old augmentation.
+- ``small-maps-4x4``: ``now`` with the small-map weight gradient on maps up to 4x4 only
+  (:data:`~convlens.models.small_map_conv.AMX_SMALL_MAP`, Sapphire Rapids' limit; a CPU
+  with AVX512-BF16 and no AMX takes it up to 7x7).
 
 Emulate an AVX2 laptop with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
 """
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convlens.models import small_map_conv
 from convlens.models.network import build_network
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.small_map_conv import SmallMapConv2d
@@ -63,12 +67,14 @@ def flip_pad_index(x, generator, shift=2, *, flip=None):
     return padded[batch, channel, rows, cols]
 
 
-# variant: (what is undone on the network, the augmentation it trains with)
+# variant: (what is undone on the network, the augmentation it trains with, the small-map
+# limit in pixels: None for this CPU's own)
 UNDO = {
-    "before": ((plain_convolutions,), flip_pad_index),
-    "now": ((), engine.augment_batch),
-    "no-small-map-conv": ((plain_convolutions,), engine.augment_batch),
-    "no-one-gather": ((), flip_pad_index),
+    "before": ((plain_convolutions,), flip_pad_index, None),
+    "now": ((), engine.augment_batch, None),
+    "no-small-map-conv": ((plain_convolutions,), engine.augment_batch, None),
+    "no-one-gather": ((), flip_pad_index, None),
+    "small-maps-4x4": ((), engine.augment_batch, small_map_conv.AMX_SMALL_MAP),
 }
 
 
@@ -82,18 +88,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args()
     preset = PRESETS[args.preset]
+    this_cpu_limit = small_map_conv.this_cpu_small_map_limit()
     config = TrainConfig(**preset.recipe, threads=args.threads, precision=args.precision)
     runtime = resolve_runtime(config)
     runs = []
     for name in args.variants:
         torch.manual_seed(0)
         network = build_network(resolve_model(args.preset), (1, 28, 28), 10).to(runtime.device)
-        undos, augment = UNDO[name]
+        undos, augment, limit = UNDO[name]
         for undo in undos:
             undo(network)
         if runtime.channels_last:
             network = network.to(memory_format=torch.channels_last)
-        runs.append((name, network, make_optimizer(network.parameters(), config), augment))
+        optimizer = make_optimizer(network.parameters(), config)
+        runs.append((name, network, optimizer, augment, limit or this_cpu_limit))
     n = config.batch_size * args.steps
     images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,))
@@ -101,15 +109,22 @@ def main() -> None:
     wall: list[list[float]] = [[] for _ in runs]  # seconds per step
     cpu: list[list[float]] = [[] for _ in runs]
     for round_ in range(args.rounds):
-        for walls, cpus, (_, network, optimizer, augment) in zip(wall, cpu, runs, strict=True):
+        for walls, cpus, (_, network, optimizer, augment, limit) in zip(
+            wall, cpu, runs, strict=True
+        ):
             engine.augment_batch = augment  # what train_epoch calls
+            small_map_conv.this_cpu_small_map_limit = lambda limit=limit: limit
             cpu_start = time.process_time()
             result = train_epoch(
                 network, optimizer, images, labels, config, runtime, epoch=round_ + 1
             )
             cpus.append((time.process_time() - cpu_start) / args.steps)
             walls.append(result.seconds / args.steps)
-    print(runtime.describe(), f"preset {args.preset}, batch {config.batch_size}")
+    print(
+        runtime.describe(),
+        f"preset {args.preset}, batch {config.batch_size},",
+        f"small maps up to {this_cpu_limit} pixels on this CPU",
+    )
     first_wall, first_cpu = statistics.median(wall[0][1:]), statistics.median(cpu[0][1:])
     print("wall ms/step  ratio | CPU ms/step  ratio | variant")
     for walls, cpus, (name, *_) in zip(wall, cpu, runs, strict=True):

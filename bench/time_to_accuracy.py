@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/time_to_accuracy.py --data-dir DIR [--target 0.91] [--seeds 0 1 2]
     .venv/bin/python bench/time_to_accuracy.py --data-dir DIR --target 0.94 --seeds 0 1 2 \
-        --recipes "fast (its recipe)"
+        --recipes "fast (its recipe)" [--threads 1]
 
 Each recipe is a model and a TrainConfig; the clock counts training epochs only (the
 per-epoch test evaluation is not counted, but reported), summed up to the first epoch
 whose test accuracy reaches the target (with the recipe's test-time views in the epoch
 judged with them, the last; the image alone before it). Each seed's final test accuracy
 (the saved weights, as metrics.json reports it) and its whole training time are recorded
-too: the fast preset's verdict (mean of 3 seeds >= 94.0% within 5 minutes of training).
+too: the fast preset's verdict (mean of 3 seeds >= 94.0% within 5 minutes of training),
+and each epoch's training seconds. ``--threads`` fixes torch's thread count (else each run
+chooses it as ``convlens train`` does), so accuracies compare across code versions.
 Recipes are data: edit RECIPES to try others.
 """
 
@@ -85,17 +87,24 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.91)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, choices=list(RECIPES))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="fix torch's thread count (accuracies are deterministic per seed and count)",
+    )
     parser.add_argument("--json")
     args = parser.parse_args()
+    fixed = {} if args.threads is None else {"threads": args.threads}
     data = DataConfig(data_dir=args.data_dir, download=False)
     dataset = data.load(progress=False)
     results = {}
     with tempfile.TemporaryDirectory() as runs:
         for label in args.recipes:
             model, recipe = RECIPES[label]
-            times, finals, totals, evaluating = [], [], [], []
+            times, finals, totals, evaluating, epochs = [], [], [], [], []
             for seed in args.seeds:
-                config = TrainConfig(seed=seed, **recipe)
+                config = TrainConfig(seed=seed, **{**recipe, **fixed})
                 run = train(
                     model,
                     data=data,
@@ -116,6 +125,7 @@ def main() -> None:
                 finals.append(run.metrics()["test_accuracy"])  # the saved weights, fp32
                 totals.append(sum(r["seconds"] for r in history))
                 evaluating.append(sum(r.get("eval_seconds", 0.0) for r in history))
+                epochs.append([r["seconds"] for r in history])
                 print(
                     f"{label} seed {seed}: "
                     f"{f'{reached:.1f} s' if reached else 'not reached'} (best {best:.4f}; "
@@ -132,6 +142,8 @@ def main() -> None:
                 "mean_final_test_accuracy": statistics.mean(finals),
                 "train_seconds": totals,
                 "eval_seconds": evaluating,
+                "epoch_seconds": epochs,
+                "threads": args.threads,
             }
     print(json.dumps({"target": args.target, "results": results}, indent=2))
     if args.json:

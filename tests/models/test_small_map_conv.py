@@ -9,6 +9,7 @@ from torch import nn
 from convlens.models import small_map_conv
 from convlens.models.layers import Conv
 from convlens.models.small_map_conv import SmallMapConv2d, _SmallMapConv
+from convlens.train.cpu import CpuFeatures
 
 
 def pair(c_in: int, c_out: int, padding: int = 1, bias: bool = True, stride: int = 1):
@@ -73,13 +74,14 @@ def test_bf16_small_maps_take_the_path_and_agree_to_bf16_rounding(monkeypatch):
 @pytest.mark.parametrize(
     "what,size,stride,bf16,grad",
     [
-        ("a 5x5 map (the forward-convolution gradient is slower there)", 5, 1, True, True),
+        ("a 5x5 map with AMX (the forward-convolution gradient is slower there)", 5, 1, True, True),
         ("stride 2", 6, 2, True, True),
         ("fp32 (oneDNN's own weight gradient is as fast)", 3, 1, False, True),
         ("no gradient (inference)", 3, 1, True, False),
     ],
 )
 def test_everything_else_is_nn_conv2d_itself(monkeypatch, what, size, stride, bf16, grad):
+    monkeypatch.setattr(small_map_conv, "this_cpu_small_map_limit", lambda: 16)  # AMX's
     monkeypatch.setattr(_SmallMapConv, "apply", lambda *a: pytest.fail(f"taken for {what}"))
     reference, conv = pair(8, 8, stride=stride)
     x = torch.randn(4, 8, size, size).contiguous(memory_format=torch.channels_last)
@@ -87,12 +89,49 @@ def test_everything_else_is_nn_conv2d_itself(monkeypatch, what, size, stride, bf
         assert torch.equal(conv(x), reference(x))
 
 
-def test_the_threshold_is_a_4x4_map():
-    assert small_map_conv.SMALL_MAP == 16
+def cpu(amx: bool, avx512_bf16: bool = True, onednn_cap: str | None = None) -> CpuFeatures:
+    return CpuFeatures(
+        avx512_bf16=avx512_bf16, amx=amx, aten_capability="AVX512", onednn_cap=onednn_cap
+    )
+
+
+@pytest.mark.parametrize(
+    "features,limit",
+    [
+        (cpu(amx=True), 16),  # Sapphire Rapids: 4x4 maps
+        (cpu(amx=False), 49),  # Zen 4: 7x7 maps
+        (cpu(amx=True, onednn_cap="AVX512_CORE_BF16"), 49),  # AMX capped off: Zen 4's kernels
+        (cpu(amx=True, onednn_cap="AVX512_CORE_AMX"), 16),
+        (cpu(amx=False, avx512_bf16=False), 16),  # bf16 emulated: the first measured size
+        (cpu(amx=True, onednn_cap="AVX2"), 16),
+    ],
+)
+def test_the_limit_follows_the_cpu(features, limit):
+    assert small_map_conv.small_map_limit(features) == limit
+
+
+@pytest.mark.parametrize("limit,largest", [(16, 4), (49, 7)])
+def test_maps_up_to_the_cpus_limit_take_the_path(monkeypatch, limit, largest):
+    monkeypatch.setattr(small_map_conv, "this_cpu_small_map_limit", lambda: limit)
     conv = SmallMapConv2d(4, 4, 3, 1, 1)
     with torch.autocast("cpu", torch.bfloat16):
-        assert conv._takes_small_map_path(torch.randn(2, 4, 4, 4))
-        assert not conv._takes_small_map_path(torch.randn(2, 4, 4, 5))
+        assert conv._takes_small_map_path(torch.randn(2, 4, largest, largest))
+        assert not conv._takes_small_map_path(torch.randn(2, 4, largest, largest + 1))
+
+
+def test_a_7x7_map_agrees_to_bf16_rounding_where_it_takes_the_path(monkeypatch):
+    monkeypatch.setattr(small_map_conv, "this_cpu_small_map_limit", lambda: 49)
+    calls = []
+    original = _SmallMapConv.apply
+    monkeypatch.setattr(_SmallMapConv, "apply", lambda *a: calls.append(1) or original(*a))
+    reference, conv = pair(64, 32)
+    x = torch.randn(32, 64, 7, 7).contiguous(memory_format=torch.channels_last)
+    expected = forward_backward(reference, x, bf16=True)
+    got = forward_backward(conv, x, bf16=True)
+    assert calls == [1]
+    assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    assert relative(expected[2], got[2]) < 1e-2  # bf16 products summed in another order
+    torch.testing.assert_close(got[3], expected[3], rtol=1e-2, atol=1e-2)
 
 
 def test_a_conv_layer_builds_one_with_nn_conv2d_names():

@@ -12,27 +12,72 @@ with the batch as the channels,
 with ``X^T`` (C, N, H, W) as the input and ``dY^T`` (O, N, H', W') as the filters: a
 3x3 "kernel" the size of the map, which oneDNN's forward kernel runs at 2.4-5.7 ms
 (3-4x faster; measured interleaved, BENCHMARKS.md "Session 7"). From 5x5 maps up that
-formulation is the slower one (a 7x7 kernel over 256 channels), and in fp32 oneDNN's own
-weight gradient is as fast, so only bf16/fp16 maps of at most :data:`SMALL_MAP` pixels
-take it. The input's gradient stays oneDNN's (aten's ``convolution_backward``), the
-bias' is the sum of the output's gradient; the weight's is the same sum in another
-order (bf16 products, fp32 accumulation in both), so it agrees to bf16 rounding.
+formulation is the slower one there (a 7x7 kernel over 256 channels), and in fp32 oneDNN's
+own weight gradient is as fast, so only bf16/fp16 maps up to a size take it.
+
+**The size depends on the CPU** (:func:`small_map_limit`). Where oneDNN may use AMX
+(Sapphire Rapids) its weight-gradient kernel is fast from 5x5 up and the forward form only
+wins up to 4x4 maps (:data:`AMX_SMALL_MAP`). With AVX512-BF16 but no AMX (Zen 4) oneDNN's
+weight gradient is an older kernel (``jit_bf16:avx512_core_bf16``, not ``brgconv``) that
+the forward form beats up to 7x7 maps (0.56x at 3x3, 0.88x at 4x4, 0.82x at 5x5,
+0.90-0.92x at 7x7 with 64 channels; 2.8x *slower* at 14x14 with 8:
+:data:`AVX512_BF16_SMALL_MAP`). Measured by ``bench/conv_weight_grad.py`` on each CPU,
+BENCHMARKS.md "Session 7" and "Session 8". The input's gradient stays oneDNN's (aten's
+``convolution_backward``), the bias' is the sum of the output's gradient; the weight's is
+the same sum in another order (bf16 products, fp32 accumulation in both), so it agrees to
+bf16 rounding.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Output maps of at most this many pixels (4x4) use the forward-convolution weight
-# gradient: 3-4x faster at 3x3, 1.6x at 4x4, slower at 5x5 (bf16, 1 and 2 threads).
-SMALL_MAP = 16
+if TYPE_CHECKING:
+    from convlens.train.cpu import CpuFeatures
+
+# Output maps of at most this many pixels use the forward-convolution weight gradient.
+# With AMX (4x4): 3-4x faster at 3x3, 1.6x at 4x4, slower at 5x5 (bf16, 1 and 2 threads).
+AMX_SMALL_MAP = 16
+# AVX512-BF16 without AMX (7x7): 0.56x oneDNN's at 3x3, 0.82x at 5x5, 0.90x at 7x7 (bf16,
+# batch 256, 1 thread); at 14x14 2.8x slower.
+AVX512_BF16_SMALL_MAP = 49
+# Anything else (a GPU, a CPU that emulates bf16): the size first measured, unmeasured there.
+SMALL_MAP = AMX_SMALL_MAP
+FIRST_AMX_ISA = "AVX10_1_512_AMX"  # oneDNN's first instruction set with AMX tiles
+
+
+def small_map_limit(features: CpuFeatures) -> int:
+    """The largest output map (pixels) whose weight gradient is a forward convolution, on
+    a CPU with ``features``: AMX's 4x4 where oneDNN may use AMX, 7x7 where bf16 is native
+    without it, else :data:`SMALL_MAP`."""
+    from convlens.train.cpu import ONEDNN_ISAS
+
+    if not features.native_bf16:
+        return SMALL_MAP
+    cap = features.onednn_cap
+    amx_allowed = cap in (None, "ALL", "DEFAULT") or (
+        cap in ONEDNN_ISAS and ONEDNN_ISAS.index(cap) >= ONEDNN_ISAS.index(FIRST_AMX_ISA)
+    )
+    return AMX_SMALL_MAP if features.amx and amx_allowed else AVX512_BF16_SMALL_MAP
+
+
+@functools.cache
+def this_cpu_small_map_limit() -> int:
+    """:func:`small_map_limit` of this process's CPU (its flags and caps read once)."""
+    from convlens.train.cpu import CpuFeatures
+
+    return small_map_limit(CpuFeatures.detect())
 
 
 class SmallMapConv2d(nn.Conv2d):
     """``nn.Conv2d`` (the same parameters, state-dict names and forward), whose training
-    backward on small low-precision maps computes the weight gradient as above.
+    backward on small low-precision maps (up to :func:`small_map_limit` pixels on a CPU)
+    computes the weight gradient as above.
 
     Used where it is the same computation: stride 1, no dilation, one group, zero
     padding; anything else, inference (no gradient), tracing and ONNX export run
@@ -68,7 +113,8 @@ class SmallMapConv2d(nn.Conv2d):
             return False
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         out_h, out_w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
-        return 0 < out_h * out_w <= SMALL_MAP
+        limit = this_cpu_small_map_limit() if device == "cpu" else SMALL_MAP
+        return 0 < out_h * out_w <= limit
 
 
 class _SmallMapConv(torch.autograd.Function):
