@@ -28,11 +28,18 @@ def shorten(value: object, limit: int = 80) -> str:
 
 
 class ConvlensError(Exception):
-    """A problem the user can fix. ``str(err)`` is the whole, single-line message."""
+    """A problem the user can fix. ``str(err)`` is the whole, single-line message.
+
+    ``field``: the option at fault where there is one (a :class:`TrainConfig` field such
+    as ``"lr"``), so a form can put the line beside that control rather than at the
+    bottom of the page; the message names it in the user's words either way.
+    """
 
     exit_code = 2
+    field: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
         # One line, always: newlines in a message would break the CLI's contract. And a
         # short one: a message quoting a hostile input is cut, never megabytes long.
         line = " ".join(str(message).split())

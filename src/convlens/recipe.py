@@ -176,28 +176,34 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
+        """Refuse the first field out of range in one line (an :class:`OptionError`
+        whose ``field`` names it, so the web page can put the line beside its control)."""
         _require(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, ">= 1")
         _require(
             isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
-            "batch size",
+            "batch_size",
             self.batch_size,
             "1..65536",
         )
-        _require(_finite(self.lr) and 0 < self.lr <= 10, "learning rate", self.lr, "(0, 10]")
+        _require(_finite(self.lr) and 0 < self.lr <= 10, "lr", self.lr, "(0, 10]", "learning rate")
         _require(
             _finite(self.weight_decay) and 0 <= self.weight_decay < 1,
-            "weight decay",
+            "weight_decay",
             self.weight_decay,
             "[0, 1)",
         )
         _require(
             _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-            "label smoothing",
+            "label_smoothing",
             self.label_smoothing,
             "[0, 1)",
         )
         _require(
-            _finite(self.ema) and 0 <= self.ema < 1, "ema decay", self.ema, "[0, 1) (0 is off)"
+            _finite(self.ema) and 0 <= self.ema < 1,
+            "ema",
+            self.ema,
+            "[0, 1) (0 is off)",
+            "ema decay",
         )
         _require(
             _finite(self.momentum) and 0 <= self.momentum < 1, "momentum", self.momentum, "[0, 1)"
@@ -210,20 +216,20 @@ class TrainConfig:
         )
         _require(
             _finite(self.lookahead_alpha) and 0 < self.lookahead_alpha <= 1,
-            "lookahead alpha",
+            "lookahead_alpha",
             self.lookahead_alpha,
             "(0, 1]",
         )
         _require(
             _finite(self.norm_lr_scale) and 0 < self.norm_lr_scale <= 1000,
-            "norm lr scale",
+            "norm_lr_scale",
             self.norm_lr_scale,
             "(0, 1000]",
         )
         _require(_finite(self.warmup) and 0 <= self.warmup < 1, "warmup", self.warmup, "[0, 1)")
         _require(
             _finite(self.final_lr_scale) and 0 <= self.final_lr_scale <= 1,
-            "final lr scale",
+            "final_lr_scale",
             self.final_lr_scale,
             "[0, 1]",
         )
@@ -238,12 +244,14 @@ class TrainConfig:
             # misreads them, and averaging with the mirror cost 13 points in a test run.
             raise OptionError(
                 "tta_flip averages each test image with its mirror image, which only a "
-                "model trained on mirror images knows; add --augment or drop --tta-flip"
+                "model trained on mirror images knows; add --augment or drop --tta-flip",
+                field="tta_flip",
             )
         if self.tta_shift and not self.augment:
             raise OptionError(
                 "tta_shift averages each test image with shifted copies, which only a "
-                "model trained on shifted images knows; add --augment or drop --tta-shift"
+                "model trained on shifted images knows; add --augment or drop --tta-shift",
+                field="tta_shift",
             )
         if self.stop_at_accuracy is not None:
             value = self.stop_at_accuracy
@@ -251,16 +259,15 @@ class TrainConfig:
                 self.stop_at_accuracy = value / 100  # "91" means 91%
             _require(
                 _finite(self.stop_at_accuracy) and 0 < self.stop_at_accuracy <= 1,
-                "stop-at-accuracy",
+                "stop_at_accuracy",
                 value,
                 "(0, 1] or a percentage (0, 100]",
+                "stop-at-accuracy",
             )
         for what in ("train_subset", "test_subset", "epoch_images"):
             value = getattr(self, what)
             if value is not None:
-                _require(
-                    isinstance(value, int) and value >= 1, what.replace("_", " "), value, ">= 1"
-                )
+                _require(isinstance(value, int) and value >= 1, what, value, ">= 1")
         if self.resize is not None:
             self.resize = format_resize(parse_resize(self.resize))
         if self.threads is not None:
@@ -268,7 +275,10 @@ class TrainConfig:
                 isinstance(self.threads, int) and self.threads >= 1, "threads", self.threads, ">= 1"
             )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise OptionError(f"device '{self.device}' is not valid; use auto, cpu, cuda or cuda:N")
+            raise OptionError(
+                f"device '{self.device}' is not valid; use auto, cpu, cuda or cuda:N",
+                field="device",
+            )
 
     def steps_per_epoch(self, train_images: int) -> int:
         """Steps of one epoch over a training set of ``train_images``: all of them, or
@@ -326,7 +336,7 @@ def parse_resize(text: str) -> tuple[tuple[int, float], ...]:
     the fractions sum to less than 1, so the run ends at the data's own size."""
     example = "use SIZE:FRACTION stages, e.g. 20:0.5 or 16:0.25,22:0.25"
     if not isinstance(text, str) or not text.strip():
-        raise OptionError(f"resize {text!r} is not valid; {example}")
+        raise OptionError(f"resize {text!r} is not valid; {example}", field="resize")
     stages = []
     for part in text.split(","):
         size_text, colon, fraction_text = part.strip().partition(":")
@@ -337,14 +347,16 @@ def parse_resize(text: str) -> tuple[tuple[int, float], ...]:
         if not colon or size < 4 or not (math.isfinite(fraction) and 0 < fraction < 1):
             raise OptionError(
                 f"resize stage {part.strip()!r} is not valid; {example} (SIZE a whole "
-                "number of pixels >= 4, FRACTION of the epochs in (0, 1))"
+                "number of pixels >= 4, FRACTION of the epochs in (0, 1))",
+                field="resize",
             )
         stages.append((size, fraction))
     if sum(fraction for _, fraction in stages) >= 1 - 1e-9:
         raise OptionError(
             f"resize {text!r} is not valid: its fractions sum to 1 or more, leaving no "
             "epoch at the data's own size, the size the model is judged at; make them "
-            "sum to less than 1"
+            "sum to less than 1",
+            field="resize",
         )
     return tuple(stages)
 
@@ -358,14 +370,18 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _require(ok: bool, what: str, value: Any, valid: str) -> None:
+def _require(ok: bool, field: str, value: Any, valid: str, what: str | None = None) -> None:
+    """Refuse ``field`` (named ``what`` in the line, else its name with spaces)."""
     if not ok:
-        raise OptionError(f"{what} {value!r} is not valid; it must be {valid}")
+        words = what or field.replace("_", " ")
+        raise OptionError(f"{words} {value!r} is not valid; it must be {valid}", field=field)
 
 
-def _choice(value: str, choices: tuple[str, ...], what: str) -> None:
+def _choice(value: str, choices: tuple[str, ...], field: str) -> None:
     if value not in choices:
-        raise OptionError(f"{what} '{value}' is not valid; choose one of {', '.join(choices)}")
+        raise OptionError(
+            f"{field} '{value}' is not valid; choose one of {', '.join(choices)}", field=field
+        )
 
 
 def apply_subsets(dataset: Dataset, config: TrainConfig) -> Dataset:

@@ -37,6 +37,26 @@ def test_impossible_options_are_refused(changes, message) -> None:
     with pytest.raises(OptionError) as err:
         TrainConfig(**changes)
     assert message in str(err.value)
+    assert err.value.field == next(iter(changes))  # what a form marks: the field at fault
+
+
+#: A value out of range for each field TrainConfig judges alone (tta_flip and tta_shift
+#: are judged with augment, above).
+OUT_OF_RANGE = {
+    "epochs": 0, "batch_size": 0, "lr": 0.0, "optimizer": "lbfgs", "weight_decay": 1.0,
+    "momentum": 1.0, "norm_lr_scale": 0.0, "schedule": "step", "warmup": 1.0,
+    "anneal": "step", "final_lr_scale": 2.0, "label_smoothing": -0.1, "flip": "up",
+    "tta_shift": True, "ema": 1.0, "lookahead": -1, "lookahead_alpha": 0.0,
+    "epoch_images": 0, "resize": "20:1", "precision": "fp8", "keep": "first",
+    "device": "tpu", "threads": 0, "stop_at_accuracy": 0, "train_subset": 0, "test_subset": 0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE.items())
+def test_every_refusal_names_its_field(name, value) -> None:
+    with pytest.raises(OptionError) as err:
+        TrainConfig(**{name: value})
+    assert err.value.field == name
 
 
 def test_percent_accuracy_targets_are_read_as_percent() -> None:

@@ -41,7 +41,8 @@ def check_resizable(spec: ModelSpec, input_shape: Shape, sizes: Iterable[int]) -
         if size >= longer:
             raise SpecError(
                 f"resize {size}: progressive resizing trains on smaller images than the "
-                f"data's {input_shape[1]}x{input_shape[2]}; give sizes under {longer}"
+                f"data's {input_shape[1]}x{input_shape[2]}; give sizes under {longer}",
+                field="resize",
             )
         shape = resized_shape(input_shape, size)
         where = f"{shape[1]}x{shape[2]}"
@@ -50,7 +51,8 @@ def check_resizable(spec: ModelSpec, input_shape: Shape, sizes: Iterable[int]) -
         except SpecError as err:
             raise SpecError(
                 f"resize {size}: model '{spec.name}' cannot take {where} images ({err}); "
-                "choose a larger size"
+                "choose a larger size",
+                field="resize",
             ) from None
         head = next((i for i, out in enumerate(full) if len(out) == 1), len(full) - 1)
         if small[head:] != full[head:]:
@@ -59,5 +61,6 @@ def check_resizable(spec: ModelSpec, input_shape: Shape, sizes: Iterable[int]) -
                 f"layer '{names[head]}' gives {small[head][0]} values there against "
                 f"{full[head][0]} at {input_shape[1]}x{input_shape[2]}, so the layers after "
                 "it change with the image size; end the convolutions with gap instead of "
-                "flatten, or drop --resize"
+                "flatten, or drop --resize",
+                field="resize",
             )
