@@ -33,6 +33,17 @@ def library_message(**config: object) -> str:
     return str(err.value)
 
 
+def library_field(**config: object) -> str | None:
+    """The field :class:`TrainConfig` names when it refuses ``config``: the control the
+    page marks."""
+    from convlens.errors import OptionError
+    from convlens.recipe import TrainConfig
+
+    with pytest.raises(OptionError) as err:
+        TrainConfig(**config)
+    return err.value.field
+
+
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory: pytest.TempPathFactory, tiny_idx_dir: Path, tiny_runs) -> Path:
     """A runs folder with ``cnn`` (conv and pool layers) and ``dnn`` (none), 1 epoch each."""

@@ -24,6 +24,7 @@ import pytest
 
 from convlens.data.config import DataConfig
 from convlens.errors import Interrupted
+from convlens.models.registry import PRESETS
 from convlens.recipe import TrainConfig
 from convlens.runs import Run
 from convlens.train.progress import SilentReporter
@@ -378,6 +379,18 @@ def test_runs_side_by_side(page, shots) -> None:
     shots(page, "runs-compare")
 
 
+def refusal_beside(page, control: str) -> str:
+    """The one line the page shows beside ``control`` after a refusal, once it is there:
+    the control is marked invalid, described by the line, and has the focus."""
+    line = f"{control}-error"
+    page.wait_for_selector(line)
+    assert page.get_attribute(control, "aria-invalid") == "true"
+    assert page.get_attribute(control, "aria-describedby") == line[1:]
+    assert page.evaluate("document.activeElement.id") == control[1:]
+    assert page.is_hidden("#t-message")  # not also at the bottom of the form
+    return page.text_content(line)
+
+
 def test_train_from_the_page(page, shots, runs_dir) -> None:
     page.goto(page.base + "#train")
     page.wait_for_selector("#t-presets .choice")
@@ -418,8 +431,9 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     page.check("input[name='model'][value='quick']")
     assert shown() == ("quick", "2", "128", "0.006", "onecycle")
     assert (page.input_value("#t-norm-lr"), page.input_value("#t-epoch-images")) == ("4", "45000")
-    rest = page.text_content("#t-recipe-rest")  # what has no control of its own
-    assert rest == "And from this recipe: no weight decay · no label smoothing."
+    assert (page.input_value("#t-weight-decay"), page.input_value("#t-label-smoothing")) == (
+        "0", "0",
+    )  # fmt: skip
     assert not page.is_checked("#t-augment")
     page.check("input[value='custom']")
     assert shown() == ("", "5", "32", "0.001", "constant")
@@ -427,7 +441,9 @@ def test_the_recipe_follows_the_model_and_runs_as_shown(page, shots, runs_dir) -
     assert shown() == ("fast", "20", "256", "0.004", "onecycle")
     assert page.is_checked("#t-augment") and page.is_checked("#t-tta")
     assert page.input_value("#t-optimizer") == "adamw"
-    assert "weight decay 0.05 · label smoothing 0.1" in page.text_content("#t-recipe-rest")
+    assert (page.input_value("#t-weight-decay"), page.input_value("#t-label-smoothing")) == (
+        "0.05", "0.1",
+    )  # fmt: skip
     page.uncheck("#t-augment")  # flip averaging needs a model that saw mirror images
     assert page.is_disabled("#t-tta") and not page.is_checked("#t-tta")
     page.check("#t-augment")
@@ -480,10 +496,9 @@ def test_flips_weight_average_and_shifts_are_set_on_the_page(browser, server, ru
         page.fill("#t-epochs", "1")
         page.fill("#t-name", "views-recipe")
 
-        page.fill("#t-ema", "1")  # a decay of 1 never moves: the library's one line
+        page.fill("#t-ema", "1")  # a decay of 1 never moves: the library's one line, beside it
         page.click("#t-start")
-        page.wait_for_selector("#t-message:not([hidden])")
-        assert page.text_content("#t-message") == library_message(ema=1.0)
+        assert refusal_beside(page, "#t-ema") == library_message(ema=1.0)
         assert not (runs_dir / "views-recipe").exists()
 
         page.fill("#t-ema", "0.9")
@@ -568,15 +583,14 @@ def test_optimizer_schedule_and_epoch_size_are_set_on_the_page(
         page.fill("#t-batch", "16")
         page.fill("#t-lr", "0.05")
         page.fill("#t-name", "schedule-recipe")
-        page.fill("#t-momentum", "1")  # never forgets: the library's one line
+        page.fill("#t-momentum", "1")  # never forgets: the library's one line, beside it
         page.click("#t-start")
-        page.wait_for_selector("#t-message:not([hidden])")
-        assert page.text_content("#t-message") == library_message(momentum=1.0)
-        page.fill("#t-momentum", "0.8")
+        assert refusal_beside(page, "#t-momentum") == library_message(momentum=1.0)
+        page.fill("#t-momentum", "0.8")  # changed: its line goes
+        assert page.locator("#t-momentum-error").count() == 0
         page.fill("#t-warmup", "1")
         page.click("#t-start")
-        wait_until(page, "document.getElementById('t-message').textContent.includes('warmup')")
-        assert page.text_content("#t-message") == library_message(warmup=1.0)
+        assert refusal_beside(page, "#t-warmup") == library_message(warmup=1.0)
         assert not (runs_dir / "schedule-recipe").exists()
 
         page.fill("#t-warmup", "0.3")
@@ -595,6 +609,157 @@ def test_optimizer_schedule_and_epoch_size_are_set_on_the_page(
         "optimizer": "sgd", "momentum": 0.8, "norm_lr_scale": 2.0, "warmup": 0.3,
         "anneal": "linear", "final_lr_scale": 0.01, "epoch_images": 60,
     }  # fmt: skip
+
+
+GAP_SMALL = "conv(4, 3, relu), maxpool(2), gap, dense(3, softmax)"  # takes any image size
+#: Every recipe field set to a value none of the presets has, each applying (SGD, one-cycle,
+#: augment, Lookahead on): what the form sends and the run's config.json must record.
+EVERY_FIELD = {
+    "epochs": 1, "batch_size": 16, "lr": 0.01, "optimizer": "sgd", "weight_decay": 0.001,
+    "momentum": 0.85, "norm_lr_scale": 4.0, "schedule": "onecycle", "warmup": 0.1,
+    "anneal": "linear", "final_lr_scale": 0.0, "label_smoothing": 0.1, "augment": True,
+    "flip": "alternate", "tta_flip": True, "tta_shift": True, "ema": 0.9, "epoch_images": 40,
+    "resize": "20:0.5", "lookahead": 2, "lookahead_alpha": 0.6,
+}  # fmt: skip
+CONTROLS = {  # field: the control, its role and the name a screen reader says for it
+    "epochs": ("#t-epochs", "spinbutton", "Epochs"),
+    "batch_size": ("#t-batch", "spinbutton", "Batch size"),
+    "lr": ("#t-lr", "spinbutton", "Learning rate"),
+    "optimizer": ("#t-optimizer", "combobox", "Optimizer"),
+    "weight_decay": ("#t-weight-decay", "spinbutton", "Weight decay"),
+    "momentum": ("#t-momentum", "spinbutton", "Momentum (SGD)"),
+    "norm_lr_scale": ("#t-norm-lr", "spinbutton", "Batchnorm and bias lr factor"),
+    "schedule": ("#t-schedule", "combobox", "Schedule"),
+    "warmup": ("#t-warmup", "spinbutton", "Warm-up (share of steps)"),
+    "anneal": ("#t-anneal", "combobox", "Decay shape"),
+    "final_lr_scale": ("#t-final-lr", "spinbutton", "Final lr factor"),
+    "label_smoothing": ("#t-label-smoothing", "spinbutton", "Label smoothing"),
+    "augment": ("#t-augment", "checkbox", "Augment"),
+    "flip": ("#t-flip", "combobox", "Training flips"),
+    "tta_flip": ("#t-tta", "checkbox", "Flip at test time"),
+    "tta_shift": ("#t-tta-shift", "checkbox", "Shifts at test time"),
+    "ema": ("#t-ema", "spinbutton", "Weight average (EMA)"),
+    "epoch_images": ("#t-epoch-images", "spinbutton", "Images an epoch"),
+    "resize": ("#t-resize", "textbox", "Progressive resizing"),
+    "lookahead": ("#t-lookahead", "spinbutton", "Lookahead (steps)"),
+    "lookahead_alpha": ("#t-lookahead-alpha", "spinbutton", "Lookahead share kept"),
+}
+
+
+def page_words(text: str) -> str:
+    """The library's words as the page shows them: each --flag of a recipe field named by
+    the label of its control (``--resize`` -> ``"Progressive resizing"``)."""
+
+    def label(flag: re.Match) -> str:
+        name = flag.group(1).replace("-", "_")
+        return f'"{CONTROLS[name][2]}"' if name in CONTROLS else flag.group(0)
+
+    return re.sub(r"--([a-z-]+)", label, text)
+
+
+def set_recipe(page, recipe: dict) -> None:
+    """Set each recipe control to ``recipe``'s value, as a person would (the ones that
+    show others first: augment, optimizer, schedule, lookahead)."""
+    first = ("augment", "optimizer", "schedule", "lookahead")
+    for name in sorted(recipe, key=lambda n: (n not in first, n)):
+        control, role, _ = CONTROLS[name]
+        value = recipe[name]
+        if role == "checkbox":
+            page.set_checked(control, value)
+        elif role == "combobox":
+            page.select_option(control, value)
+        else:
+            page.fill(control, str(value))
+
+
+def test_every_recipe_field_has_a_control_and_the_request_carries_it(
+    browser, server, shots, runs_dir
+) -> None:
+    """Every one of RECIPE_FIELDS has a labelled control with the library's help, set by
+    a preset's recipe; set on the page, each is in the request, and config.json records
+    what was shown. Lookahead's share shows only with Lookahead on."""
+    from convlens.option_fields import help_of
+    from convlens.recipe import RECIPE_FIELDS
+
+    assert set(CONTROLS) == set(EVERY_FIELD) == set(RECIPE_FIELDS)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    with opened(browser, server, DESKTOP) as page:
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        page.check("input[value='custom']")
+        page.fill("#t-spec", GAP_SMALL)
+        page.select_option("#t-recipe", "fast")  # its recipe fills the new controls in
+        fast = {**TrainConfig().to_dict(), **PRESETS["fast"].recipe}
+        for name in ("weight_decay", "label_smoothing", "lookahead"):
+            assert float(page.input_value(CONTROLS[name][0])) == fast[name], name
+        assert page.input_value("#t-resize") == "" and not page.is_visible("#t-lookahead-alpha")
+        page.fill("#t-lookahead", "3")
+        assert page.is_visible("#t-lookahead-alpha")  # only with Lookahead on
+        page.fill("#t-lookahead", "0")
+        assert not page.is_visible("#t-lookahead-alpha")
+
+        set_recipe(page, EVERY_FIELD)
+        for name, (control, role, label) in CONTROLS.items():
+            found = page.get_by_role(role, name=re.compile("^" + re.escape(label)))
+            assert "#" + found.evaluate("e => e.id") == control, name
+            title = found.evaluate("e => e.closest('label').title")
+            assert title == page_words(help_of(fields[name])), name
+        if axe_script() is not None:  # every control shown: none fails the audit
+            assert audit(page) == []
+        page.fill("#t-name", "every-field")
+        shots(page, "train-every-field")
+        with page.expect_request(
+            lambda r: r.url.endswith("/api/train") and r.method == "POST"
+        ) as sent:
+            page.click("#t-start")
+        body = sent.value.post_data_json
+        assert {name: body.get(name) for name in RECIPE_FIELDS} == EVERY_FIELD
+        wait_until_done(page, "every-field")
+        running = page.text_content("#t-running-recipe")
+        assert "weight decay 0.001" in running and "label smoothing 0.1" in running
+        assert "lookahead every 2 steps, keeping 0.6" in running and "first 20×20" in running
+    train = Run.open("every-field", runs_dir).config["train"]
+    assert {name: train[name] for name in RECIPE_FIELDS} == EVERY_FIELD
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_refused_field_says_why_beside_its_control(browser, server, shots, runs_dir, size):
+    """A value TrainConfig refuses, and progressive resizing on a flatten head (refused
+    once the training has loaded data of unknown size), each get the server's one line
+    beside their control, its --flags named by the page's labels, inside the screen."""
+    viewport = DESKTOP if size == "desktop" else PHONE
+    with opened(browser, server, viewport, refusals=True) as page:
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        page.fill("#t-spec", SMALL)  # flatten: its dense layer needs full-size maps
+        page.fill("#t-epochs", "1")
+        page.fill("#t-name", f"refused-{size}")
+        page.fill("#t-label-smoothing", "1")
+        page.click("#t-start")
+        shown = refusal_beside(page, "#t-label-smoothing")
+        assert shown == library_message(label_smoothing=1.0)
+        page.fill("#t-label-smoothing", "0.1")
+        page.fill("#t-lookahead", "5")
+        page.fill("#t-lookahead-alpha", "0")
+        page.click("#t-start")
+        assert refusal_beside(page, "#t-lookahead-alpha") == library_message(
+            lookahead=5, lookahead_alpha=0.0
+        )
+        page.fill("#t-lookahead-alpha", "0.5")
+        page.fill("#t-resize", "20:0.5")
+        page.click("#t-start")
+        line = refusal_beside(page, "#t-resize")
+        final = get(page.base, "/api/train")
+        assert final["status"] == "failed" and final["field"] == "resize"
+        assert line == page_words(final["message"])
+        assert "cannot train on 20x20 images" in line and "--" not in line
+        box = page.locator("#t-resize-error").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        shots(page, f"train-refused-{size}")
+        page.fill("#t-resize", "")
+        assert page.locator("#t-resize-error").count() == 0
+    assert not (runs_dir / f"refused-{size}").exists()
 
 
 class CtrlCAtEpoch(SilentReporter):

@@ -11,7 +11,7 @@ import pytest
 from convlens.models.registry import PRESETS
 from convlens.recipe import RECIPE_FIELDS, TrainConfig
 from convlens.runs import Run
-from tests.web.conftest import library_message
+from tests.web.conftest import library_field, library_message
 
 SMALL = "conv(4, 3, relu), maxpool(2), flatten, dense(3, softmax)"
 GAP_SMALL = "conv(4, 3, relu), maxpool(2), gap, dense(3, softmax)"  # takes any image size
@@ -121,10 +121,25 @@ def test_a_spec_that_does_not_fit_the_data_fails_in_the_open(client, runs_dir) -
 
 def test_a_flatten_model_cannot_train_on_smaller_images(client, runs_dir) -> None:
     body = {"model": SMALL, "epochs": 2, "resize": "20:0.5", "name": "flat-resize"}
-    assert client.post("/api/train", json=body).status_code == 202
+    assert client.post("/api/train", json=body).status_code == 202  # the idx data's size: unknown
     final = wait_for(client, lambda s: not s["active"])
     assert final["status"] == "failed" and "cannot train on 20x20 images" in final["message"]
+    assert final["field"] == "resize"  # the page puts the line beside that control
     assert not (runs_dir / "flat-resize").exists()
+
+
+def test_a_flatten_model_on_data_of_known_size_is_refused_before_it_starts(runs_dir) -> None:
+    """Fashion-MNIST's 28x28 is known without loading it: the refusal is the start's 400,
+    naming the field, before any folder exists."""
+    from convlens.data.config import DataConfig
+    from convlens.errors import SpecError
+    from convlens.web.training import TrainingManager
+
+    manager = TrainingManager(runs_dir, DataConfig(dataset="fashion-mnist"))
+    with pytest.raises(SpecError, match="cannot train on 20x20 images") as refused:
+        manager.start(SMALL, {"resize": "20:0.5"}, name="flat-known")
+    assert refused.value.field == "resize" and "\n" not in str(refused.value)
+    assert manager.snapshot()["status"] == "idle" and not (runs_dir / "flat-known").exists()
 
 
 @pytest.mark.parametrize(
@@ -263,6 +278,8 @@ def test_a_bad_recipe_value_is_the_librarys_one_line(client, runs_dir, body, con
     response = client.post("/api/train", json={"model": SMALL, "name": "bad", **body})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == library_message(**config)
+    refused = library_field(**config)  # the control to mark: the field TrainConfig refuses
+    assert response.json()["field"] == refused and refused in config
     assert client.get("/api/train").json()["status"] == "idle"
     assert not (runs_dir / "bad").exists()
 
@@ -289,6 +306,8 @@ def test_a_recipe_field_of_the_wrong_kind_is_one_line(client, runs_dir, body, wo
     response = client.post("/api/train", json={"model": SMALL, "name": "bad", **body})
     assert response.status_code == 400, response.text
     assert words in response.json()["error"] and "\n" not in response.json()["error"]
+    if "preset" not in body:
+        assert response.json()["field"] == next(iter(body))  # the control to mark
     assert client.get("/api/train").json()["status"] == "idle"
     assert not (runs_dir / "bad").exists()
 

@@ -142,7 +142,9 @@ async def about(request: Request) -> JSON:
 
 async def convlens_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConvlensError)
-    return JSON(error_body(str(exc), **getattr(exc, "extra", {})), status_code=status_for(exc))
+    named = {"field": exc.field} if exc.field else {}  # the form control it is about
+    extra = {**named, **getattr(exc, "extra", {})}
+    return JSON(error_body(str(exc), **extra), status_code=status_for(exc))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -12,8 +12,8 @@ Each field is made by one of :func:`text`, :func:`whole`, :func:`number`, :func:
 or :func:`anything`; :func:`parse` checks every field of the dataclass against the JSON
 object in field order (keys it does not name are ignored; a missing key or ``null`` is
 the field's default) and refuses the first bad one in one line naming the field and
-what it takes (a 400). A range known only later (a class number below the run's class
-count) is checked with the same words by :func:`check_whole`.
+what it takes (a 400 whose ``"field"`` is that key). A range known only later (a class
+number below the run's class count) is checked with the same words by :func:`check_whole`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def anything():
 
 
 def missing(key: str, example: str) -> WebError:
-    return WebError(f'\'{key}\' is missing; give it, e.g. "{key}": "{example}"')
+    return WebError(f'\'{key}\' is missing; give it, e.g. "{key}": "{example}"', field=key)
 
 
 def check_text(
@@ -96,9 +96,9 @@ def check_text(
             raise missing(key, example)
         return default
     if not isinstance(value, str):
-        raise WebError(f"'{key}' must be text, not {type(value).__name__}")
+        raise WebError(f"'{key}' must be text, not {type(value).__name__}", field=key)
     if len(value) > limit:
-        raise WebError(f"'{key}' is longer than {limit} characters")
+        raise WebError(f"'{key}' is longer than {limit} characters", field=key)
     if example is not None and not value.strip():
         raise missing(key, example)
     return value
@@ -119,11 +119,11 @@ def check_whole(
         or not math.isfinite(value)
         or value != int(value)
     ):
-        raise WebError(f"'{key}' must be a whole number, not {shorten(value)}")
+        raise WebError(f"'{key}' must be a whole number, not {shorten(value)}", field=key)
     value = int(value)
     if low is not None and (value < low or (high is not None and value > high)):
         upper = f" to {high}" if high is not None else " or more"
-        raise WebError(f"'{key}' is {value}; it must be from {low}{upper}")
+        raise WebError(f"'{key}' is {value}; it must be from {low}{upper}", field=key)
     return value
 
 
@@ -131,13 +131,13 @@ def check_number(key: str, value: Any, default: float | None = None) -> float | 
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise WebError(f"'{key}' must be a number, not {shorten(value)}")
+        raise WebError(f"'{key}' must be a number, not {shorten(value)}", field=key)
     if not math.isfinite(value):
-        raise WebError(f"'{key}' must be a finite number")
+        raise WebError(f"'{key}' must be a finite number", field=key)
     return float(value)
 
 
 def check_flag(key: str, value: Any, default: bool | None = None) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise WebError(f"'{key}' must be true, false or null, not {value!r}")
+    raise WebError(f"'{key}' must be true, false or null, not {value!r}", field=key)

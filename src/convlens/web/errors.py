@@ -21,8 +21,8 @@ class WebError(ConvlensError):
 
     status = 400
 
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message, field=field)
         self.extra = extra  # more JSON fields for the answer, e.g. the busy run's name
 
 
@@ -50,7 +50,8 @@ def status_for(err: ConvlensError) -> int:
 
 
 def error_body(message: str, **extra: Any) -> dict[str, Any]:
-    """``{"error": "one line", ...}``: newlines folded, very long messages cut."""
+    """``{"error": "one line", ...}``: newlines folded, very long messages cut. The
+    error's ``field``, where it names one, is among ``extra`` (``"field": "lr"``)."""
     line = " ".join(str(message).split()) or "unknown error"
     if len(line) > _MAX_MESSAGE:
         line = line[: _MAX_MESSAGE - 3] + "..."

@@ -91,6 +91,7 @@ class Job:
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     message: str | None = None
+    refused_field: str | None = None  # the recipe field a failure is about (its control is marked)
     test_accuracy: float | None = None
     test_views: int | None = None  # the test-time views behind test_accuracy
     started: float = field(default_factory=time.time)
@@ -120,6 +121,7 @@ class Job:
             "history": list(self.history),
             "notes": list(self.notes[-20:]),
             "message": self.message,
+            "field": self.refused_field,
             "test_accuracy": self.test_accuracy,
             "test_views": self.test_views,
             # from its checkpoint (written after each epoch), or from the start before one
@@ -197,14 +199,15 @@ class TrainingManager:
             check_memory(spec, shape, batch_size=config.batch_size)
             if config.resize is not None:
                 check_resizable(spec, shape, config.resize_sizes())
-        run_name = check_name(name.strip()) if name and name.strip() else new_run_name(spec.name)
+        run_name = _run_name(name, spec)
         label = model.strip() if model.strip() in PRESETS else spec.name
         with self._lock:
             self._refuse_if_busy()
             if (self.runs_dir / run_name).exists():
                 raise Conflict(
                     f"a run named '{run_name}' already exists in {self.runs_dir}; choose another "
-                    "name (or leave it empty for a dated one)"
+                    "name (or leave it empty for a dated one)",
+                    field="name",
                 )
             self._begin(
                 Job(
@@ -336,8 +339,8 @@ class TrainingManager:
             self._finish("interrupted", str(stop) or "cancelled")
         except TrainingDiverged as err:
             self._finish("diverged", str(err))
-        except ConvlensError as err:
-            self._finish("failed", str(err))
+        except ConvlensError as err:  # e.g. resize on a flatten head, once the data is known
+            self._finish("failed", str(err), field=err.field)
         except Exception as err:  # a bug: keep the server up, say so, log the traceback
             log.exception("training %s failed", self._job.run if self._job else "?")
             self._finish("failed", f"training failed: {type(err).__name__}: {err}")
@@ -348,6 +351,8 @@ class TrainingManager:
         message: str | None,
         accuracy: float | None = None,
         views: int | None = None,
+        *,
+        field: str | None = None,
     ) -> None:
         with self._lock:
             job = self._job
@@ -358,6 +363,7 @@ class TrainingManager:
                 message = cancelled_message(len(job.history), job.epochs)
             job.message = " ".join(message.split()) if message else None
             job.test_accuracy, job.test_views = accuracy, views
+            job.refused_field = field
             job.finished = time.time()
             self._emit("done", job.to_dict())
 
@@ -397,6 +403,17 @@ class TrainingManager:
         """Append an event; the caller holds the lock."""
         self._events.append(Event(self._next_id, kind, data))
         self._next_id += 1
+
+
+def _run_name(name: str | None, spec: ModelSpec) -> str:
+    """The name the page gave (checked: a refusal names the ``name`` field), else a dated one."""
+    if not (name and name.strip()):
+        return new_run_name(spec.name)
+    try:
+        return check_name(name.strip())
+    except ConvlensError as err:
+        err.field = "name"
+        raise
 
 
 def cancelled_message(epochs_done: int, epochs: int) -> str:

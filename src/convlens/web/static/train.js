@@ -13,16 +13,36 @@ let lesson = {}; // the lesson's recipe: what a preset without a recipe trains w
 let recipeModel = null; // the model whose own recipe the form last filled in
 let recipeShown = {}; // the recipe the form was last filled in from (its epoch_images for the placeholder)
 
-// The recipe's number fields with a control of their own (beyond epochs, batch size, lr,
-// ema): the field, its input, and when it applies (left out of the request when it does
-// not, so the recipe's own value is what config.json records).
-const NUMBERS = [
-  ['momentum', 't-momentum', () => $('t-optimizer').value === 'sgd'],
-  ['norm_lr_scale', 't-norm-lr', () => true],
-  ['warmup', 't-warmup', oneCycle],
-  ['final_lr_scale', 't-final-lr', oneCycle],
-  ['epoch_images', 't-epoch-images', () => true],
+// Every recipe field (convlens.recipe.RECIPE_FIELDS) and its control: the field, its
+// input, its kind, and when it applies. A number or text left empty, or a field that does
+// not apply, is left out of the request, so the recipe's own value is what config.json
+// records; a flag is always sent (a disabled one unchecked: off).
+const FIELDS = [
+  ['epochs', 't-epochs', 'number'],
+  ['batch_size', 't-batch', 'number'],
+  ['lr', 't-lr', 'number'],
+  ['optimizer', 't-optimizer', 'choice'],
+  ['momentum', 't-momentum', 'number', () => $('t-optimizer').value === 'sgd'],
+  ['weight_decay', 't-weight-decay', 'number'],
+  ['norm_lr_scale', 't-norm-lr', 'number'],
+  ['schedule', 't-schedule', 'choice'],
+  ['warmup', 't-warmup', 'number', oneCycle],
+  ['anneal', 't-anneal', 'choice', oneCycle],
+  ['final_lr_scale', 't-final-lr', 'number', oneCycle],
+  ['label_smoothing', 't-label-smoothing', 'number'],
+  ['epoch_images', 't-epoch-images', 'number'],
+  ['ema', 't-ema', 'number'],
+  ['lookahead', 't-lookahead', 'number'],
+  ['lookahead_alpha', 't-lookahead-alpha', 'number', lookingAhead],
+  ['resize', 't-resize', 'text'],
+  ['flip', 't-flip', 'choice'],
+  ['augment', 't-augment', 'flag'],
+  ['tta_flip', 't-tta', 'flag'],
+  ['tta_shift', 't-tta-shift', 'flag'],
 ];
+// The other fields the server may refuse by name, and their controls.
+const OTHER_CONTROLS = { train_subset: 't-subset', name: 't-name', model: 't-spec' };
+let labels = {}; // field -> the words of its label, for the one lines that name --flags
 
 export async function initTrain() {
   $('t-form').addEventListener('submit', start);
@@ -40,6 +60,10 @@ export async function initTrain() {
   $('t-augment').addEventListener('change', flipNeedsAugment);
   $('t-optimizer').addEventListener('change', showWhatApplies);
   $('t-schedule').addEventListener('change', showWhatApplies);
+  $('t-lookahead').addEventListener('input', showWhatApplies);
+  // A refused value's line goes once the learner changes it.
+  $('t-form').addEventListener('input', (event) => unrefuse(event.target));
+  $('t-form').addEventListener('change', (event) => unrefuse(event.target));
   // The Runs tab listens for this (it imports this module for Resume, so not the reverse).
   $('t-open').addEventListener('click', () => job && bus.dispatchEvent(new CustomEvent('open-run', { detail: job.run })));
   $('t-try').addEventListener('click', () => job && useRun(job.run));
@@ -104,59 +128,63 @@ function followModel() {
  * on hover, the --flags in it named by the page's labels), and a select offers the
  * library's choices. */
 function describe(options) {
-  const labels = {};
-  for (const box of document.querySelectorAll('#t-form [data-field]')) {
-    labels[box.dataset.field] = box.firstChild.textContent.trim();
-  }
-  const named = (text) => text.replace(/--([a-z-]+)/g, (flag, name) => {
-    const label = labels[name.replace(/-/g, '_')];
-    return label ? `"${label}"` : flag;
-  });
+  labels = {};
+  for (const box of document.querySelectorAll('#t-form [data-field]')) labels[box.dataset.field] = labelText(box);
   for (const box of document.querySelectorAll('#t-form [data-field]')) {
     const option = options[box.dataset.field];
     if (!option) continue;
     box.title = named(option.help);
     const select = box.querySelector('select');
-    if (select && option.choices) {
-      select.replaceChildren(...option.choices.map((value) => el('option', { value, text: OPTIMIZERS[value] || value })));
+    if (select && option.choices) { // the page's words for a choice it knows ("one-cycle"), else the library's
+      const words = Object.fromEntries([...select.options].map((o) => [o.value, o.textContent]));
+      select.replaceChildren(...option.choices.map((value) => el('option', { value, text: words[value] || OPTIMIZERS[value] || value })));
     }
   }
 }
 
+/** A label's own words, without its control's: "Augment", "Momentum (SGD)". */
+const labelText = (box) => [...box.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join(' ').trim();
+
+/** The library's words with each --flag (a CLI option) named by the page's label for it. */
+function named(text) {
+  return text.replace(/--([a-z-]+)/g, (flag, name) => {
+    const label = labels[name.replace(/-/g, '_')];
+    return label ? `"${label}"` : flag;
+  });
+}
+
 function fill(recipe) {
   recipeShown = recipe;
-  $('t-epochs').value = recipe.epochs;
-  $('t-batch').value = recipe.batch_size;
-  $('t-lr').value = num(recipe.lr);
-  $('t-optimizer').value = recipe.optimizer;
-  $('t-schedule').value = recipe.schedule;
-  $('t-anneal').value = recipe.anneal;
-  for (const [key, id] of NUMBERS) $(id).value = recipe[key] == null ? '' : num(recipe[key]);
-  $('t-flip').value = recipe.flip || 'random';
-  $('t-ema').value = num(recipe.ema || 0);
-  $('t-augment').checked = Boolean(recipe.augment);
-  $('t-tta').checked = Boolean(recipe.tta_flip);
-  $('t-tta-shift').checked = Boolean(recipe.tta_shift);
+  for (const [key, id, kind] of FIELDS) {
+    const value = recipe[key];
+    if (kind === 'flag') $(id).checked = Boolean(value);
+    else if (kind === 'choice') $(id).value = value;
+    else if (kind === 'text') $(id).value = value == null ? '' : value;
+    else $(id).value = value == null ? '' : num(value);
+  }
+  for (const id of FIELDS.map(([, id]) => id)) unrefuse($(id));
   flipNeedsAugment();
   showWhatApplies();
-  const rest = [
-    recipeText({ weight_decay: recipe.weight_decay, label_smoothing: recipe.label_smoothing, resize: recipe.resize }),
-    !recipe.weight_decay && 'no weight decay',
-    !recipe.label_smoothing && 'no label smoothing',
-  ];
-  $('t-recipe-rest').textContent = `And from this recipe: ${rest.filter(Boolean).join(' · ')}.`;
 }
 
 function oneCycle() {
   return $('t-schedule').value === 'onecycle';
 }
 
-/** Momentum only means something to SGD, and the warm-up, decay shape and final factor
- * only to the one-cycle schedule: they show only there (and are sent only there). An
- * emptied "Images an epoch" trains the recipe's number (all, unless it names one). */
+/** Lookahead is on with a number of steps above 0 (empty: the recipe's, which may be on). */
+function lookingAhead() {
+  const steps = $('t-lookahead').value.trim();
+  return steps === '' ? recipeShown.lookahead > 0 : Number(steps) > 0;
+}
+
+/** Momentum only means something to SGD, the warm-up, decay shape and final factor only
+ * to the one-cycle schedule, and the share Lookahead keeps only with Lookahead on: they
+ * show only there (and are sent only there). An emptied "Images an epoch" trains the
+ * recipe's number (all, unless it names one). */
 function showWhatApplies() {
   $('t-momentum-box').hidden = $('t-optimizer').value !== 'sgd';
   for (const box of document.querySelectorAll('#t-form .onecycle')) box.hidden = !oneCycle();
+  $('t-lookahead-alpha-box').hidden = !lookingAhead();
   const own = recipeShown.epoch_images;
   $('t-epoch-images').placeholder = own == null ? 'all' : `the recipe's ${thousands(own)}`;
 }
@@ -174,36 +202,71 @@ function flipNeedsAugment() {
 
 async function start(event) {
   event.preventDefault();
+  unrefuseAll();
+  say($('t-message'), '');
   const model = chosenModel() === 'custom' ? $('t-spec').value : chosenModel();
   const body = { model };
   if ($('t-recipe').value !== ownRecipe(chosenModel())) body.preset = $('t-recipe').value; // '' is the lesson's
-  for (const [key, id] of [['epochs', 't-epochs'], ['batch_size', 't-batch'], ['lr', 't-lr'], ['ema', 't-ema']]) {
-    const value = $(id).value.trim();
-    if (value) body[key] = Number(value); // left empty: the recipe's
+  for (const [key, id, kind, applies = () => true] of FIELDS) {
+    const control = $(id);
+    if (kind === 'flag') {
+      body[key] = control.checked;
+      continue;
+    }
+    if (!applies()) continue; // not shown: the recipe's
+    if (control.validity.badInput) return refuse(`"${labels[key]}" needs a number, such as ${control.placeholder || num(recipeShown[key] ?? 0)}`, key);
+    const value = control.value.trim();
+    if (kind === 'choice') body[key] = value;
+    else if (value) body[key] = kind === 'number' ? Number(value) : value; // left empty: the recipe's
   }
-  body.optimizer = $('t-optimizer').value;
-  body.schedule = $('t-schedule').value;
-  if (oneCycle()) body.anneal = $('t-anneal').value;
-  for (const [key, id, applies] of NUMBERS) {
-    const value = $(id).value.trim();
-    if (value && applies()) body[key] = Number(value); // left empty, or not applying: the recipe's
-  }
-  body.flip = $('t-flip').value;
-  body.augment = $('t-augment').checked;
-  body.tta_flip = $('t-tta').checked;
-  body.tta_shift = $('t-tta-shift').checked;
+  if ($('t-subset').validity.badInput) return refuse(`"${labels.train_subset}" needs a whole number, or nothing for all`, 'train_subset');
   const subset = $('t-subset').value.trim();
   if (subset) body.train_subset = Number(subset);
   if ($('t-name').value.trim()) body.name = $('t-name').value.trim();
   try {
-    say($('t-message'), '');
-    $('t-title').textContent = 'Starting…'; // the last run's ending is no longer the news
-    $('t-log').replaceChildren();
-    apply(await api('/api/train', { json: body }));
+    apply(await api('/api/train', { json: body })); // the card shows the new run from here
     watch();
   } catch (error) {
-    say($('t-message'), error.message);
+    refuse(error.message, error.body && error.body.field); // the last run's card stays as it was
   }
+  return undefined;
+}
+
+/** The control of a field the server named, where the page has one. */
+function controlOf(field) {
+  const entry = FIELDS.find(([key]) => key === field);
+  const id = entry ? entry[1] : OTHER_CONTROLS[field];
+  return id ? $(id) : null;
+}
+
+/** Show the server's one line beside the control it is about (marked invalid, described
+ * by the line, and focused, so it scrolls into view and a screen reader reads both), or
+ * under the form where no shown control is (a model that does not parse, a busy server). */
+function refuse(message, field) {
+  const control = field ? controlOf(field) : null;
+  const box = control && control.closest('label');
+  if (!box || box.hidden || control.disabled || field === 'model') {
+    say($('t-message'), message);
+    return;
+  }
+  unrefuse(control);
+  const line = el('p', { class: 'field-error', id: `${control.id}-error`, text: named(message) });
+  box.after(line);
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', line.id);
+  control.focus();
+}
+
+function unrefuse(control) {
+  if (!control || control.getAttribute('aria-invalid') !== 'true') return;
+  control.removeAttribute('aria-invalid');
+  control.removeAttribute('aria-describedby');
+  const line = $(`${control.id}-error`);
+  if (line) line.remove();
+}
+
+function unrefuseAll() {
+  for (const control of document.querySelectorAll('#t-form [aria-invalid="true"]')) unrefuse(control);
 }
 
 /** Continue an interrupted run to its planned epochs; a refusal is thrown to the caller. */
@@ -224,7 +287,13 @@ function watch() {
   if (source) source.close();
   source = new EventSource('/api/train/events');
   const on = (kind, fn) => source.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
-  on('status', apply);
+  // A run that fails on a field (resize on a flatten head, found once the data is known)
+  // marks that control; a fast failure arrives as the stream's first snapshot, not 'done'.
+  const ended = (d) => {
+    apply(d);
+    if (d.status === 'failed' && d.field) refuse(d.message, d.field);
+  };
+  on('status', ended);
   on('start', apply);
   on('epoch', (d) => update({ epoch: d.epoch, epochs: d.epochs, step: 0, steps: d.steps, phase: 'train', status: job.status === 'starting' ? 'running' : job.status }));
   // After the steps: the evaluation (and, after the last epoch, the final one and the figures).
@@ -232,7 +301,7 @@ function watch() {
   on('step', (d) => update({ step: d.step, steps: d.steps, loss: d.loss, accuracy: d.accuracy }));
   on('epoch_end', (row) => update({ history: [...job.history.filter((r) => r.epoch !== row.epoch), row] }));
   on('note', (d) => update({ notes: [...job.notes, d.text] }));
-  on('done', (d) => { apply(d); bus.dispatchEvent(new Event('runs-changed')); });
+  on('done', (d) => { ended(d); bus.dispatchEvent(new Event('runs-changed')); });
   on('end', () => { source.close(); source = null; });
 }
 
