@@ -12,7 +12,8 @@ the average (``convlens.train.averaging``), and the last step's weights (the
 checkpoint's) are judged the same way too, after the batchnorm refresh every evaluation
 makes: one run measures the recipe with and without the average; ``--also-ema D ...``
 keeps further averages alongside (other decays, same run) and judges each the same way.
-The accuracies are
+``--keep DIR`` trains into DIR/trial (a run folder every command opens) instead of a
+temporary one, so its weights can be judged again later. The accuracies are
 deterministic for a seed and thread count; the seconds depend on the machine and its load.
 """
 
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--preset", default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
     parser.add_argument("--also-ema", nargs="*", type=float, default=[], metavar="D")
+    parser.add_argument(
+        "--keep", default=None, metavar="DIR", help="train into DIR/trial and keep the run"
+    )
     args = parser.parse_args()
     if args.also_ema:
         session.WeightAverage = _with_more_averages(args.also_ema)  # this process only
@@ -62,7 +66,8 @@ def main() -> None:
     data = DataConfig(data_dir=args.data_dir, download=False)
     dataset = data.load(progress=False)
     plan = plan_training(args.model, preset=args.preset, overrides=overrides)
-    with tempfile.TemporaryDirectory() as runs:
+    with tempfile.TemporaryDirectory() as scratch:
+        runs = args.keep or scratch
         run = train(
             plan.spec,
             data=data,
