@@ -176,6 +176,102 @@ def test_predict_in_a_loop_sees_a_changed_config_and_answers_as_a_fresh_load(
         convlens.predict("copy", image)
 
 
+def _eager_answer(folder, image: np.ndarray) -> np.ndarray:
+    """What a fresh load of the run folder answers for ``image``: the eager fp32 network."""
+    network = Run.open(folder).network()
+    with torch.no_grad():
+        return network(torch.from_numpy(image).float() / 255).softmax(-1).numpy()
+
+
+def _flipped_weights(folder) -> bytes:
+    """The run's weights file with every float32 weight negated: the same bytes but for
+    the sign bits (the same size, another answer)."""
+    import json
+
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    for name, entry in header.items():
+        if name != "__metadata__" and entry["dtype"] == "F32":
+            start, end = (8 + size + offset for offset in entry["data_offsets"])
+            values = np.frombuffer(data, np.uint32, (end - start) // 4, start)
+            data[start:end] = (values ^ np.uint32(0x8000_0000)).tobytes()
+    return bytes(data)
+
+
+def test_predict_in_a_loop_sees_weights_rewritten_in_place(run, tmp_path) -> None:
+    """Weights written into the same file (same inode, same size: only its time moves),
+    as a user's own tool may save them, are seen by the next call."""
+    import os
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(run.path, folder)
+    image = np.random.default_rng(7).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    first = [convlens.predict(folder, image).probabilities for _ in range(3)]
+    weights = folder / "model.safetensors"
+    before = os.stat(weights)
+    data = _flipped_weights(folder)
+    with open(weights, "r+b") as file:  # in place: no new inode
+        file.write(data)
+        file.truncate()
+    after = os.stat(weights)
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
+    got = convlens.predict(folder, image).probabilities
+    np.testing.assert_allclose(got, _eager_answer(folder, image), atol=1e-5, rtol=0)
+    assert not np.allclose(got, first[0], atol=1e-3)
+
+
+def test_predict_in_a_loop_follows_the_folder_a_reference_names_now(
+    run, tmp_path, monkeypatch
+) -> None:
+    """The reference is found again at every call: a run folder replaced by another
+    (moved into its place), the same relative name from another working directory,
+    and a folder of that name appearing beside the runs folder (Run.open's first
+    candidate) each answer as a fresh load of what the reference names now."""
+    import shutil
+
+    image = np.random.default_rng(11).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    here, there = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(run.path, here / "runs" / "copy")
+    shutil.copytree(run.path, there / "copy")
+    (there / "copy" / "model.safetensors").write_bytes(_flipped_weights(there / "copy"))
+    monkeypatch.chdir(here)
+    original = convlens.predict("copy", image).probabilities  # runs/copy
+    np.testing.assert_allclose(original, _eager_answer("runs/copy", image), atol=1e-5, rtol=0)
+
+    monkeypatch.chdir(there)  # "copy" is a folder here, with other weights
+    flipped = convlens.predict("copy", image).probabilities
+    np.testing.assert_allclose(flipped, _eager_answer("copy", image), atol=1e-5, rtol=0)
+    assert not np.allclose(flipped, original, atol=1e-3)
+
+    monkeypatch.chdir(here)
+    np.testing.assert_allclose(convlens.predict("copy", image).probabilities, original, atol=1e-5)
+    shutil.copytree(there / "copy", here / "copy")  # now Run.open("copy") opens this one
+    np.testing.assert_allclose(convlens.predict("copy", image).probabilities, flipped, atol=1e-5)
+
+    absolute = here / "runs" / "copy"
+    np.testing.assert_allclose(convlens.predict(absolute, image).probabilities, original, atol=1e-5)
+    (here / "runs" / "copy").rename(here / "old")
+    (here / "copy").rename(absolute)  # another run folder moved into its place
+    np.testing.assert_allclose(convlens.predict(absolute, image).probabilities, flipped, atol=1e-5)
+
+
+def test_predict_in_a_loop_sees_a_run_trained_on(run, tmp_path, tiny_idx_dir) -> None:
+    """A run resumed for more epochs in its folder (training replaces its weights and
+    state) answers with the new weights at the next call."""
+    import shutil
+
+    folder = tmp_path / "runs" / "copy"
+    shutil.copytree(run.path, folder)
+    image = np.random.default_rng(13).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    before = [convlens.predict(folder, image).probabilities for _ in range(3)]
+    convlens.resume(folder, epochs=3, data_dir=None)
+    got = convlens.predict(folder, image).probabilities
+    np.testing.assert_allclose(got, _eager_answer(folder, image), atol=1e-5, rtol=0)
+    assert not np.allclose(got, before[0], atol=1e-6)
+
+
 def test_compare_prints_its_table_and_shows_it(tiny_idx_dir, tmp_path) -> None:
     table = convlens.compare(
         [SMALL, SMALL.replace("dense(16", "dense(8")],

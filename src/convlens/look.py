@@ -18,6 +18,7 @@ text with ``str()``. Images are prepared the way the run's training data was (se
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import OrderedDict
@@ -28,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from convlens.data.preparation import as_images
 from convlens.display import FigureResult, block, caveat_html, html_table, pixels_png, png_img
 from convlens.errors import OptionError
 from convlens.introspect.features import Journey
 from convlens.introspect.saliency import Explanation
 from convlens.models.network import Network
+from convlens.predict import prepared_probabilities
 from convlens.runs import CONFIG, WEIGHTS, Run
 from convlens.train.evaluation import Evaluation
 
@@ -61,9 +64,11 @@ def choose(run: Run, which: Any = None, *, data_dir: str | None = None) -> Chose
     """Test images by index (an int or a list of ints; None: the lesson's 0, 23, 28), or
     anything :func:`convlens.data.preparation.as_images` reads (arrays, tensors, PIL
     images, paths), prepared like the run's training data."""
-    from convlens.data.preparation import as_images
     from convlens.introspect.selection import pick_images
 
+    if isinstance(which, np.ndarray):  # a notebook's loop: pixels, never test indices
+        images = as_images(which, run.preparation)
+        return Chosen(images, *_numbered(len(images)))
     indices = _indices(which)
     if which is None or indices is not None:
         dataset = run_test_set(run, data_dir)
@@ -99,6 +104,13 @@ def _indices(which: Any) -> list[int] | None:
     ):
         return [int(v) for v in which]
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _numbered(count: int) -> tuple[tuple[str, ...], tuple[None, ...]]:
+    """Labels "image 0" ... and unknown true classes for ``count`` unnamed images, made
+    once per count (a loop over one image asks for the same pair at every call)."""
+    return tuple(f"image {i}" for i in range(count)), (None,) * count
 
 
 def _names(which: Any, count: int) -> tuple[str, ...]:
@@ -325,14 +337,19 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     files (:class:`_LoadedRuns`): building the network and loading its weights took
     about 50 ms a call, reopening the run and parsing its config.json 0.45 ms of a
     0.63 ms call, and a fresh network never reaches the fast engine, which builds on
-    the second call with the same weights.
+    the second call with the same weights. What a call adds to the network's own
+    answer is the check of those two files (two ``os.stat``), the images' labels and
+    the result (BENCHMARKS.md, "Session 8: `convlens.predict(run)` on Zen 4").
     """
-    from convlens.predict import predict_arrays
-
     loaded = _LOADED.run(run)
-    chosen = choose(loaded.run, images, data_dir=data_dir)
-    probabilities = predict_arrays(loaded.network, chosen.images, **loaded.views)
-    return Predictions(chosen.labels, chosen.images, probabilities, loaded.names, loaded.caveat)
+    if isinstance(images, np.ndarray):  # a notebook's loop: pixels, never test indices
+        pixels = as_images(images, loaded.run.preparation)
+        labels = _numbered(len(pixels))[0]
+    else:
+        chosen = choose(loaded.run, images, data_dir=data_dir)
+        pixels, labels = chosen.images, chosen.labels
+    probabilities = prepared_probabilities(loaded.network, pixels, **loaded.views)
+    return Predictions(labels, pixels, probabilities, loaded.names, loaded.caveat)
 
 
 @dataclass(frozen=True)
@@ -354,64 +371,99 @@ class _Loaded:
         return cls(run, network, views, names, run.data_note.caveat)
 
 
+FilesKey = tuple[int, ...]  # config.json's and the weights' (device, inode, size, mtime)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A loaded run and the files it was loaded from: their paths and :data:`FilesKey`.
+    ``direct``: the reference names the folder itself (a Run, or a path holding a
+    config.json), so stating these two paths is all that finding the run again does."""
+
+    config: str
+    weights: str
+    key: FilesKey
+    direct: bool
+    loaded: _Loaded
+
+
 class _LoadedRuns:
     """The opened run (its config parsed once) and ``run.network()`` for :func:`predict`,
-    kept per run folder while its weights and config files are the same files: same size,
-    modification time and inode (training replaces them with ``os.replace``, so a new
-    epoch's weights are a new inode). The key is taken before the files are read, so a
-    change while they are read is seen by the next call. The networks never leave this
-    module (predict returns only probabilities), so no caller can change one behind the
-    key; the last ``KEEP`` runs are kept (about 1 MB each for cnn, with the fast engine's
-    sessions)."""
+    kept per reference (a path or name as given, a Run's folder) while the files it
+    finds now are the files that were loaded: config.json and the weights on the same
+    device and inode, of the same size and modification time. Training replaces them
+    with ``os.replace`` (a new inode); a file rewritten in place has a new size or time;
+    another folder moved to the path, or a relative path read from another working
+    directory, holds other inodes. Nothing is trusted between calls: each one stats
+    both files again (about 2.5 us each on Zen 4), and a name found in the runs folder
+    is looked for first as a folder of its own, as :meth:`Run.open` does. The key is
+    taken before the files are read, so a change while they are read is seen by the
+    next call. The networks never leave this module (predict returns only
+    probabilities), so no caller can change one behind the key; the last ``KEEP``
+    references are kept (about 1 MB each for cnn, with the fast engine's sessions)."""
 
     KEEP = 8
 
     def __init__(self) -> None:
-        self._runs: OrderedDict[str, tuple[tuple[int, ...], _Loaded]] = OrderedDict()
+        self._runs: OrderedDict[str, _Kept] = OrderedDict()
         self._lock = threading.Lock()
 
     def run(self, ref: RunRef) -> _Loaded:
+        name = str(ref.path) if isinstance(ref, Run) else os.fspath(ref)
+        kept = self._runs.get(name)
+        if kept is not None and kept.direct and _files_key(kept.config, kept.weights) == kept.key:
+            with self._lock:
+                if name in self._runs:
+                    self._runs.move_to_end(name)
+            return kept.loaded
         folder, key = _folder_key(ref)
         if not key:  # a file missing: open and load as before, for the run's own error
             return _Loaded.of(open_run(ref))
-        folder = os.path.abspath(folder)  # a string: relative refs move with the cwd
+        config, weights = os.path.join(folder, CONFIG), os.path.join(folder, WEIGHTS)
+        if kept is not None and (kept.key, kept.config, kept.weights) == (key, config, weights):
+            loaded = kept.loaded  # found in the runs folder: the same files as before
+        else:
+            loaded = _fresh(folder)
         with self._lock:
-            kept = self._runs.get(folder)
-            if kept is not None and kept[0] == key:
-                self._runs.move_to_end(folder)
-                return kept[1]
-        loaded = _Loaded.of(Run(Path(folder)))  # a fresh handle: the files the key saw
-        with self._lock:
-            self._runs[folder] = (key, loaded)
-            self._runs.move_to_end(folder)
+            self._runs[name] = _Kept(config, weights, key, folder == name, loaded)
+            self._runs.move_to_end(name)
             while len(self._runs) > self.KEEP:
                 self._runs.popitem(last=False)
         return loaded
 
 
-def _folder_key(ref: RunRef) -> tuple[str, tuple[int, ...]]:
-    """The run's folder and what identifies its config and weights files' contents
-    without reading them: (inode, size, modification time) each; empty if one is missing."""
+def _fresh(folder: str) -> _Loaded:
+    """The run in ``folder`` opened and loaded anew, by its absolute path: a relative
+    one would move with the working directory."""
+    return _Loaded.of(Run(Path(os.path.abspath(folder))))
+
+
+def _folder_key(ref: RunRef) -> tuple[str, FilesKey]:
+    """The run's folder (as :meth:`Run.open` finds it) and its :func:`_files_key`; the
+    key is empty if a file is missing."""
     from convlens.runs import find_run
 
     if isinstance(ref, Run):
         folder = str(ref.path)
-        try:
-            config = os.stat(os.path.join(folder, CONFIG))
-        except OSError:
-            return folder, ()
     else:
         found = find_run(ref)
         if found is None:
             return os.fspath(ref), ()
-        folder, config = found
+        folder = found[0]
+    return folder, _files_key(os.path.join(folder, CONFIG), os.path.join(folder, WEIGHTS))
+
+
+def _files_key(config: str, weights: str) -> FilesKey:
+    """What identifies the two files' contents without reading them: (device, inode,
+    size, modification time) each, or () if one is missing."""
     try:
-        weights = os.stat(os.path.join(folder, WEIGHTS))
-    except OSError:
-        return folder, ()
-    return folder, tuple(
-        value for s in (config, weights) for value in (s.st_ino, s.st_size, s.st_mtime_ns)
-    )
+        c, w = os.stat(config), os.stat(weights)
+    except (OSError, ValueError):
+        return ()
+    return (
+        c.st_dev, c.st_ino, c.st_size, c.st_mtime_ns,
+        w.st_dev, w.st_ino, w.st_size, w.st_mtime_ns,
+    )  # fmt: skip
 
 
 _LOADED = _LoadedRuns()

@@ -62,8 +62,32 @@ def predict_arrays(
     with shifted copies (:mod:`convlens.models.tta`), as a run trained with them was
     evaluated (see :func:`convlens.train.engine.predict_view_logits`).
     """
-    network = inference.on_cpu_in_eval(network)
     images = as_images(images, preparation_of(network))
+    return prepared_probabilities(
+        network, images, batch_size, tta_flip=tta_flip, tta_shift=tta_shift
+    )
+
+
+def prepared_probabilities(
+    network: Network,
+    images: np.ndarray,
+    batch_size: int = 500,
+    *,
+    tta_flip: bool = False,
+    tta_shift: bool = False,
+) -> np.ndarray:
+    """:func:`predict_arrays` for images already as the network takes them: uint8
+    (N, C, H, W) from :func:`~convlens.data.preparation.as_images`.
+
+    One image whose engine is ready for the network as it is (weights, eval mode) is
+    answered after that one check (:func:`convlens.models.inference.ready_pixel_probabilities`);
+    anything else first puts the network on the CPU in eval mode.
+    """
+    if not (tta_flip or tta_shift):
+        answer = inference.ready_pixel_probabilities(network, images)
+        if answer is not None:
+            return answer
+    network = inference.on_cpu_in_eval(network)
     out = []
     for start in range(0, len(images), batch_size):  # no autograd: inputs need no grad
         if not (tta_flip or tta_shift):
@@ -74,7 +98,7 @@ def predict_arrays(
         mean = sum(w * network.predict_proba(v) for w, v in views)
         out.append((mean / sum(w for w, _ in views)).numpy())
     if len(out) == 1:
-        return out[0]  # one batch (one image): no copy
+        return out[0]  # one batch: no copy
     return np.concatenate(out) if out else np.zeros((0, network.num_classes), np.float32)
 
 

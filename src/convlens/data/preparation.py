@@ -154,6 +154,8 @@ def as_images(inputs: Any, preparation: Preparation, *, invert: bool | None = No
       with a hint: a picture to be resized and matched goes in as a path or PIL image.
     - A list or tuple of any of these is stacked.
     """
+    if _already_prepared(inputs, preparation):  # the usual batch: nothing to do
+        return np.ascontiguousarray(inputs)
     if isinstance(inputs, (str, os.PathLike, Image.Image)):
         return prepare_picture(inputs, preparation, invert=invert)[None]
     if isinstance(inputs, (list, tuple)):
@@ -162,8 +164,6 @@ def as_images(inputs: Any, preparation: Preparation, *, invert: bool | None = No
         if all(isinstance(v, (int, float, np.number)) for v in inputs):
             return as_images(np.asarray(inputs), preparation, invert=invert)
         return np.concatenate([as_images(v, preparation, invert=invert) for v in inputs])
-    if _already_prepared(inputs, preparation):  # the usual batch: nothing to do
-        return np.ascontiguousarray(inputs)
     array = _to_numpy(inputs)
     pixels = _to_uint8(array)  # same shape, uint8
     batch = _to_nchw(pixels, preparation.channels)  # (N, c, h, w)

@@ -138,12 +138,21 @@ def pixel_probabilities(network: nn.Module, pixels: np.ndarray) -> np.ndarray:
     tensor of it, no copy of that into the input, no tensor of the answer.
     ``look()`` and ``predict_arrays`` ask here.
     """
+    answer = ready_pixel_probabilities(network, pixels)
+    if answer is not None:
+        return answer
+    return probabilities(network, to_float_images(pixels)).numpy()
+
+
+def ready_pixel_probabilities(network: nn.Module, pixels: np.ndarray) -> np.ndarray | None:
+    """:func:`pixel_probabilities` for one uint8 image (1, C, H, W) when the network's
+    ONNX engine is built for its weights and mode as they are now (one check, about
+    2 us), else None: the caller prepares the network and asks again. A network in
+    training mode is never answered here (its engine is not built for that mode)."""
     entry = _CACHE.get(network)
     if entry is not None and isinstance(entry.forward, OnnxForward) and entry.built_for_now():
-        answer = entry.forward.pixel_probabilities(pixels)
-        if answer is not None:
-            return answer
-    return probabilities(network, to_float_images(pixels)).numpy()
+        return entry.forward.pixel_probabilities(pixels)
+    return None
 
 
 def engine_name(network: nn.Module) -> str:
