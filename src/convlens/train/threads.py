@@ -13,8 +13,15 @@ while the same count keeps winning (the period doubles from ``PERIOD`` up to
 ``MAX_PERIOD`` seconds of training, and comes back when the winner changes), and the
 next trial waits until the time the last one lost is at most 2% of the training since.
 The run starts at the count that :class:`ThreadChooser` infers from the machine's
-counters (the cores other processes left idle while the run set up), so a short run
-pays for no trial; the first trial comes after ``PERIOD`` seconds of training.
+counters (the cores other processes left idle while the run set up), or at one thread,
+so a short run pays for no trial; the first trial comes after ``PERIOD`` seconds of
+training. The first step at a count the process has not run yet is its warm-up, not its
+figure: OpenMP creates the count's threads and oneDNN generates its kernels for that
+count (on a 2-core Zen 4, cnn at batch 32: the process's first steps took 261, 83 and
+42 ms against 11-26 ms later, and the first two-thread step 894 ms, busy machine).
+Timing such a step dropped a count that was faster at once, and counted its warm-up as
+time the trial lost, which put the next trial off by ``lost / WASTE``: 47 s, longer
+than a benchmark's whole run (BENCHMARKS.md, "Session 8: the `cnn` step on Zen 4").
 
 ``--threads`` and ``CONVLENS_THREADS`` fix the count instead: no timing, no switching,
 and reruns match to the last bit. Without them the count follows the machine, and
@@ -99,10 +106,11 @@ class ThreadTuner:
         self.cores = cores or max_threads()
         self._set_threads = set_threads or _set_torch_threads
         self.candidates = [self.fixed] if self.fixed else candidate_threads(self.cores)
-        # With a guess (the idle cores, ThreadChooser) the run starts there and the first
-        # trial waits ``PERIOD`` seconds: a short run under load then pays no trial step
-        # at a collapsed count. Without one, one thread first: on a quiet machine it is at
-        # most ``cores`` times slower, while all the cores of a shared one can be 16x slower.
+        # The run starts at the guess (the idle cores, ThreadChooser), else at one thread
+        # (on a quiet machine at most ``cores`` times slower, while all the cores of a
+        # shared one can be 16x slower), and the first trial waits ``PERIOD`` seconds:
+        # a short run under load pays no trial step at a collapsed count, and no trial
+        # times the process's own first steps (oneDNN building its kernels).
         self.best = guess if guess in self.candidates else self.candidates[-1]
         self.period = self.PERIOD
         self.trials = 0  # trials finished, for tests and env.json
@@ -111,10 +119,9 @@ class ThreadTuner:
         self._queue: list[int] = []
         self._timed: dict[int, list[float]] = {}
         self._since_trial = 0.0
+        self._warmed: set[int] = set()  # the counts whose warm-up step has run
         self.threads = self.best
         self._set_threads(self.threads)
-        if self.measuring and self.best != guess:
-            self._start_trial()
 
     @property
     def measuring(self) -> bool:
@@ -124,6 +131,9 @@ class ThreadTuner:
         """One training step at :attr:`threads` took ``seconds``."""
         self._used[self.threads] += 1
         if not self.measuring:
+            return
+        if self.threads not in self._warmed:  # its warm-up: neither a figure nor a loss
+            self._warmed.add(self.threads)
             return
         if self._queue:
             self._trial_step(seconds)
