@@ -43,16 +43,17 @@ def keras_rate(python: str, data_dir: str, images: int, env: dict[str, str]) -> 
     return json.loads(out.strip().splitlines()[-1])["images_per_second"][-1]
 
 
-def convlens_rate(data_dir: str, images: int, env: dict[str, str]) -> float:
-    """images/s of convlens' second epoch (the default path, threads chosen as train does)."""
+def convlens_rate(data_dir: str, images: int, env: dict[str, str]) -> tuple[float, int]:
+    """images/s of convlens' second epoch (the default path, threads chosen as train does)
+    and the thread count that ran most of its steps."""
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "throughput.json"
         command = [sys.executable, str(HERE / "train_throughput.py"), "--data-dir", data_dir,
                    "--models", "cnn", "--engines", "convlens-auto", "--repeats", "2",
                    "--images", str(images), "--json", str(result)]  # fmt: skip
         subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-        seconds = json.loads(result.read_text())["cnn"]["convlens-auto"]["seconds"]
-    return images / seconds[-1]
+        measured = json.loads(result.read_text())["cnn"]["convlens-auto"]
+    return images / measured["seconds"][-1], measured["threads"][-1]
 
 
 def main() -> None:
@@ -76,11 +77,12 @@ def main() -> None:
             process.start()
         for number in range(1, args.rounds + 1):
             keras = keras_rate(args.keras_python, args.data_dir, args.images, env)
-            ours = convlens_rate(args.data_dir, args.images, env)
-            rounds.append({"tf_keras": keras, "convlens": ours, "ratio": ours / keras})
+            ours, threads = convlens_rate(args.data_dir, args.images, env)
+            rounds.append({"tf_keras": keras, "convlens": ours, "ratio": ours / keras,
+                           "convlens_threads": threads})  # fmt: skip
             print(f"round {number} ({args.isa}, {args.spinners} spinner(s)): tf.keras "
-                  f"{keras:,.0f} images/s, convlens {ours:,.0f}, {ours / keras:.2f}x",
-                  flush=True)  # fmt: skip
+                  f"{keras:,.0f} images/s, convlens {ours:,.0f} ({threads} thread(s)), "
+                  f"{ours / keras:.2f}x", flush=True)  # fmt: skip
     finally:
         stop.set()
         for process in spinners:

@@ -12,7 +12,8 @@ Engines: ``plain-fp32`` (the reference loop below), ``convlens-fp32`` and
 ``convlens-auto`` (the default: bf16 autocast + channels_last where the CPU runs bf16
 natively). Each epoch is the full 60,000 images unless ``--images`` says fewer. The
 convlens engines pick their threads as ``convlens train`` does (the fastest count by
-measured step times, :mod:`convlens.train.threads`); plain PyTorch keeps torch's default.
+measured step times, :mod:`convlens.train.threads`), and the JSON says, per epoch, the
+count that ran most of its steps (``threads``); plain PyTorch keeps torch's default.
 ``--device`` is ``auto`` (CUDA when there is one) or any torch device; on CUDA the plain
 loop moves each batch to the GPU, as a PyTorch user would.
 """
@@ -93,6 +94,7 @@ def main() -> None:
     default_threads = max_threads()
     for model_name in args.models:
         seconds: dict[str, list[float]] = {engine: [] for engine in args.engines}
+        threads: dict[str, list[int]] = {engine: [] for engine in args.engines}
         setups = {}
         for engine in args.engines:
             torch.manual_seed(0)
@@ -117,6 +119,7 @@ def main() -> None:
                 if engine == "plain-fp32":
                     torch.set_num_threads(default_threads)  # what a PyTorch user gets
                     took = plain_epoch(setup[0], setup[1], x, y, args.batch_size, device)
+                    threads[engine].append(torch.get_num_threads())
                 else:
                     net, optimizer, config, runtime, tuner = setup
                     if tuner is not None:
@@ -125,6 +128,8 @@ def main() -> None:
                         net, optimizer, x_device, y_device, config, runtime,
                         epoch=repeat + 1, threads=tuner,
                     ).seconds  # fmt: skip
+                    used = tuner.epoch_threads() if tuner else torch.get_num_threads()
+                    threads[engine].append(used)
                 seconds[engine].append(took)
                 print(
                     f"{model_name} {engine} repeat {repeat + 1}: {took:.2f} s "
@@ -135,6 +140,7 @@ def main() -> None:
         results[model_name] = {
             engine: {
                 "seconds": times,
+                "threads": threads[engine],
                 "median_seconds": statistics.median(times),
                 "images_per_second": len(x) / statistics.median(times),
                 "ratio_to_" + args.engines[0]: reference / statistics.median(times),
