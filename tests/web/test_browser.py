@@ -762,6 +762,84 @@ def test_a_refused_field_says_why_beside_its_control(browser, server, shots, run
     assert not (runs_dir / f"refused-{size}").exists()
 
 
+PHONE_TRIPS = (Path(__file__).parent / "phone_trips.js").read_text(encoding="utf-8")
+
+
+def fits_a_phone(page, tab: str) -> None:
+    """Nothing in ``tab`` a learner trips over on a phone (tests/web/phone_trips.js)."""
+    trips = page.evaluate(PHONE_TRIPS, tab)
+    assert trips == {"wide": [], "small": [], "hidden": [], "broken": []}, (tab, trips)
+
+
+def canvas_pixels(page) -> list:
+    return page.evaluate(
+        "() => [...document.getElementById('p-canvas').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data].filter((_, i) => i % 4 === 0)"
+    )
+
+
+@pytest.mark.slow
+def test_a_learner_on_a_phone_trains_looks_and_predicts_an_upload(browser, tmp_path, shots) -> None:
+    """A learner's walk on a phone from an empty runs folder: Predict says to train first;
+    train a small run on the Train tab, open it in Runs, "Predict with it" answers a
+    sample at once (not an empty canvas), then an uploaded photo. No tab on the way has
+    anything wider than the screen, a target under 24x24, hidden matrix columns or a
+    broken number."""
+    from PIL import Image, ImageDraw
+
+    from tests.web.conftest import LiveServer
+
+    ten_classes = DataConfig(dataset="fashion-mnist", download=False)  # the embedded sample
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    photo = tmp_path / "shirt.png"  # a light garment on a dark floor, as a phone takes it
+    picture = Image.new("RGB", (300, 240), (40, 40, 48))
+    ImageDraw.Draw(picture).polygon(
+        [(90, 40), (210, 40), (260, 100), (220, 110), (215, 220), (85, 220), (80, 110), (40, 100)],
+        fill=(230, 225, 210),
+    )
+    picture.save(photo)
+    with LiveServer(runs, ten_classes) as fresh, opened(browser, fresh, PHONE) as page:
+        page.goto(page.base + "#predict")
+        page.wait_for_selector("#p-message:not([hidden])")
+        assert "No trained run yet" in page.text_content("#p-message")
+        page.click(".tabs a[data-tab='train']")
+        page.wait_for_selector("#t-presets .choice")
+        # ten classes (a 10x10 matrix) and a six-figure parameter count in the layer table
+        page.fill("#t-spec", "conv(4, 3, relu), maxpool(2), flatten, dense(256, relu), dense(10)")
+        page.fill("#t-epochs", "1")
+        page.fill("#t-subset", "600")
+        page.fill("#t-name", "first-run")
+        fits_a_phone(page, "#tab-train")
+        train_on_page(page, "first-run")
+        fits_a_phone(page, "#tab-train")
+        page.click("#t-open")
+        page.wait_for_selector(".run-card[data-name='first-run'] .confusion")
+        fits_a_phone(page, "#tab-runs")
+        shots(page, "phone-walk-run")
+
+        page.click(".tabs a[data-tab='train']")
+        page.click("#t-try")
+        wait_until(page, "location.hash === '#predict'")
+        names = Run.open("first-run", runs).class_names
+        answered = "names => names.includes(document.getElementById('p-label').textContent)"
+        wait_until(page, answered, names)  # a sample, answered without drawing anything
+        page.wait_for_selector(".tile")
+        sample = canvas_pixels(page)
+        page.set_input_files("#p-upload", str(photo))
+        wait_until(
+            page,
+            "(old) => { const d = document.getElementById('p-canvas')"
+            ".getContext('2d').getImageData(0, 0, 28, 28).data;"
+            " return d.some((v, i) => i % 4 === 0 && v !== old[i / 4]); }",
+            sample,
+        )
+        wait_until(page, answered, names)
+        assert canvas_pixels(page) != sample
+        fits_a_phone(page, "#tab-predict")
+        shots(page, "phone-walk-predict")
+
+
 class CtrlCAtEpoch(SilentReporter):
     """Presses Ctrl-C as epoch ``epoch`` starts, as a person at ``convlens train`` would."""
 

@@ -7,6 +7,7 @@ import { api, bus, cellGrid, el, num, pct, say, signClass } from './util.js';
 const $ = (id) => document.getElementById(id);
 const state = { run: null, run2: '', features: null, filter: 0, selected: null, drawing: false, last: null, seq: 0, note: '' };
 let ctx = null;
+let firstSample = null; // the picture a page opens with; also once the first run appears
 
 export async function initPredict() {
   const canvas = $('p-canvas');
@@ -32,9 +33,9 @@ export async function initPredict() {
     for (const sample of samples.samples.filter((s) => s.id.startsWith('fashion:'))) {
       $('p-samples').append(el('button', { type: 'button', class: 'thumb', title: sample.label, onclick: () => { state.note = ''; paint(sample.png); } }, el('img', { src: sample.png, alt: sample.label })));
     }
-    await loadRuns();
     const first = samples.samples.find((s) => s.id.startsWith('fashion:'));
-    if (first && state.run) paint(first.png);
+    firstSample = first ? first.png : null;
+    await loadRuns();
   } catch (error) {
     say($('p-message'), error.message);
   }
@@ -58,6 +59,9 @@ async function loadRuns() {
   say($('p-message'), '');
   state.run = usable.some((r) => r.name === keep) ? keep : usable[0].name;
   select.value = state.run;
+  // The first run to appear (at start, or trained on this page from an empty folder)
+  // answers a sample at once, rather than waiting on an empty canvas.
+  if (!keep && firstSample && blank(pixels())) paint(firstSample);
 }
 
 /** Select a run from another tab (after training, or "predict with it"). */
@@ -106,9 +110,12 @@ function stroke(from, to) {
   ctx.stroke();
 }
 
+let paints = 0; // the latest picture asked for wins, whichever loads first
 function paint(src) {
   const img = new Image();
+  const mine = ++paints;
   img.onload = () => {
+    if (mine !== paints) return;
     clearCanvas();
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(img, 0, 0, 28, 28);

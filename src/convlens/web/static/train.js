@@ -356,6 +356,7 @@ function apply(snapshot) {
     const views = job.test_views > 1 ? ` (${job.test_views} views)` : '';
     log.append(el('li', { class: good ? 'done' : 'bad', text: good ? `finished: test accuracy ${pct(job.test_accuracy, 2)}${views}` : job.message || job.status }));
   }
+  log.hidden = !log.childElementCount; // an empty log is no stop for the Tab key
   $('t-after').hidden = active || !(job.status === 'complete' || job.status === 'stopped');
   const resumable = !active && job.status === 'interrupted' && job.resumable;
   $('t-resume-box').hidden = !resumable;
