@@ -236,6 +236,17 @@ def test_predict_a_drawing_like_the_library(client, runs_dir) -> None:
     assert abs(sum(body["probabilities"]) - 1) < 1e-5
 
 
+def test_a_drawing_in_fractional_grey_levels_is_rounded(client, runs_dir) -> None:
+    """Levels may be floats (a canvas' averages): rounded to the nearest of 0..255."""
+    levels = np.asarray(bars(), np.float64) * 0.998 + 0.4  # none a whole number
+    body = client.post("/api/predict", json={"run": "cnn", "pixels": levels.tolist()}).json()
+    network = Run.open("cnn", runs_dir).load_network()
+    rounded = np.rint(levels).astype(np.uint8)[None, None]
+    expected = predict_arrays(network, rounded)[0]
+    assert np.allclose(body["probabilities"], expected, atol=1e-6)
+    assert (png_array(body["image"]["png"]) == rounded[0, 0]).all()
+
+
 def test_a_drawing_of_another_size_is_resized_not_inverted(client) -> None:
     body = client.post("/api/predict", json={"run": "cnn", "pixels": bars(56)})
     assert body.status_code == 200 and body.json()["image"]["shape"] == [1, 28, 28]
@@ -310,6 +321,9 @@ def test_learned_filter_weights(client, runs_dir) -> None:
         ({"run": "cnn", "pixels": [[0, 1], [2]]}, 400, "differ in length"),
         ({"run": "cnn", "pixels": [[300]]}, 400, "0 to 255"),
         ({"run": "cnn", "pixels": [[0.5, "x"]]}, 400, "0 to 255"),
+        ({"run": "cnn", "pixels": [[0, True]]}, 400, "0 to 255"),  # JSON true is no level
+        ({"run": "cnn", "pixels": [[0, None]]}, 400, "0 to 255"),
+        ({"run": "cnn", "pixels": [[-0.5, 3]]}, 400, "0 to 255"),
         ({"run": "cnn", "pixels": bars(), "image": "fashion:0"}, 400, "not both"),
         ({"run": "nope", "pixels": bars()}, 404, "no run named 'nope'"),
         ({"pixels": bars()}, 400, "'run' is missing"),
