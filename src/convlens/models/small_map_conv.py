@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
-    from convlens.train.cpu import CpuFeatures
+    from convlens.cpu_features import CpuFeatures
 
 # Output maps of at most this many pixels use the forward-convolution weight gradient.
 # With AMX (4x4): 3-4x faster at 3x3, 1.6x at 4x4, slower at 5x5 (bf16, 1 and 2 threads).
@@ -55,7 +55,7 @@ def small_map_limit(features: CpuFeatures) -> int:
     """The largest output map (pixels) whose weight gradient is a forward convolution, on
     a CPU with ``features``: AMX's 4x4 where oneDNN may use AMX, 7x7 where bf16 is native
     without it, else :data:`SMALL_MAP`."""
-    from convlens.train.cpu import ONEDNN_ISAS
+    from convlens.cpu_features import ONEDNN_ISAS
 
     if not features.native_bf16:
         return SMALL_MAP
@@ -69,7 +69,7 @@ def small_map_limit(features: CpuFeatures) -> int:
 @functools.cache
 def this_cpu_small_map_limit() -> int:
     """:func:`small_map_limit` of this process's CPU (its flags and caps read once)."""
-    from convlens.train.cpu import CpuFeatures
+    from convlens.cpu_features import CpuFeatures
 
     return small_map_limit(CpuFeatures.detect())
 
