@@ -37,6 +37,18 @@ run startup-memory $PY bench/startup_and_memory.py --data-dir "$DATA" --json "$O
 run inference-latency $PY bench/inference_latency.py --ideas --steal 24 --json "$OUT/inference-latency.json"
 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 run inference-latency-avx2 $PY \
     bench/inference_latency.py --json "$OUT/inference-latency-avx2.json"
+# convlens.predict(run) against its network, and where a prediction of files and of the
+# web page's request goes, stage by stage, on a one-epoch cnn run (goal 7)
+PREDICT_RUNS=$(mktemp -d)
+.venv/bin/convlens train cnn --epochs 1 --train-subset 2000 --test-subset 500 --threads 1 \
+    --data-dir "$DATA" --runs "$PREDICT_RUNS" --name cnn-predict --quiet
+run inference-latency-run $PY bench/inference_latency.py --run "$PREDICT_RUNS/cnn-predict" \
+    --json "$OUT/inference-latency-run.json"
+run inference-batches-run $PY bench/inference.py "$PREDICT_RUNS/cnn-predict" --threads 2 \
+    --json "$OUT/inference-batches-run.json"
+run predict-stages $PY bench/predict_stages.py "$PREDICT_RUNS/cnn-predict" --data-dir "$DATA" \
+    --json "$OUT/predict-stages.json"
+rm -rf "$PREDICT_RUNS"
 run precision-parity $PY bench/precision_parity.py --data-dir "$DATA" --json "$OUT/precision-parity.json"
 run time-to-91 $PY bench/time_to_accuracy.py --data-dir "$DATA" --json "$OUT/time-to-91.json" \
     --recipes "cnn (lesson recipe)" "cnn, batch 64, lr 2e-3"

@@ -378,7 +378,7 @@ FilesKey = tuple[int, ...]  # config.json's and the weights' (device, inode, siz
 class _Kept:
     """A loaded run and the files it was loaded from: their paths and :data:`FilesKey`.
     ``direct``: the reference names the folder itself (a Run, or a path holding a
-    config.json), so stating these two paths is all that finding the run again does."""
+    config.json), so an ``os.stat`` of these two paths is all that finding the run again does."""
 
     config: str
     weights: str
