@@ -734,6 +734,18 @@ def test_a_refused_field_says_why_beside_its_control(browser, server, shots, run
         page.fill("#t-spec", SMALL)  # flatten: its dense layer needs full-size maps
         page.fill("#t-epochs", "1")
         page.fill("#t-name", f"refused-{size}")
+        page.fill("#t-lr", "")
+        page.focus("#t-lr")
+        page.keyboard.type("1e")  # not a number: the input's value is empty, nothing is sent
+        starts: list[str] = []
+        page.on(
+            "request",
+            lambda r: r.method == "POST" and r.url.endswith("/api/train") and starts.append(r.url),
+        )
+        page.keyboard.press("Enter")  # the keyboard's way to Start
+        assert refusal_beside(page, "#t-lr") == '"Learning rate" needs a number, such as 0.001'
+        assert starts == []  # refused on the page: nothing was sent
+        page.fill("#t-lr", "0.001")
         page.fill("#t-label-smoothing", "1")
         page.click("#t-start")
         shown = refusal_beside(page, "#t-label-smoothing")
@@ -756,6 +768,8 @@ def test_a_refused_field_says_why_beside_its_control(browser, server, shots, run
         box = page.locator("#t-resize-error").bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        if axe_script() is not None:  # the marked control and its line pass the audit
+            assert audit(page) == []
         shots(page, f"train-refused-{size}")
         page.fill("#t-resize", "")
         assert page.locator("#t-resize-error").count() == 0

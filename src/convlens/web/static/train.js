@@ -41,7 +41,7 @@ const FIELDS = [
   ['tta_shift', 't-tta-shift', 'flag'],
 ];
 // The other fields the server may refuse by name, and their controls.
-const OTHER_CONTROLS = { train_subset: 't-subset', name: 't-name', model: 't-spec' };
+const OTHER_CONTROLS = { train_subset: 't-subset', name: 't-name' };
 let labels = {}; // field -> the words of its label, for the one lines that name --flags
 
 export async function initTrain() {
@@ -245,7 +245,7 @@ function controlOf(field) {
 function refuse(message, field) {
   const control = field ? controlOf(field) : null;
   const box = control && control.closest('label');
-  if (!box || box.hidden || control.disabled || field === 'model') {
+  if (!box || box.hidden || control.disabled) {
     say($('t-message'), message);
     return;
   }
