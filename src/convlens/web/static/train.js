@@ -61,6 +61,13 @@ export async function initTrain() {
   $('t-optimizer').addEventListener('change', showWhatApplies);
   $('t-schedule').addEventListener('change', showWhatApplies);
   $('t-lookahead').addEventListener('input', showWhatApplies);
+  // Chromium's number fields drop a typed comma ("0,001" would send 1): a decimal comma (a
+  // European keyboard's number pad) becomes the point they read.
+  $('t-form').addEventListener('keydown', (event) => {
+    if (event.key !== ',' || event.target.type !== 'number') return;
+    event.preventDefault();
+    document.execCommand('insertText', false, '.');
+  });
   // A refused value's line goes once the learner changes it.
   $('t-form').addEventListener('input', (event) => unrefuse(event.target));
   $('t-form').addEventListener('change', (event) => unrefuse(event.target));
