@@ -19,9 +19,10 @@ training. The first step at a count the process has not run yet is its warm-up, 
 figure: OpenMP creates the count's threads and oneDNN generates its kernels for that
 count (on a 2-core Zen 4, cnn at batch 32: the process's first steps took 261, 83 and
 42 ms against 11-26 ms later, and the first two-thread step 894 ms, busy machine).
-Timing such a step dropped a count that was faster at once, and counted its warm-up as
-time the trial lost, which put the next trial off by ``lost / WASTE``: 47 s, longer
-than a benchmark's whole run (BENCHMARKS.md, "Session 8: the `cnn` step on Zen 4").
+Timing such a step can drop a count that is faster once warm, and it counted the
+warm-up as time the trial lost, which put the next trial off by ``lost / WASTE`` (47 s
+in that run, longer than a benchmark's whole round; BENCHMARKS.md, "Session 8: the
+`cnn` step and its threads on Zen 4").
 
 ``--threads`` and ``CONVLENS_THREADS`` fix the count instead: no timing, no switching,
 and reruns match to the last bit. Without them the count follows the machine, and
