@@ -385,7 +385,7 @@ def refusal_beside(page, control: str) -> str:
     line = f"{control}-error"
     page.wait_for_selector(line)
     assert page.get_attribute(control, "aria-invalid") == "true"
-    assert page.get_attribute(control, "aria-describedby") == line[1:]
+    assert line[1:] in page.get_attribute(control, "aria-describedby").split()
     assert page.evaluate("document.activeElement.id") == control[1:]
     assert page.is_hidden("#t-message")  # not also at the bottom of the form
     return page.text_content(line)
@@ -720,6 +720,33 @@ def test_every_recipe_field_has_a_control_and_the_request_carries_it(
         assert "lookahead every 2 steps, keeping 0.6" in running and "first 20×20" in running
     train = Run.open("every-field", runs_dir).config["train"]
     assert {name: train[name] for name in RECIPE_FIELDS} == EVERY_FIELD
+
+
+def test_a_phone_shows_each_fields_help_under_it(browser, server, shots) -> None:
+    """A phone has no hover: "Explain each field" puts the library's help under each
+    control that applies (none under one that does not), inside the screen."""
+    from convlens.option_fields import help_of
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    with opened(browser, server, PHONE) as page:
+        page.goto(page.base + "#train")
+        page.wait_for_selector("#t-presets .choice")
+        assert not page.is_visible("#t-lr-help")
+        page.click("#t-explain")
+        assert page.get_attribute("#t-explain", "aria-pressed") == "true"
+        for name, (control, _, _) in CONTROLS.items():
+            help_line = f"{control}-help"
+            assert page.get_attribute(control, "aria-describedby") == help_line[1:]
+            if page.is_visible(control):
+                assert page.text_content(help_line) == page_words(help_of(fields[name])), name
+            else:  # SGD's momentum, one-cycle's three, Lookahead's share: not for the lesson's
+                assert not page.is_visible(help_line), name
+        fits_a_phone(page, "#tab-train")
+        if axe_script() is not None:
+            assert audit(page) == []
+        shots(page, "train-explained-phone")
+        page.click("#t-explain")
+        assert not page.is_visible("#t-lr-help")
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

@@ -61,6 +61,10 @@ export async function initTrain() {
   $('t-optimizer').addEventListener('change', showWhatApplies);
   $('t-schedule').addEventListener('change', showWhatApplies);
   $('t-lookahead').addEventListener('input', showWhatApplies);
+  $('t-explain').addEventListener('click', () => {
+    const on = $('t-form').classList.toggle('explained');
+    $('t-explain').setAttribute('aria-pressed', String(on));
+  });
   // Chromium's number fields drop a typed comma ("0,001" would send 1): a decimal comma (a
   // European keyboard's number pad) becomes the point they read.
   $('t-form').addEventListener('keydown', (event) => {
@@ -141,6 +145,11 @@ function describe(options) {
     const option = options[box.dataset.field];
     if (!option) continue;
     box.title = named(option.help);
+    // The same words under the control, for a phone (no hover) once "Explain each field" is on.
+    const control = box.querySelector('input, select');
+    const help = el('p', { class: 'help', id: `${control.id}-help`, text: named(option.help) });
+    box.after(help);
+    control.setAttribute('aria-describedby', help.id);
     const select = box.querySelector('select');
     if (select && option.choices) { // the page's words for a choice it knows ("one-cycle"), else the library's
       const words = Object.fromEntries([...select.options].map((o) => [o.value, o.textContent]));
@@ -260,17 +269,22 @@ function refuse(message, field) {
   const line = el('p', { class: 'field-error', id: `${control.id}-error`, text: named(message) });
   box.after(line);
   control.setAttribute('aria-invalid', 'true');
-  control.setAttribute('aria-describedby', line.id);
+  control.setAttribute('aria-describedby', [line.id, helpOf(control)].filter(Boolean).join(' '));
   control.focus();
 }
 
 function unrefuse(control) {
   if (!control || control.getAttribute('aria-invalid') !== 'true') return;
   control.removeAttribute('aria-invalid');
-  control.removeAttribute('aria-describedby');
+  const help = helpOf(control);
+  if (help) control.setAttribute('aria-describedby', help);
+  else control.removeAttribute('aria-describedby');
   const line = $(`${control.id}-error`);
   if (line) line.remove();
 }
+
+/** The id of a control's help line (the library's words for its field), if it has one. */
+const helpOf = (control) => ($(`${control.id}-help`) ? `${control.id}-help` : '');
 
 function unrefuseAll() {
   for (const control of document.querySelectorAll('#t-form [aria-invalid="true"]')) unrefuse(control);
