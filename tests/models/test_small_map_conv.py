@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from convlens.cpu_features import CpuFeatures
 from convlens.models import small_map_conv
 from convlens.models.layers import Conv
 from convlens.models.small_map_conv import SmallMapConv2d, _SmallMapConv
-from convlens.train.cpu import CpuFeatures
 
 
 def pair(c_in: int, c_out: int, padding: int = 1, bias: bool = True, stride: int = 1):
