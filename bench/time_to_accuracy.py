@@ -26,6 +26,16 @@ from convlens.data.config import DataConfig
 from convlens.models.registry import PRESETS
 from convlens.recipe import TrainConfig
 
+# fast's layers with a global max pooling head in place of GAP (airbench's).
+FAST_MAX_POOL_HEAD = (
+    "whiten(2, relu), "
+    "conv(64, 3, same, activation=none), maxpool(2), batchnorm(relu), "
+    "conv(64, 3, same, activation=none), batchnorm(relu), "
+    "conv(128, 3, same, activation=none), maxpool(2), batchnorm(relu), "
+    "conv(128, 3, same, activation=none), batchnorm(relu), maxpool(3), flatten, "
+    "dense(10, softmax)"
+)
+
 RECIPES = {
     # The lesson's model and recipe as convlens runs it by default.
     "cnn (lesson recipe)": ("cnn", {"epochs": 6}),
@@ -67,6 +77,15 @@ RECIPES = {
             "weight_decay": 5e-4,
             "norm_lr_scale": 16.0,
         },
+    ),
+    # fast with airbench's head, a global max pooling of the 3x3 maps (`maxpool(3),
+    # flatten`) instead of GAP, the same cost a step; and AdamW at lr 6e-3 with an
+    # average of the weights (decay 0.995): session 8's 10-epoch screens on Zen 4
+    # (BENCHMARKS.md), for the 3-seed check at fast's 20 epochs.
+    "fast, global max pooling head, 20 epochs": (FAST_MAX_POOL_HEAD, PRESETS["fast"].recipe),
+    "fast, lr 6e-3, average 0.995, 20 epochs": (
+        "fast",
+        {**PRESETS["fast"].recipe, "lr": 6e-3, "ema": 0.995},
     ),
 }
 # What --recipes runs by default: the fast preset's 5 minutes only when asked for by name.
