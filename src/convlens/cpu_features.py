@@ -52,8 +52,14 @@ class CpuFeatures:
             return False
         if not self.aten_capability.upper().startswith("AVX512"):
             return False  # ATen capped below AVX-512 (ATEN_CPU_CAPABILITY=avx2)
+        return self.onednn_allows(ONEDNN_ISAS[FIRST_BF16_ISA])
+
+    def onednn_allows(self, isa: str) -> bool:
+        """Whether ``ONEDNN_MAX_CPU_ISA`` lets oneDNN use ``isa`` (one of
+        :data:`ONEDNN_ISAS`): yes when uncapped, no under a cap we do not know (the
+        safe, exact path)."""
         if self.onednn_cap in (None, "ALL", "DEFAULT"):
             return True
         if self.onednn_cap not in ONEDNN_ISAS:
-            return False  # a cap we do not know: choose the safe, exact path
-        return ONEDNN_ISAS.index(self.onednn_cap) >= FIRST_BF16_ISA
+            return False
+        return ONEDNN_ISAS.index(self.onednn_cap) >= ONEDNN_ISAS.index(isa)

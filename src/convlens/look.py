@@ -342,14 +342,9 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     the result (BENCHMARKS.md, "Session 8: `convlens.predict(run)` on Zen 4").
     """
     loaded = _LOADED.run(run)
-    if isinstance(images, np.ndarray):  # a notebook's loop: pixels, never test indices
-        pixels = as_images(images, loaded.run.preparation)
-        labels = _numbered(len(pixels))[0]
-    else:
-        chosen = choose(loaded.run, images, data_dir=data_dir)
-        pixels, labels = chosen.images, chosen.labels
-    probabilities = prepared_probabilities(loaded.network, pixels, **loaded.views)
-    return Predictions(labels, pixels, probabilities, loaded.names, loaded.caveat)
+    chosen = choose(loaded.run, images, data_dir=data_dir)  # an array: its cheap branch
+    probabilities = prepared_probabilities(loaded.network, chosen.images, **loaded.views)
+    return Predictions(chosen.labels, chosen.images, probabilities, loaded.names, loaded.caveat)
 
 
 @dataclass(frozen=True)

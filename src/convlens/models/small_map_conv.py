@@ -55,15 +55,10 @@ def small_map_limit(features: CpuFeatures) -> int:
     """The largest output map (pixels) whose weight gradient is a forward convolution, on
     a CPU with ``features``: AMX's 4x4 where oneDNN may use AMX, 7x7 where bf16 is native
     without it, else :data:`SMALL_MAP`."""
-    from convlens.cpu_features import ONEDNN_ISAS
-
     if not features.native_bf16:
         return SMALL_MAP
-    cap = features.onednn_cap
-    amx_allowed = cap in (None, "ALL", "DEFAULT") or (
-        cap in ONEDNN_ISAS and ONEDNN_ISAS.index(cap) >= ONEDNN_ISAS.index(FIRST_AMX_ISA)
-    )
-    return AMX_SMALL_MAP if features.amx and amx_allowed else AVX512_BF16_SMALL_MAP
+    amx = features.amx and features.onednn_allows(FIRST_AMX_ISA)
+    return AMX_SMALL_MAP if amx else AVX512_BF16_SMALL_MAP
 
 
 @functools.cache
