@@ -25,14 +25,15 @@ def headline(run: Run) -> str:
         caveat = run.data_note.caveat
         if not run.file("metrics.json").exists():
             state = run.state()
-            line = f"{run.path}: {state.get('status', 'new')}, {state.get('epochs_done', 0)} epochs"
+            done = _epochs(state.get("epochs_done", 0))
+            line = f"{run.path}: {state.get('status', 'new')}, {done}"
         else:
             m = run.metrics()
             views = m.get("test_views") or 1
             line = (
                 f"{run.path}: test accuracy {m['test_accuracy']:.2%}"
                 + (f" ({views} views)" if views > 1 else "")
-                + f", train accuracy {m['train_accuracy']:.2%}, {m['epochs_done']} epochs, "
+                + f", train accuracy {m['train_accuracy']:.2%}, {_epochs(m['epochs_done'])}, "
                 f"{m['seconds_per_epoch']:.1f} s/epoch"
                 + (
                     f"; {m['train_seconds']:.1f} s of steps, {m['eval_seconds']:.1f} s evaluating"
@@ -43,6 +44,11 @@ def headline(run: Run) -> str:
     except ConvlensError as err:
         return f"{run.path}: cannot be read ({err})"
     return line + (f" ({caveat})" if caveat else "")
+
+
+def _epochs(count: int) -> str:
+    """'1 epoch', '5 epochs'."""
+    return f"{count} epoch" + ("" if count == 1 else "s")
 
 
 def run_html(run: Run) -> str:
