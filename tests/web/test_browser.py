@@ -930,6 +930,17 @@ def test_resume_an_interrupted_run_from_the_runs_tab(page, shots, runs_dir, tiny
     assert page.locator("button.resume").count() == 0
 
 
+def run_card_at_each_size(browser, server, name: str) -> Iterator[tuple[str, object]]:
+    """The Runs tab opened on run ``name``'s card with its chart drawn, at desktop size,
+    then at phone size: ``(size, page)`` for each."""
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        with opened(browser, server, viewport) as page:
+            page.goto(page.base + "#runs")
+            page.click(f"#r-table tr[data-name='{name}']")
+            page.wait_for_selector(".run-card .chart svg")
+            yield size, page
+
+
 def test_a_run_judged_with_views_says_which_figures_have_them(
     browser, server, shots, runs_dir, tiny_data
 ) -> None:
@@ -940,19 +951,15 @@ def test_a_run_judged_with_views_says_which_figures_have_them(
     config = TrainConfig(epochs=2, precision="fp32", augment=True, tta_flip=True)
     train(SMALL, data=tiny_data, config=config, runs_dir=runs_dir, name="views")
     try:
-        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-            with opened(browser, server, viewport) as page:
-                page.goto(page.base + "#runs")
-                page.click("#r-table tr[data-name='views']")
-                page.wait_for_selector(".run-card .chart svg")
-                card = page.text_content(".run-card")
-                assert "Test accuracy (2 views)" in card and "Train accuracy (2 views)" in card
-                assert "the diamonds are epoch 2 judged again with this recipe's 2" in card
-                assert page.locator(".run-card .chart path.views").count() == 2  # train, test
-                assert page.locator(".run-card .chart circle.test").count() == 2
-                assert "◆ 2 views" in page.text_content(".run-card .chart svg")
-                charts(page)
-                shots(page, f"runs-views-{size}")
+        for size, page in run_card_at_each_size(browser, server, "views"):
+            card = page.text_content(".run-card")
+            assert "Test accuracy (2 views)" in card and "Train accuracy (2 views)" in card
+            assert "the diamonds are epoch 2 judged again with this recipe's 2" in card
+            assert page.locator(".run-card .chart path.views").count() == 2  # train, test
+            assert page.locator(".run-card .chart circle.test").count() == 2
+            assert "◆ 2 views" in page.text_content(".run-card .chart svg")
+            charts(page)
+            shots(page, f"runs-views-{size}")
     finally:
         shutil.rmtree(runs_dir / "views")  # the other tests count the module's runs
 
@@ -969,18 +976,14 @@ def test_a_small_run_judged_on_a_test_sample_says_so(
     config = TrainConfig(epochs=2, precision="fp32", train_subset=15)  # 45 < 60 test images
     train(SMALL, data=tiny_data, config=config, runs_dir=runs_dir, name="sampled")
     try:
-        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-            with opened(browser, server, viewport) as page:
-                page.goto(page.base + "#runs")
-                page.click("#r-table tr[data-name='sampled']")
-                page.wait_for_selector(".run-card .chart svg")
-                note = page.text_content(".run-card .sample-note")
-                assert "the same 24 of the 60 test images" in note
-                assert "on all 60 test images" in note
-                tips = page.locator(".run-card .chart circle.test title").all_text_contents()
-                assert len(tips) == 2 and all("test (24 sampled)" in t for t in tips)
-                charts(page)
-                shots(page, f"runs-sampled-{size}")
+        for size, page in run_card_at_each_size(browser, server, "sampled"):
+            note = page.text_content(".run-card .sample-note")
+            assert "the same 24 of the 60 test images" in note
+            assert "on all 60 test images" in note
+            tips = page.locator(".run-card .chart circle.test title").all_text_contents()
+            assert len(tips) == 2 and all("test (24 sampled)" in t for t in tips)
+            charts(page)
+            shots(page, f"runs-sampled-{size}")
     finally:
         shutil.rmtree(runs_dir / "sampled")  # the other tests count the module's runs
 
