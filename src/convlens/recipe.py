@@ -145,7 +145,7 @@ class TrainConfig:
         "stages in order (20:0.5: the first half of the epochs at 20x20, the rest at the "
         "data's size; 16:0.25,22:0.25); each batch is scaled down (antialiased bilinear) "
         "after augmentation; needs a model whose head does not depend on the image size "
-        "(gap before dense, not flatten); default off",
+        "(gap or gmp before dense, not flatten); default off",
         metavar="STAGES",
     )
     seed: int = option(0, "random seed (default {default})")

@@ -33,10 +33,10 @@ FUZZ = settings(
 
 # Text built from the spec language's own pieces finds more than random unicode.
 SPEC_WORDS = st.sampled_from([
-    "conv", "Conv2D", "maxpool", "flatten", "dense", "dropout", "batchnorm", "gap", "residual",
-    "avgpool", "(", ")", ",", ";", ">", "=", "relu", "softmax", "same", "valid", "filters",
-    "kernel", "units", "rate", "stride", "padding", "0", "1", "3", "-2", "64", "0.5", "1e9",
-    "nan", "inf", "true", "none", " ", "\n", "'", '"', "é", "\x00",
+    "conv", "Conv2D", "maxpool", "flatten", "dense", "dropout", "batchnorm", "gap", "gmp",
+    "residual", "avgpool", "(", ")", ",", ";", ">", "=", "relu", "softmax", "same", "valid",
+    "filters", "kernel", "units", "rate", "stride", "padding", "0", "1", "3", "-2", "64", "0.5",
+    "1e9", "nan", "inf", "true", "none", " ", "\n", "'", '"', "é", "\x00",
 ])  # fmt: skip
 SPEC_TEXT = st.one_of(st.lists(SPEC_WORDS, max_size=30).map("".join), st.text(max_size=80))
 

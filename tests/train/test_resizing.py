@@ -73,7 +73,7 @@ def test_a_gap_head_takes_smaller_images_and_a_flatten_head_is_refused() -> None
     assert str(err.value) == (
         "resize 20: model 'cnn' cannot train on 20x20 images: its layer 'flatten' gives 576 "
         "values there against 1600 at 28x28, so the layers after it change with the image "
-        "size; end the convolutions with gap instead of flatten, or drop --resize"
+        "size; end the convolutions with gap or gmp instead of flatten, or drop --resize"
     )
     with pytest.raises(SpecError, match=r"resize 4: model 'fast' cannot take 4x4 images \("):
         check_resizable(resolve_model("fast"), (1, 28, 28), [4])  # its maps would vanish

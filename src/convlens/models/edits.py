@@ -27,6 +27,7 @@ from convlens.models.layers import (
     Dense,
     Flatten,
     GlobalAvgPool,
+    GlobalMaxPool,
     LayerSpec,
     MaxPool,
     Residual,
@@ -128,13 +129,17 @@ def check_editable(
         )
 
 
+# The layers a head starts with: the first that makes the maps a vector, or a dense layer.
+_HEAD_STARTS = (Flatten, GlobalAvgPool, GlobalMaxPool, Dense)
+
+
 def split_blocks(
     layers: Sequence[LayerSpec],
 ) -> tuple[list[LayerSpec], list[list[LayerSpec]], list[LayerSpec]]:
     """(stem, blocks, head). A block is a conv and the image layers after it (batchnorm,
-    pooling, dropout) up to the next conv; the head starts at flatten, gap or dense."""
+    pooling, dropout) up to the next conv; the head starts at flatten, gap, gmp or dense."""
     head_at = next(
-        (i for i, layer in enumerate(layers) if isinstance(layer, Flatten | GlobalAvgPool | Dense)),
+        (i for i, layer in enumerate(layers) if isinstance(layer, _HEAD_STARTS)),
         len(layers),
     )
     stem: list[LayerSpec] = []

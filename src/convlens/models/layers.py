@@ -419,6 +419,49 @@ class GlobalAvgPool(LayerSpec):
 
 
 @dataclass(frozen=True)
+class GlobalMaxPool(LayerSpec):
+    """GlobalMaxPooling2D: one number per channel, the largest value of its map.
+
+    (C, H, W) -> (C,) whatever H and W are, so like ``gap`` it keeps a network
+    size-independent (progressive resizing, other image sizes); on a 3x3 map it is the
+    same function as ``maxpool(3), flatten``, which is tied to 3x3 maps. Built as
+    ``nn.AdaptiveMaxPool2d(1)``: one index per channel kept for the backward pass, as
+    ``nn.MaxPool2d`` keeps, so the gradient reaches one pixel of each map.
+    """
+
+    kind: ClassVar[str] = "gmp"
+    keras_type: ClassVar[str] = "GlobalMaxPooling2D"
+    keras_name: ClassVar[str] = "global_max_pooling2d"
+    aliases: ClassVar[tuple[str, ...]] = ("globalmaxpool", "globalmaxpooling2d")
+
+    def validate(self, where: str) -> None:
+        pass
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        c, _, _ = _require_image(in_shape, self.kind)
+        return (c,)
+
+    def build(self, in_shape: Shape) -> nn.Module:
+        from torch import nn
+
+        return nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten())
+
+    def stored_values(self, in_shape: Shape) -> int:
+        return 3 * math.prod(self.output_shape(in_shape))  # the output and int64 indices
+
+    def flops(self, in_shape: Shape) -> int:
+        c, h, w = _require_image(in_shape, self.kind)
+        return c * (h * w - 1)  # comparisons
+
+    def explain(self, in_shape: Shape) -> str:
+        c, h, w = in_shape
+        return (
+            f"the largest value of each {h}x{w} map: one number for each of the {c} "
+            "channels; no weights to learn"
+        )
+
+
+@dataclass(frozen=True)
 class Flatten(LayerSpec):
     """Flatten: lay the feature maps out as one long vector (its size is computed)."""
 
@@ -465,7 +508,7 @@ class Dense(LayerSpec):
             c, h, w = in_shape
             raise SpecError(
                 f"dense: gets a {h}x{w}x{c} image but needs a vector; "
-                "put 'flatten' (or 'gap') before the first dense layer"
+                "put 'flatten' (or 'gap' or 'gmp') before the first dense layer"
             )
         return (self.units,)
 
@@ -738,6 +781,7 @@ LAYER_TYPES: tuple[type[LayerSpec], ...] = (
     MaxPool,
     AvgPool,
     GlobalAvgPool,
+    GlobalMaxPool,
     Flatten,
     Dense,
     Dropout,

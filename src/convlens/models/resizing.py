@@ -1,7 +1,7 @@
 """Which smaller images a model can train on (progressive resizing, ``TrainConfig.resize``).
 
-A fully convolutional network up to a global average pooling gives the same head
-whatever the image's size: ``fast`` on 20x20 images pools (128, 2, 2) maps instead of
+A fully convolutional network up to a global pooling (``gap`` or ``gmp``) gives the same
+head whatever the image's size: ``fast`` on 20x20 images pools (128, 2, 2) maps instead of
 (128, 3, 3) into the same 128 values, so its early epochs can train on smaller images at
 about (20/28)^2 = 0.51x the pixels a step, and its last epochs at the size it is judged
 at. A model whose convolutions end in ``flatten`` cannot: the dense layer after it
@@ -33,7 +33,7 @@ def check_resizable(spec: ModelSpec, input_shape: Shape, sizes: Iterable[int]) -
     """Raise one line unless ``spec`` can train on ``input_shape`` (C, H, W) images scaled
     down to each of ``sizes`` and still be the same network at ``input_shape``: every
     layer fits the smaller maps, and from the first layer whose output is a vector
-    (gap or flatten) on, every shape is the one of full-size images."""
+    (gap, gmp or flatten) on, every shape is the one of full-size images."""
     full = spec.shapes(input_shape)
     names = spec.layer_names()
     longer = max(input_shape[1:])
@@ -60,7 +60,7 @@ def check_resizable(spec: ModelSpec, input_shape: Shape, sizes: Iterable[int]) -
                 f"resize {size}: model '{spec.name}' cannot train on {where} images: its "
                 f"layer '{names[head]}' gives {small[head][0]} values there against "
                 f"{full[head][0]} at {input_shape[1]}x{input_shape[2]}, so the layers after "
-                "it change with the image size; end the convolutions with gap instead of "
-                "flatten, or drop --resize",
+                "it change with the image size; end the convolutions with gap or gmp instead "
+                "of flatten, or drop --resize",
                 field="resize",
             )
