@@ -82,6 +82,21 @@ def test_every_preset_answers_as_the_eager_network(name, engine):
         assert_answers_as_eager(network, x, engine)
 
 
+def test_a_gmp_head_answers_as_the_eager_network(engine):
+    """fast with gmp in place of gap (torch's TorchScript exporter writes it as a MaxPool
+    over the whole 3x3 map: the engine's graph is for the network's one input size)."""
+    from convlens.models.spec import parse_spec
+
+    text = PRESETS["fast"].spec.to_text().replace(", gap, ", ", gmp, ")
+    torch.manual_seed(0)
+    network = with_statistics(build_network(parse_spec(text), (1, 28, 28), 10))
+    for batch in (1, 17):
+        assert_answers_as_eager(network, torch.rand(batch, 1, 28, 28), engine)
+    network = network.to(memory_format=torch.channels_last)
+    x = torch.rand(5, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    assert_answers_as_eager(network, x, engine)
+
+
 def test_trained_weights_of_a_run_answer_as_eager(tiny_runs, tiny_idx_dir, tmp_path, engine):
     from convlens.runs import Run
 

@@ -2,11 +2,13 @@
 
 What ``convlens export --onnx`` writes reads back: Conv (any kernel, strides, symmetric
 or TensorFlow-'same' pads, an explicit zero Pad before it), MaxPool, AveragePool,
-GlobalAveragePool or ReduceMean over H and W, Flatten/Reshape to a vector, Gemm or MatMul
-+ Add, BatchNormalization, Dropout, Identity, Relu, Sigmoid, Tanh, Gelu, Elu, LeakyRelu
-(0.01), x * Sigmoid(x) (SiLU) and a final Softmax. ONNX is NCHW like PyTorch, so weights
-are copied as they are. torch's exporter folds a batchnorm that follows a conv into the
-conv's weights: the imported spec then has one layer fewer, and computes the same.
+GlobalAveragePool or ReduceMean over H and W (``gap``), GlobalMaxPool or ReduceMax over H
+and W (``gmp``: torch's exporter writes ReduceMax for it), Flatten/Reshape to a vector,
+Gemm or MatMul + Add, BatchNormalization, Dropout, Identity, Relu, Sigmoid, Tanh, Gelu,
+Elu, LeakyRelu (0.01), x * Sigmoid(x) (SiLU) and a final Softmax. ONNX is NCHW like
+PyTorch, so weights are copied as they are. torch's exporter folds a batchnorm that
+follows a conv into the conv's weights: the imported spec then has one layer fewer, and
+computes the same.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from convlens.models.layers import (
     Dense,
     Flatten,
     GlobalAvgPool,
+    GlobalMaxPool,
     LayerSpec,
     MaxPool,
     Shape,
@@ -38,7 +41,8 @@ from convlens.models.spec import ModelSpec
 
 SUPPORTED = (
     "Conv, Pad (zeros), MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
-    "Flatten, Reshape to a vector, Gemm, MatMul + Add, BatchNormalization, Dropout, Identity, "
+    "GlobalMaxPool, ReduceMax over H and W, Flatten, Reshape to a vector, Gemm, MatMul + Add, "
+    "BatchNormalization, Dropout, Identity, "
     "Relu, Sigmoid, Tanh, Gelu, Elu, LeakyRelu(0.01), x*Sigmoid(x), Softmax (last)"
 )
 
@@ -173,13 +177,13 @@ class _Reader:
             return
         before = self.layers[-2] if len(self.layers) > 1 else None
         if (
-            type(previous) is MaxPool
+            type(previous) in (MaxPool, GlobalMaxPool)
             and isinstance(before, Conv | BatchNorm)
             and before.activation is None
             and name in _MONOTONIC
         ):
             # conv -> maxpool -> relu is how convlens' own forward pass runs (and exports)
-            # conv(relu) -> maxpool: the same numbers, since max and relu commute.
+            # conv(relu) -> maxpool: the same numbers, since max and relu commute (gmp alike).
             self.layers[-2] = dataclasses.replace(before, activation=name)
             self.current = node.output[0]
             return
@@ -304,13 +308,25 @@ class _Reader:
         self.emit(GlobalAvgPool(), {}, node, position)
         return self._skip_to_vector(nodes, position + 1)
 
+    def _globalmaxpool(self, node, attrs, position, nodes) -> int:
+        self.emit(GlobalMaxPool(), {}, node, position)
+        return self._skip_to_vector(nodes, position + 1)
+
     def _reducemean(self, node, attrs, position, nodes) -> int:
+        return self._reduce_over_the_map(GlobalAvgPool(), "a mean", node, attrs, position, nodes)
+
+    def _reducemax(self, node, attrs, position, nodes) -> int:
+        return self._reduce_over_the_map(GlobalMaxPool(), "a max", node, attrs, position, nodes)
+
+    def _reduce_over_the_map(self, layer, what, node, attrs, position, nodes) -> int:
+        """ReduceMean/ReduceMax over H and W: gap/gmp, the axes an attribute (opset < 18)
+        or a stored input; keepdims=1 (torch's) is (N, C, 1, 1) until the Flatten after."""
         axes = attrs.get("axes")
         if axes is None and len(node.input) > 1:
             axes = self.constant(node.input[1], node, position).tolist()
         if sorted(int(a) % 4 for a in (axes or [])) != [2, 3] or len(self.shape) != 3:
-            raise self.unsupported(node, position, "a mean over other axes than H and W")
-        self.emit(GlobalAvgPool(), {}, node, position)
+            raise self.unsupported(node, position, f"{what} over other axes than H and W")
+        self.emit(layer, {}, node, position)
         return (
             self._skip_to_vector(nodes, position + 1) if attrs.get("keepdims", 1) else position + 1
         )
