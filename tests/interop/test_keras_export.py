@@ -100,3 +100,31 @@ def test_layers_keras_cannot_express_are_refused(tmp_path) -> None:
     assert not (tmp_path / "leaky.keras").exists()
     with pytest.raises(ConvlensError, match=r"'\.keras' files"):
         export_keras(run, tmp_path / "x.h5")
+
+
+def test_gmp_goes_out_as_global_max_pooling2d(tmp_path, keras_fixtures) -> None:
+    """Written with the config keys Keras writes for a global pooling layer (those of the
+    fixture's GlobalAveragePooling2D), and read back computing the same."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 10),
+    ).eval()  # fmt: skip
+    run = import_model(model, "gmp", runs_dir=tmp_path, input_shape=(1, 28, 28))
+    assert [layer.kind for layer in run.spec().layers] == ["conv", "gmp", "dense"]
+    exported = export_keras(run, tmp_path / "gmp.keras")
+    assert exported.max_abs_difference < 1e-6
+    config, _ = _contents(exported.path)
+    (pool,) = [x for x in config["config"]["layers"] if x["class_name"].startswith("Global")]
+    assert pool["class_name"] == "GlobalMaxPooling2D"
+    assert pool["config"]["name"] == "global_max_pooling2d"
+    assert pool["config"]["keepdims"] is False
+    assert pool["config"]["data_format"] == "channels_last"
+    theirs, _ = _contents(keras_fixtures.path("functional"))
+    (keras,) = [x for x in theirs["config"]["layers"] if x["class_name"].startswith("Global")]
+    assert set(pool["config"]) <= set(keras["config"])
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        want = model(x).softmax(-1)
+    back = to_network(read_model(exported.path))
+    assert [layer.kind for layer in back.spec.layers] == ["conv", "gmp", "dense"]
+    assert torch.allclose(back.predict_proba(x), want, atol=1e-6)

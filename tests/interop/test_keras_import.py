@@ -198,3 +198,82 @@ def test_a_fifo_or_device_named_like_a_model_is_refused_without_blocking(tmp_pat
             path.symlink_to("/dev/zero")
         with pytest.raises(ModelImportError, match="not a regular file"):
             read_model(path)
+
+
+def _with_global_max_pooling(source, out, **config) -> None:
+    """``source`` (a Keras file with one GlobalAveragePooling2D) with that layer made a
+    GlobalMaxPooling2D, as Keras writes one: its class, its name global_max_pooling2d
+    (and the references to it), its weights group; ``config`` overrides its config."""
+    import io
+    import json
+    import shutil
+    import zipfile
+
+    import h5py
+
+    def edited(text: str | bytes) -> str:
+        model = json.loads(text)
+        (layer,) = [x for x in model["config"]["layers"]
+                    if x["class_name"] == "GlobalAveragePooling2D"]  # fmt: skip
+        layer["class_name"] = "GlobalMaxPooling2D"
+        layer["config"].update(config)
+        return json.dumps(model).replace("global_average_pooling2d", "global_max_pooling2d")
+
+    if source.suffix == ".h5":
+        shutil.copy(source, out)
+        with h5py.File(out, "r+") as file:
+            file.attrs["model_config"] = edited(file.attrs["model_config"])
+            file["model_weights"].move("global_average_pooling2d", "global_max_pooling2d")
+        return
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(out, "w") as copy:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+        with h5py.File(weights, "r+") as file:
+            file.move("layers/global_average_pooling2d", "layers/global_max_pooling2d")
+        copy.writestr("metadata.json", archive.read("metadata.json"))
+        copy.writestr("config.json", edited(archive.read("config.json")))
+        copy.writestr("model.weights.h5", weights.getvalue())
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_global_max_pooling2d_reads_as_gmp(tmp_path, keras_fixtures, suffix) -> None:
+    """The functional fixture with its GlobalAveragePooling2D made a GlobalMaxPooling2D:
+    the same network with gmp in gap's place, whose gmp output is NumPy's max of the
+    conv's maps."""
+    from convlens.models.layers import GlobalAvgPool, GlobalMaxPool
+
+    path = tmp_path / f"max{suffix}"
+    _with_global_max_pooling(keras_fixtures.path("functional", suffix), path)
+    model = read_model(path)
+    average = read_model(keras_fixtures.path("functional", suffix))
+    kinds = [layer.kind for layer in model.spec.layers]
+    assert kinds == ["conv", "batchnorm", "avgpool", "conv", "gmp", "dense", "dropout", "dense"]
+    assert model.spec.layer_names()[4] == "global_max_pooling2d"
+    swapped = [GlobalMaxPool(name="global_max_pooling2d") if isinstance(layer, GlobalAvgPool)
+               else layer for layer in average.spec.layers]  # fmt: skip
+    assert model.spec.layers == tuple(swapped)
+    network = to_network(model)
+    reference = to_network(_undo(average, layers=tuple(swapped)))
+    x = torch.from_numpy(keras_fixtures.images()).float() / 255
+    with torch.no_grad():
+        assert torch.equal(network(x), reference(x))
+        outputs = network.trace(x)
+    maps = outputs[network.names[3]].numpy()  # (N, 8, 10, 10)
+    assert np.array_equal(outputs["global_max_pooling2d"].numpy(), maps.max(axis=(2, 3)))
+    assert not np.allclose(probabilities(model, keras_fixtures.images()),
+                           keras_fixtures.probabilities("functional"), atol=1e-3)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [({"keepdims": True}, "keepdims=True"), ({"data_format": "channels_first"}, "channels_first")],
+)
+def test_global_max_pooling2d_that_convlens_cannot_compute_is_named(
+    tmp_path, keras_fixtures, config, words
+) -> None:
+    path = tmp_path / "max.keras"
+    _with_global_max_pooling(keras_fixtures.path("functional"), path, **config)
+    with pytest.raises(ModelImportError) as caught:
+        read_model(path)
+    message = str(caught.value)
+    assert "'global_max_pooling2d' (GlobalMaxPooling2D) is not supported" in message
+    assert words in message and "\n" not in message

@@ -75,6 +75,12 @@ def test_keras_loads_our_export_and_predicts_the_same(tmp_path, keras_fixtures) 
             for name in ("lesson", "strided", "functional", "logits")]  # fmt: skip
     runs.append(import_model(torch_model, "torch", runs_dir=tmp_path / "runs",
                              input_shape=(1, 28, 28)))  # fmt: skip
+    global_max = nn.Sequential(
+        nn.Conv2d(1, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3), nn.Tanh(),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    ).eval()  # fmt: skip
+    runs.append(import_model(global_max, "torch-gmp", runs_dir=tmp_path / "runs",
+                             input_shape=(1, 28, 28)))  # fmt: skip
     images = keras_fixtures.images()
     np.save(tmp_path / "x.npy", images.transpose(0, 2, 3, 1).astype(np.float32) / 255)
     jobs = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,25 @@ def test_global_average_pooling_and_a_final_softmax() -> None:
     with torch.no_grad():
         assert torch.allclose(network.predict_proba(x), model(x), atol=1e-6)
     assert [layer.kind for layer in network.spec.layers] == ["conv", "gap", "dense"]
+
+
+def test_global_max_pooling() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        nn.Linear(4, 5),
+    ).eval()  # fmt: skip
+    network = from_torch(model, (3, 16, 16))
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(network.predict_proba(x), model(x).softmax(-1), atol=1e-6)
+    assert [layer.kind for layer in network.spec.layers] == ["conv", "batchnorm", "gmp", "dense"]
+    refused = [(nn.AdaptiveMaxPool2d(2), "only AdaptiveMaxPool2d(1) followed by"),
+               (nn.AdaptiveMaxPool2d(1, return_indices=True), "return_indices")]  # fmt: skip
+    for pool, words in refused:
+        with pytest.raises(ModelImportError, match=re.escape(words)):
+            from_torch(nn.Sequential(nn.Conv2d(1, 2, 3), pool, nn.Flatten(), nn.Linear(2, 3)),
+                       (1, 8, 8))  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,7 @@ from convlens.models.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool,
+    GlobalMaxPool,
     LayerSpec,
     MaxPool,
     Shape,
@@ -60,9 +61,9 @@ from convlens.models.layers import (
 from convlens.models.spec import ModelSpec
 
 SUPPORTED = (
-    "InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, "
-    "Dense, Dropout, BatchNormalization, Activation, ReLU, Softmax (last), ZeroPadding2D "
-    "before a Conv2D, "
+    "InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
+    "GlobalMaxPooling2D, Flatten, Dense, Dropout, BatchNormalization, Activation, ReLU, "
+    "Softmax (last), ZeroPadding2D before a Conv2D, "
     "Rescaling(1/255) and Reshape((H, W, 1)) at the input, Reshape to a vector"
 )
 
@@ -499,11 +500,16 @@ def _pool(cls: type[MaxPool]) -> Any:
     return handle
 
 
-def _global_average(state: _Translation, layer: KerasLayer) -> None:
-    _channels_last(state, layer)
-    if layer.config.get("keepdims"):
-        raise state.unsupported(layer, "keepdims=True")
-    state.emit(GlobalAvgPool(name=_safe(layer.name)), {}, layer)
+def _global(cls: type[GlobalAvgPool | GlobalMaxPool]) -> Any:
+    """GlobalAveragePooling2D -> gap, GlobalMaxPooling2D -> gmp: (H, W, C) -> (C,)."""
+
+    def handle(state: _Translation, layer: KerasLayer) -> None:
+        _channels_last(state, layer)
+        if layer.config.get("keepdims"):
+            raise state.unsupported(layer, "keepdims=True")
+        state.emit(cls(name=_safe(layer.name)), {}, layer)
+
+    return handle
 
 
 def _flatten(state: _Translation, layer: KerasLayer) -> None:
@@ -636,8 +642,10 @@ _HANDLERS = {
     "MaxPool2D": _pool(MaxPool),
     "AveragePooling2D": _pool(AvgPool),
     "AvgPool2D": _pool(AvgPool),
-    "GlobalAveragePooling2D": _global_average,
-    "GlobalAvgPool2D": _global_average,
+    "GlobalAveragePooling2D": _global(GlobalAvgPool),
+    "GlobalAvgPool2D": _global(GlobalAvgPool),
+    "GlobalMaxPooling2D": _global(GlobalMaxPool),
+    "GlobalMaxPool2D": _global(GlobalMaxPool),
     "Flatten": _flatten,
     "Dense": _dense,
     "Dropout": _dropout,

@@ -34,6 +34,7 @@ from convlens.models.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool,
+    GlobalMaxPool,
     LayerSpec,
     MaxPool,
     Shape,
@@ -136,9 +137,10 @@ def _layer(
         config = {"name": name, "pool_size": [layer.size] * 2, "strides": [stride] * 2,
                   "padding": "valid", "data_format": "channels_last"}  # fmt: skip
         return [(class_name, config, [])], None
-    if isinstance(layer, GlobalAvgPool):
+    if isinstance(layer, GlobalAvgPool | GlobalMaxPool):
+        class_name = layer.keras_type  # GlobalAveragePooling2D or GlobalMaxPooling2D
         config = {"name": name, "data_format": "channels_last", "keepdims": False}
-        return [("GlobalAveragePooling2D", config, [])], None
+        return [(class_name, config, [])], None
     if isinstance(layer, Flatten):
         index = None
         if len(shape) == 3:
@@ -177,7 +179,7 @@ def _layer(
         return [("Activation", config, [])], keras_index
     raise ConvlensError(
         f"layer '{name}' ({layer.kind}) has no Keras equivalent; the Keras export takes conv, "
-        "maxpool, avgpool, gap, flatten, dense, dropout, batchnorm and activation layers"
+        "maxpool, avgpool, gap, gmp, flatten, dense, dropout, batchnorm and activation layers"
     )
 
 

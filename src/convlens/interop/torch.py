@@ -1,9 +1,10 @@
 """PyTorch models in: an ``nn.Sequential`` of standard layers, or a ``.pt`` state dict.
 
 ``from_torch(module, input_shape)`` reads the module's layers one by one (Conv2d,
-MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1) + Flatten, Flatten, Linear, BatchNorm1d/2d,
-Dropout, ReLU and the other activations) into the lesson's vocabulary; PyTorch already
-computes in convlens' layout, so the weights are copied as they are.
+MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1) or AdaptiveMaxPool2d(1) + Flatten, Flatten,
+Linear, BatchNorm1d/2d, Dropout, ReLU and the other activations) into the lesson's
+vocabulary; PyTorch already computes in convlens' layout, so the weights are copied as
+they are.
 
 A ``.pt`` file is read with ``torch.load(weights_only=True)`` only: tensors and plain
 containers, never arbitrary pickled objects (a pickled whole module is refused, with how
@@ -40,6 +41,7 @@ from convlens.models.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool,
+    GlobalMaxPool,
     LayerSpec,
     MaxPool,
 )
@@ -47,9 +49,9 @@ from convlens.models.network import Network
 from convlens.models.spec import ModelSpec
 
 SUPPORTED = (
-    "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1) + Flatten, Flatten, Linear, "
-    "BatchNorm1d/2d, Dropout, Identity, ReLU, Sigmoid, Tanh, GELU, SiLU, ELU, LeakyReLU(0.01), "
-    "Softmax (last)"
+    "Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1) + Flatten, AdaptiveMaxPool2d(1) + "
+    "Flatten, Flatten, Linear, BatchNorm1d/2d, Dropout, Identity, ReLU, Sigmoid, Tanh, GELU, "
+    "SiLU, ELU, LeakyReLU(0.01), Softmax (last)"
 )
 
 _ACTIVATIONS: dict[type[nn.Module], str] = {
@@ -90,11 +92,15 @@ def read_torch_module(module: nn.Module, input_shape: tuple[int, int, int]) -> I
             continue
         if isinstance(child, nn.Identity):
             continue
-        if isinstance(child, nn.AdaptiveAvgPool2d):
+        if isinstance(child, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+            kind = type(child).__name__
             following = children[position][1] if position < len(children) else None
             if _pair(child.output_size) != (1, 1) or not isinstance(following, nn.Flatten):
-                raise _unsupported(where, "only AdaptiveAvgPool2d(1) followed by Flatten")
-            layers.append(GlobalAvgPool())
+                raise _unsupported(where, f"only {kind}(1) followed by Flatten")
+            if getattr(child, "return_indices", False):
+                raise _unsupported(where, "return_indices=True")
+            is_max = isinstance(child, nn.AdaptiveMaxPool2d)
+            layers.append(GlobalMaxPool() if is_max else GlobalAvgPool())
             weights.append({})
             skip_flatten = True
             continue
