@@ -21,6 +21,8 @@ layers and traps of the importer:
   tanh Conv2D without bias, GlobalAveragePooling2D, Dense gelu, Dropout, Dense, Softmax;
 * ``logits``: activations as layers of their own (ELU after pooling), a pool with its own
   stride, sigmoid and silu, and no softmax: the model returns logits;
+* ``globalmax``: a linear Conv2D, BatchNormalization and ReLU, then GlobalMaxPooling2D
+  of a tanh Conv2D's 5x5 maps (convlens' gmp);
 * ``unsupported``: a DepthwiseConv2D (the importer must refuse it by name);
 * ``branched``: a residual Add (not a single chain: refused).
 
@@ -115,6 +117,22 @@ def models(keras):
             name="logits",
         )
 
+    def globalmax():
+        return keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                L.Conv2D(6, 3, activation="relu"),
+                L.MaxPooling2D(2),  # 26 -> 13
+                L.Conv2D(8, 3, strides=2, padding="same"),  # 13 -> 7
+                L.BatchNormalization(),
+                L.ReLU(),
+                L.Conv2D(12, 3, activation="tanh"),  # 7 -> 5; logits of a few units, not 30
+                L.GlobalMaxPooling2D(),
+                L.Dense(10, activation="softmax"),
+            ],
+            name="globalmax",
+        )
+
     def unsupported():
         return keras.Sequential(
             [
@@ -143,6 +161,7 @@ def models(keras):
         "logits": (logits, 255.0),
         "unsupported": (unsupported, 255.0),
         "branched": (branched, 255.0),
+        "globalmax": (globalmax, 255.0),  # last: the others' random weights stay as they were
     }
 
 

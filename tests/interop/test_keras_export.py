@@ -65,7 +65,7 @@ def test_the_same_tensors_as_keras_wrote(tmp_path, keras_fixtures) -> None:
             assert np.allclose(a[name][()], b[name][()], atol=1e-7), name
 
 
-@pytest.mark.parametrize("name", ["lesson", "strided", "functional", "logits"])
+@pytest.mark.parametrize("name", ["lesson", "strided", "functional", "logits", "globalmax"])
 def test_export_then_import_computes_the_same(tmp_path, keras_fixtures, name) -> None:
     run = import_model(keras_fixtures.path(name), runs_dir=tmp_path)
     exported = export_keras(run, tmp_path / f"{name}-out.keras")

@@ -18,7 +18,7 @@ from convlens.interop import read_model, to_network
 from convlens.interop.imported import ImportedModel
 from convlens.models.layers import BatchNorm, Conv
 
-IMPORTABLE = ("lesson", "strided", "functional", "logits")
+IMPORTABLE = ("lesson", "strided", "functional", "logits", "globalmax")
 
 
 def probabilities(model: ImportedModel, images: np.ndarray) -> np.ndarray:
@@ -232,6 +232,16 @@ def _with_global_max_pooling(source, out, **config) -> None:
         copy.writestr("metadata.json", archive.read("metadata.json"))
         copy.writestr("config.json", edited(archive.read("config.json")))
         copy.writestr("model.weights.h5", weights.getvalue())
+
+
+def test_a_global_max_pooling2d_model_of_keras_reads_as_gmp(keras_fixtures) -> None:
+    """Keras' own GlobalMaxPooling2D model (its outputs are checked above, to 1e-5)."""
+    spec = read_model(keras_fixtures.path("globalmax")).spec
+    kinds = [(layer.kind, getattr(layer, "activation", None)) for layer in spec.layers]
+    assert kinds == [("conv", "relu"), ("maxpool", None), ("conv", None), ("batchnorm", "relu"),
+                     ("conv", "tanh"), ("gmp", None), ("dense", "softmax")]  # fmt: skip
+    assert spec.layer_names()[5] == "global_max_pooling2d"  # Keras' name
+    assert spec.shapes((1, 28, 28))[4:6] == [(12, 5, 5), (12,)]
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])

@@ -72,7 +72,7 @@ def test_keras_loads_our_export_and_predicts_the_same(tmp_path, keras_fixtures) 
         nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * 7 * 7, 10),
     ).eval()  # fmt: skip
     runs = [import_model(keras_fixtures.path(name), runs_dir=tmp_path / "runs")
-            for name in ("lesson", "strided", "functional", "logits")]  # fmt: skip
+            for name in ("lesson", "strided", "functional", "logits", "globalmax")]  # fmt: skip
     runs.append(import_model(torch_model, "torch", runs_dir=tmp_path / "runs",
                              input_shape=(1, 28, 28)))  # fmt: skip
     global_max = nn.Sequential(

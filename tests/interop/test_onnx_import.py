@@ -15,7 +15,7 @@ from convlens.interop import import_model, read_model, to_network
 from convlens.runs import Run
 
 
-@pytest.mark.parametrize("name", ["lesson", "strided", "logits"])
+@pytest.mark.parametrize("name", ["lesson", "strided", "logits", "globalmax"])
 def test_export_then_import_round_trips(tmp_path, keras_fixtures, name) -> None:
     runs = tmp_path / "runs"
     original = import_model(keras_fixtures.path(name), runs_dir=runs)

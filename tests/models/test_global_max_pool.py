@@ -85,9 +85,14 @@ def test_a_dense_layer_on_maps_names_every_fix() -> None:
 
 
 def test_summary_names_it_as_keras_does() -> None:
-    """Keras 3 names the layer global_max_pooling2d and prints (None, C) and 0 params."""
+    """Keras 3.15.1's model.summary() of Conv2D(8, 3, relu), GlobalMaxPooling2D(),
+    Dense(10, softmax) on 28x28x1: global_max_pooling2d (GlobalMaxPooling2D), (None, 8),
+    0 params; 80, 0 and 90 params, 170 in all (680.00 B). (Keras 3 wraps the long name
+    onto a second line of its table; convlens widens the column, as for gap.)"""
     spec = parse_spec("conv(8, 3, relu), gmp, dense(10, softmax)")
     summary = summarize(build_network(spec, (1, 28, 28), 10))
+    assert [row.params for row in summary.rows] == [80, 0, 90]
+    assert "Total params: 170 (680.00 B)" in summary.format()
     row = summary.rows[1]
     assert (row.name, row.keras_type, row.keras_shape, row.params) == (
         "global_max_pooling2d", "GlobalMaxPooling2D", "(None, 8)", 0,

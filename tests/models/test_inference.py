@@ -105,7 +105,7 @@ def test_trained_weights_of_a_run_answer_as_eager(tiny_runs, tiny_idx_dir, tmp_p
     assert_answers_as_eager(network, torch.rand(33, *network.input_shape), engine)
 
 
-@pytest.mark.parametrize("name", ["lesson-trained", "functional", "strided", "logits"])
+@pytest.mark.parametrize("name", ["lesson-trained", "functional", "strided", "logits", "globalmax"])
 def test_imported_keras_models_answer_as_eager(name, engine):
     from convlens.interop import read_model, to_network
 
