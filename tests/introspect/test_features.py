@@ -204,3 +204,29 @@ def test_look_for_the_answer_alone_runs_the_inference_engine(cnn) -> None:
         assert alone.maps == {} and alone.probabilities.shape == traced.shape
         assert np.abs(alone.probabilities - traced).max() <= 1e-5
     assert inference.engine_name(cnn) in ("onnxruntime", "channels_last")
+
+
+def test_a_gmp_net_is_looked_inside_like_a_gap_net() -> None:
+    """trace() has the gmp layer (the largest value of each map of the layer before); the
+    journey's columns are the conv and pool layers, whose maps gmp reads; Grad-CAM and
+    the cells that reach the output work as for gap."""
+    from convlens.introspect import explain, look
+    from convlens.introspect.reach import reaching_cells
+
+    net = network("conv(8, 3, relu), maxpool(2), conv(6, 3, relu), gmp, dense(10, softmax)")
+    x = images(4)
+    with torch.no_grad():
+        outputs = net.trace(torch.from_numpy(x).float() / 255)
+    assert list(outputs) == ["conv2d", "max_pooling2d", "conv2d_1", "global_max_pooling2d",
+                             "dense"]  # fmt: skip
+    assert torch.equal(outputs["global_max_pooling2d"], torch.amax(outputs["conv2d_1"], (2, 3)))
+    assert journey_layer_names(net) == ["conv2d", "max_pooling2d", "conv2d_1"]
+    result = journey(net, x, 5)
+    assert result.shape_line().endswith("conv2d_1 11x11x6")
+    with pytest.raises(SpecError, match=r"'global_max_pooling2d' .* gives a vector of 6 numbers"):
+        feature_maps(net, x, ["global_max_pooling2d"])
+    seen = look(net, x, ["conv2d_1"])
+    assert np.allclose(seen.probabilities, outputs["dense"].numpy(), atol=1e-6)
+    explanation = explain(net, x[0])
+    assert explanation.cam_layer == "conv2d_1" and explanation.cam.shape == (28, 28)
+    assert all(reach.complete for reach in reaching_cells(net).values())

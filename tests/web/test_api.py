@@ -546,3 +546,24 @@ def test_host_header_is_checked_when_asked(runs_dir, tiny_data) -> None:
         assert good.get("/api/kernels").status_code == 200
     with TestClient(app, base_url="http://evil.example:8000") as bad:
         assert "loopback" in one_line_error(bad.get("/api/kernels"), 400)
+
+
+def test_a_gmp_run_on_the_page(client, runs_dir, tiny_idx_dir, tiny_runs) -> None:
+    """A run with a gmp head: its layer table row as Keras names it, the conv and pool
+    layers' maps (gmp's (C,) output is not a map, as gap's is not), the answer the run's
+    network gives."""
+    spec = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), gmp, dense(3, softmax)"
+    tiny_runs(runs_dir, tiny_idx_dir, {"gmp": spec})
+    network = Run.open("gmp", runs_dir).load_network()
+    detail = client.get("/api/runs/gmp").json()
+    row = detail["summary"]["layers"][3]
+    assert (row["name"], row["type"], row["output_shape"], row["params"]) == (
+        "global_max_pooling2d", "GlobalMaxPooling2D", [8], 0,
+    )  # fmt: skip
+    assert " global_max_pooling2d (GlobalMaxPooling2D)" in detail["summary_text"]
+    body = client.post("/api/features", json={"run": "gmp", "pixels": bars()}).json()
+    assert [layer["name"] for layer in body["layers"]] == journey_layer_names(network)
+    assert [layer["name"] for layer in body["layers"]] == ["conv2d", "max_pooling2d", "conv2d_1"]
+    want = predict_arrays(network, np.asarray(bars(), np.uint8)[None, None])
+    got = np.asarray(body["prediction"]["probabilities"])
+    assert np.allclose(got, want[0], atol=1e-6)

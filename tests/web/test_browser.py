@@ -1294,3 +1294,38 @@ def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
         page.wait_for_selector(".tile")
     finally:
         shutil.rmtree(runs_dir / "lesson")
+
+
+def test_a_keras_global_max_pooling_model_on_the_page(page, shots, runs_dir) -> None:
+    """Keras' GlobalMaxPooling2D fixture imported from the page: its layer table row as
+    Keras prints it, and in Predict the maps of its conv and pool layers (gmp's (12,)
+    output is not a map, as gap's is not)."""
+    page.goto(page.base + "#runs")
+    page.wait_for_selector("#r-table tr[data-name='cnn']")
+    keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / "globalmax.keras"
+    page.set_input_files("#r-import", str(keras))
+    page.wait_for_selector("#r-table tr[data-name='globalmax']")
+    try:
+        card = page.locator(".run-card[data-name='globalmax']")
+        card.wait_for()
+        rows = card.locator(".layers-table tbody tr")
+        cells = [rows.nth(i).locator("td").all_text_contents() for i in range(rows.count())]
+        assert ["global_max_pooling2d (GlobalMaxPooling2D)", "(None, 12)", "0"] in cells
+        page.goto(page.base + "#predict")
+        page.wait_for_selector("#p-run option[value='globalmax']", state="attached")
+        page.select_option("#p-run", "globalmax")
+        page.click("#p-clear")
+        draw_bars(page)
+        wait_until(page, "document.querySelectorAll('.layer').length === 4")
+        page.wait_for_timeout(700)  # the last live answer lands
+        from convlens.introspect import journey_layer_names
+
+        network = Run.open("globalmax", runs_dir).load_network()
+        kinds = [network.layer_specs()[name].kind for name in journey_layer_names(network)]
+        assert kinds == ["conv", "maxpool", "conv", "conv"]  # Keras' names, as in the file
+        assert page.locator(".layer h3").all_text_contents() == journey_layer_names(network)
+        assert page.locator(".strip img").count() == 5  # the input and one map per layer
+        shots(page, "predict-globalmax")
+    finally:
+        page.goto("about:blank")  # no answer of the page may still be on its way
+        shutil.rmtree(runs_dir / "globalmax")

@@ -49,8 +49,8 @@ class AxisReach:
 def reaching_cells(network: Network) -> dict[str, AxisReach]:
     """For the input and every image-shaped layer, the rows and columns that reach the output.
 
-    Layers after the last image-shaped one (flatten, global average pooling, dense) read
-    every cell; going back from there, each conv, pool or residual layer reads the union of
+    Layers after the last image-shaped one (flatten, global average or max pooling, dense)
+    read every cell; going back from there, each conv, pool or residual layer reads the union of
     the windows of the cells it must deliver.
     """
     specs = list(network.layer_specs().items())
