@@ -20,9 +20,10 @@ Entries (the lesson's ``cnn``, freshly initialised, one float or uint8 image):
   computes once the picture is prepared;
 - with ``--run RUN`` (a run folder of a 28x28 grey model): ``convlens.predict(RUN,
   pixels)``, the notebook's call on a run (since session 7 answered from the run and
-  network kept while its files are the same); also, in blocks of 20 calls a side, against
-  ``predict_arrays`` on the network it keeps (``run_against_its_network``; absent on a
-  checkout from before session 7).
+  network kept while its files are the same), with the path and with one ``Run`` handle
+  (``convlens.predict(Run)``: since session 11 its repeated calls check the weights file
+  alone); also, in blocks of 20 calls a side, against ``predict_arrays`` on the network
+  it keeps (``run_against_its_network``; absent on a checkout from before session 7).
 
 ``--steal BLOCKS`` measures what one image's calls take from a neighbour process that
 spins on a core (its loops per second, against blocks without calls), for one thread,
@@ -381,8 +382,11 @@ def measure(args: argparse.Namespace) -> None:
     calls = entries(network, x, pixels)
     if args.run:
         import convlens
+        from convlens.runs import Run
 
+        handle = Run.open(args.run)  # a notebook's loop holds one Run
         calls["convlens.predict(run)"] = lambda: convlens.predict(args.run, pixels)
+        calls["convlens.predict(Run)"] = lambda: convlens.predict(handle, pixels)
     reference = network.predict_proba(x).numpy()
     with torch.no_grad():
         eager = network(x).softmax(-1).numpy()
@@ -400,6 +404,7 @@ def measure(args: argparse.Namespace) -> None:
         pair = {
             "predict_arrays(run's network)": lambda: predict_arrays(kept, pixels),
             "convlens.predict(run)": lambda: convlens.predict(args.run, pixels),
+            "convlens.predict(Run)": lambda: convlens.predict(handle, pixels),
         }
         timed = round_robin(pair, args.rounds, block=IDEA_BLOCK)
         results["run_against_its_network"] = summary(timed, "predict_arrays(run's network)")

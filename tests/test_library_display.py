@@ -222,6 +222,83 @@ def test_predict_in_a_loop_sees_weights_rewritten_in_place(run, tmp_path) -> Non
     assert not np.allclose(got, first[0], atol=1e-3)
 
 
+def test_predict_in_a_loop_answers_as_the_run_rewritten_between_two_calls(run, tmp_path) -> None:
+    """Another run's config.json and weights copied over a run's own, in place (same
+    inodes, same sizes), between two calls: the next call answers what a fresh load of
+    the new files answers (its class names, its probabilities), for a path and for a
+    Run handle's weights."""
+    import json
+    import os
+    import shutil
+
+    folder, other = tmp_path / "copy", tmp_path / "other"
+    shutil.copytree(run.path, folder)
+    shutil.copytree(run.path, other)
+    config = json.loads((other / "config.json").read_text())
+    config["class_names"] = [name.upper()[::-1] for name in config["class_names"]]
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "model.safetensors").write_bytes(_flipped_weights(other))
+    image = np.random.default_rng(17).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    handle = Run.open(folder)
+    first = [convlens.predict(ref, image) for ref in (folder, handle, folder, handle)]
+    assert all(p.class_names == tuple(run.class_names) for p in first)
+
+    inodes = [os.stat(folder / name).st_ino for name in ("config.json", "model.safetensors")]
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(other / name, folder / name)  # in place: the same inodes
+    assert inodes == [
+        os.stat(folder / name).st_ino for name in ("config.json", "model.safetensors")
+    ]
+    expected = _eager_answer(other, image)
+    assert not np.allclose(expected, first[0].probabilities, atol=1e-3)
+    got = convlens.predict(folder, image)
+    np.testing.assert_allclose(got.probabilities, expected, atol=1e-5, rtol=0)
+    assert got.class_names == tuple(config["class_names"])
+    by_handle = convlens.predict(handle, image)  # the weights are read again
+    np.testing.assert_allclose(by_handle.probabilities, expected, atol=1e-5, rtol=0)
+
+
+def test_predict_in_a_loop_on_one_run_handle_checks_its_weights_alone(
+    run, tmp_path, monkeypatch
+) -> None:
+    """The same Run object as the last call: one os.stat, of the weights; a path: two,
+    config.json's and the weights'. A config.json replaced behind the handle is not read
+    for it (a Run reads its config once); Run.open and the path read the new one."""
+    import json
+    import os
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(run.path, folder)
+    image = np.random.default_rng(19).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)
+    handle = Run.open(folder)
+    for ref in (handle, folder):
+        convlens.predict(ref, image)
+        convlens.predict(ref, image)  # kept now
+    statted: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(
+        os,
+        "stat",
+        lambda path, *a, **k: statted.append(os.fspath(path)) or real_stat(path, *a, **k),
+    )
+    convlens.predict(handle, image)
+    convlens.predict(handle, image)
+    assert statted == [str(folder / "model.safetensors")] * 2
+    statted.clear()
+    convlens.predict(folder, image)
+    assert sorted(statted) == [str(folder / "config.json"), str(folder / "model.safetensors")]
+    monkeypatch.setattr(os, "stat", real_stat)
+
+    config = json.loads((folder / "config.json").read_text())
+    config["class_names"] = ["first", "second", "third"]
+    (tmp_path / "new.json").write_text(json.dumps(config))
+    (tmp_path / "new.json").replace(folder / "config.json")
+    assert convlens.predict(handle, image).class_names == tuple(run.class_names)  # as it was
+    assert convlens.predict(Run.open(folder), image).class_names == ("first", "second", "third")
+    assert convlens.predict(folder, image).class_names == ("first", "second", "third")
+
+
 def test_predict_in_a_loop_follows_the_folder_a_reference_names_now(
     run, tmp_path, monkeypatch
 ) -> None:

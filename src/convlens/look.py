@@ -18,6 +18,7 @@ text with ``str()``. Images are prepared the way the run's training data was (se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
@@ -333,13 +334,14 @@ def predict(run: RunRef, images: Any, *, data_dir: str | None = None) -> Predict
     """Class probabilities for test indices or your own images, prepared like the data.
 
     Called in a loop (one image at a time), it answers from the run it opened last
-    time, config and network, while the run's weights and config files are the same
-    files (:class:`_LoadedRuns`): building the network and loading its weights took
-    about 50 ms a call, reopening the run and parsing its config.json 0.45 ms of a
-    0.63 ms call, and a fresh network never reaches the fast engine, which builds on
-    the second call with the same weights. What a call adds to the network's own
-    answer is the check of those two files (two ``os.stat``), the images' labels and
-    the result (BENCHMARKS.md, "Session 8: `convlens.predict(run)` on Zen 4").
+    time, config and network, while the run's files are the same files
+    (:class:`_LoadedRuns`): building the network and loading its weights took about
+    50 ms a call, reopening the run and parsing its config.json 0.45 ms of a 0.63 ms
+    call, and a fresh network never reaches the fast engine, which builds on the second
+    call with the same weights. What a call adds to the network's own answer is the
+    check of those files (one ``os.stat`` of the weights for the same :class:`Run`
+    handle as the last call, two for a path), the images' labels and the result
+    (BENCHMARKS.md, "Session 11: `convlens.predict(run)` on Zen 4").
     """
     loaded = _LOADED.run(run)
     chosen = choose(loaded.run, images, data_dir=data_dir)  # an array: its cheap branch
@@ -366,20 +368,25 @@ class _Loaded:
         return cls(run, network, views, names, run.data_note.caveat)
 
 
-FilesKey = tuple[int, ...]  # config.json's and the weights' (device, inode, size, mtime)
+FileKey = tuple[int, int, int, int]  # a file's (device, inode, size, modification time)
 
 
 @dataclass(frozen=True)
 class _Kept:
-    """A loaded run and the files it was loaded from: their paths and :data:`FilesKey`.
+    """A loaded run and the files it was loaded from: their paths and keys.
+
     ``direct``: the reference names the folder itself (a Run, or a path holding a
-    config.json), so an ``os.stat`` of these two paths is all that finding the run again does."""
+    config.json), so an ``os.stat`` of these paths is all that finding the run again
+    does. ``handle``: the :class:`Run` object of the call that last checked both files;
+    its next calls check the weights alone."""
 
     config: str
     weights: str
-    key: FilesKey
+    config_key: FileKey
+    weights_key: FileKey
     direct: bool
     loaded: _Loaded
+    handle: Run | None = None
 
 
 class _LoadedRuns:
@@ -389,11 +396,22 @@ class _LoadedRuns:
     device and inode, of the same size and modification time. Training replaces them
     with ``os.replace`` (a new inode); a file rewritten in place has a new size or time;
     another folder moved to the path, or a relative path read from another working
-    directory, holds other inodes. Nothing is trusted between calls: each one stats
-    both files again (about 2.5 us each on Zen 4), and a name found in the runs folder
-    is looked for first as a folder of its own, as :meth:`Run.open` does. The key is
-    taken before the files are read, so a change while they are read is seen by the
-    next call. The networks never leave this module (predict returns only
+    directory, holds other inodes.
+
+    Nothing is trusted between calls but the config a :class:`Run` handle has read: a
+    path is checked by an ``os.stat`` of both files at every call, and a name found in
+    the runs folder is looked for first as a folder of its own, as :meth:`Run.open`
+    does (its config.json's stat is the one that found it). The same Run object as the
+    last call checks only the weights' stat: a Run reads its config.json once (its
+    ``run_config``, which ``journey``, ``explain`` and ``evaluate`` answer with), so the
+    config a handle's first call found stays that handle's; a config.json replaced
+    behind it is read by ``Run.open`` again, or by the path. Weights replaced in any way
+    are seen at the next call by every reference. Each ``os.stat`` costs 2-3 us in a
+    loop of its own and 6-8 us between two one-image runs of the network, whose work
+    leaves the kernel's caches cold (BENCHMARKS.md, "Session 11").
+
+    The keys are taken before the files are read, so a change while they are read is
+    seen by the next call. The networks never leave this module (predict returns only
     probabilities), so no caller can change one behind the key; the last ``KEEP``
     references are kept (about 1 MB each for cnn, with the fast engine's sessions)."""
 
@@ -401,30 +419,57 @@ class _LoadedRuns:
 
     def __init__(self) -> None:
         self._runs: OrderedDict[str, _Kept] = OrderedDict()
+        self._newest = ""  # the reference last kept or found: no reordering for a loop's
         self._lock = threading.Lock()
 
     def run(self, ref: RunRef) -> _Loaded:
-        name = str(ref.path) if isinstance(ref, Run) else os.fspath(ref)
+        handle = ref if isinstance(ref, Run) else None
+        name = str(ref.path) if handle is not None else os.fspath(ref)
         kept = self._runs.get(name)
-        if kept is not None and kept.direct and _files_key(kept.config, kept.weights) == kept.key:
-            with self._lock:
-                if name in self._runs:
-                    self._runs.move_to_end(name)
-            return kept.loaded
-        folder, key = _folder_key(ref)
-        if not key:  # a file missing: open and load as before, for the run's own error
+        if kept is not None and kept.direct and _file_key(kept.weights) == kept.weights_key:
+            if handle is not None and kept.handle is handle:
+                return self._found(name, kept)  # the handle's config is its own
+            if _file_key(kept.config) == kept.config_key:
+                return self._found(name, kept if handle is None else _rehandled(kept, handle))
+        found = _find(ref)
+        if found is None:  # a file missing: open and load as before, for the run's own error
             return _Loaded.of(open_run(ref))
+        folder, config_key = found
         config, weights = os.path.join(folder, CONFIG), os.path.join(folder, WEIGHTS)
-        if kept is not None and (kept.key, kept.config, kept.weights) == (key, config, weights):
+        weights_key = _file_key(weights)
+        if weights_key is None:
+            return _Loaded.of(open_run(ref))
+        if kept is not None and (kept.config_key, kept.weights_key, kept.config, kept.weights) == (
+            config_key,
+            weights_key,
+            config,
+            weights,
+        ):
             loaded = kept.loaded  # found in the runs folder: the same files as before
         else:
             loaded = _fresh(folder)
-        with self._lock:
-            self._runs[name] = _Kept(config, weights, key, folder == name, loaded)
-            self._runs.move_to_end(name)
-            while len(self._runs) > self.KEEP:
-                self._runs.popitem(last=False)
-        return loaded
+        direct = folder == name
+        return self._found(
+            name, _Kept(config, weights, config_key, weights_key, direct, loaded, handle)
+        )
+
+    def _found(self, name: str, kept: _Kept) -> _Loaded:
+        """``kept``'s run, kept as the newest reference (the oldest beyond ``KEEP`` go)."""
+        if self._newest != name or self._runs.get(name) is not kept:
+            with self._lock:
+                self._runs[name] = kept
+                self._runs.move_to_end(name)
+                self._newest = name
+                while len(self._runs) > self.KEEP:
+                    self._runs.popitem(last=False)
+        return kept.loaded
+
+
+def _rehandled(kept: _Kept, handle: Run) -> _Kept:
+    """``kept`` with ``handle`` as the Run whose next calls check the weights alone."""
+    if kept.handle is handle:
+        return kept
+    return dataclasses.replace(kept, handle=handle)
 
 
 def _fresh(folder: str) -> _Loaded:
@@ -433,32 +478,29 @@ def _fresh(folder: str) -> _Loaded:
     return _Loaded.of(Run(Path(os.path.abspath(folder))))
 
 
-def _folder_key(ref: RunRef) -> tuple[str, FilesKey]:
-    """The run's folder (as :meth:`Run.open` finds it) and its :func:`_files_key`; the
-    key is empty if a file is missing."""
+def _find(ref: RunRef) -> tuple[str, FileKey] | None:
+    """The run's folder (as :meth:`Run.open` finds it) and its config.json's
+    :data:`FileKey`, or None if there is none."""
     from convlens.runs import find_run
 
     if isinstance(ref, Run):
         folder = str(ref.path)
-    else:
-        found = find_run(ref)
-        if found is None:
-            return os.fspath(ref), ()
-        folder = found[0]
-    return folder, _files_key(os.path.join(folder, CONFIG), os.path.join(folder, WEIGHTS))
+        key = _file_key(os.path.join(folder, CONFIG))
+        return None if key is None else (folder, key)
+    found = find_run(ref)
+    return None if found is None else (found[0], _key(found[1]))
 
 
-def _files_key(config: str, weights: str) -> FilesKey:
-    """What identifies the two files' contents without reading them: (device, inode,
-    size, modification time) each, or () if one is missing."""
+def _file_key(path: str) -> FileKey | None:
+    """What identifies a file's contents without reading it, or None if it is missing."""
     try:
-        c, w = os.stat(config), os.stat(weights)
+        return _key(os.stat(path))
     except (OSError, ValueError):
-        return ()
-    return (
-        c.st_dev, c.st_ino, c.st_size, c.st_mtime_ns,
-        w.st_dev, w.st_ino, w.st_size, w.st_mtime_ns,
-    )  # fmt: skip
+        return None
+
+
+def _key(stat: os.stat_result) -> FileKey:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 _LOADED = _LoadedRuns()
