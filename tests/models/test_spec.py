@@ -132,3 +132,57 @@ def test_duplicate_layer_names_are_refused() -> None:
     spec = ModelSpec(layers=(Dense(units=4, name="a"), Dense(units=10, name="a")))
     with pytest.raises(SpecError, match="two layers are named 'a'"):
         spec.layer_names()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "conv(4, 3)",
+        "conv(4, 5, stride=2)",
+        "conv(4, 3x2, padding=same, stride=2)",
+        "conv(4, 4, padding=1, stride=3)",
+        "maxpool(2)",
+        "maxpool(3, stride=2)",
+        "avgpool(3)",
+        "avgpool(2, stride=1)",
+        "whiten(2)",
+        "whiten(3, stride=1)",
+    ],
+)
+@pytest.mark.parametrize("size", [(7, 7), (9, 6), (28, 28)])
+def test_window_shapes_are_the_built_modules_shapes(text: str, size: tuple[int, int]) -> None:
+    """The one window rule (``layers.window_positions``) against what torch computes."""
+    import torch
+
+    (layer,) = parse_spec(text).layers
+    in_shape = (2, *size)
+    module = layer.build(in_shape)
+    with torch.no_grad():
+        out = module(torch.zeros(1, *in_shape))
+    assert layer.output_shape(in_shape) == tuple(out.shape[1:])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "conv(4, 5x4)",
+            "conv: a 5x4 kernel does not fit a 4x4 input; use a smaller kernel, padding "
+            "'same', or fewer pooling layers before it",
+        ),
+        (
+            "maxpool(5)",
+            "maxpool: a 5x5 window does not fit a 4x4 input; remove a pooling layer or use "
+            "a smaller size",
+        ),
+        (
+            "whiten(5)",
+            "whiten: a 5x5 patch does not fit a 4x4 input; use a smaller patch or put it first",
+        ),
+    ],
+)
+def test_a_window_larger_than_its_map_is_one_line(text: str, message: str) -> None:
+    (layer,) = parse_spec(text).layers
+    with pytest.raises(SpecError) as err:
+        layer.output_shape((1, 4, 4))
+    assert str(err.value) == message

@@ -174,6 +174,28 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def window_positions(
+    layer: str,
+    window: tuple[int, int],
+    step: int,
+    size: tuple[int, int],
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    *,
+    word: str,
+    fix: str,
+) -> tuple[int, int]:
+    """How many places a ``(kh, kw)`` window stepping ``step`` pixels takes on an
+    ``(h, w)`` map with ``pads`` zeros (top, bottom, left, right) around it:
+    floor((h + top + bottom - kh) / step) + 1 down, the same across. The one rule of
+    the conv, pooling and whitening shapes. A window larger than the padded map is one
+    line: "LAYER: a KHxKW WORD does not fit a HxW input; FIX"."""
+    (kh, kw), (h, w) = window, size
+    top, bottom, left, right = pads
+    if h + top + bottom < kh or w + left + right < kw:
+        raise SpecError(f"{layer}: a {kh}x{kw} {word} does not fit a {h}x{w} input; {fix}")
+    return ((h + top + bottom - kh) // step + 1, (w + left + right - kw) // step + 1)
+
+
 @dataclass(frozen=True)
 class Conv(LayerSpec):
     """Conv2D: ``filters`` kernels of ``kernel x kernel`` (or ``(kh, kw)``) slide over the image.
@@ -241,16 +263,16 @@ class Conv(LayerSpec):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _, h, w = _require_image(in_shape, self.kind)
-        top, bottom, left, right = self.pads(in_shape)
-        kh, kw = self.kernel_size
-        if h + top + bottom < kh or w + left + right < kw:
-            raise SpecError(
-                f"conv: a {kh}x{kw} kernel does not fit a {h}x{w} input; "
-                "use a smaller kernel, padding 'same', or fewer pooling layers before it"
-            )
-        out_h = (h + top + bottom - kh) // self.stride + 1
-        out_w = (w + left + right - kw) // self.stride + 1
-        return (self.filters, out_h, out_w)
+        out = window_positions(
+            "conv",
+            self.kernel_size,
+            self.stride,
+            (h, w),
+            self.pads(in_shape),
+            word="kernel",
+            fix="use a smaller kernel, padding 'same', or fewer pooling layers before it",
+        )
+        return (self.filters, *out)
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
@@ -333,6 +355,11 @@ class MaxPool(LayerSpec):
     size: int = 2
     stride: int | None = None
 
+    @property
+    def step(self) -> int:
+        """The stride, by default the window's size (the windows tile the map)."""
+        return self.stride or self.size
+
     def validate(self, where: str) -> None:
         _positive_int(self.size, "size", where)
         if self.stride is not None:
@@ -340,18 +367,20 @@ class MaxPool(LayerSpec):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         c, h, w = _require_image(in_shape, self.kind)
-        stride = self.stride or self.size
-        if h < self.size or w < self.size:
-            raise SpecError(
-                f"maxpool: a {self.size}x{self.size} window does not fit a {h}x{w} input; "
-                "remove a pooling layer or use a smaller size"
-            )
-        return (c, (h - self.size) // stride + 1, (w - self.size) // stride + 1)
+        out = window_positions(
+            "maxpool",
+            (self.size, self.size),
+            self.step,
+            (h, w),
+            word="window",
+            fix="remove a pooling layer or use a smaller size",
+        )
+        return (c, *out)
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
 
-        return nn.MaxPool2d(self.size, self.stride or self.size)
+        return nn.MaxPool2d(self.size, self.step)
 
     def stored_values(self, in_shape: Shape) -> int:
         return 3 * math.prod(self.output_shape(in_shape))  # the output and int64 indices
@@ -363,15 +392,14 @@ class MaxPool(LayerSpec):
     def explain(self, in_shape: Shape) -> str:
         _, h, _ = in_shape
         _, out_h, _ = self.output_shape(in_shape)
-        stride = self.stride or self.size
-        if stride == self.size:
+        if self.step == self.size:
             rounding = " (rounding down)" if h % self.size else ""
             return (
                 f"{self.size}x{self.size} pooling keeps the largest of each "
                 f"{self.size * self.size} pixels: {h} / {self.size} = {out_h}{rounding}; "
                 "no weights to learn"
             )
-        return f"floor(({h} - {self.size}) / {stride}) + 1 = {out_h}; no weights to learn"
+        return f"floor(({h} - {self.size}) / {self.step}) + 1 = {out_h}; no weights to learn"
 
 
 @dataclass(frozen=True)
@@ -386,7 +414,7 @@ class AvgPool(MaxPool):
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
 
-        return nn.AvgPool2d(self.size, self.stride or self.size)
+        return nn.AvgPool2d(self.size, self.step)
 
     def explain(self, in_shape: Shape) -> str:
         return super().explain(in_shape).replace("keeps the largest of", "averages")
@@ -740,12 +768,14 @@ class Whiten(LayerSpec):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _, h, w = _require_image(in_shape, self.kind)
-        if h < self.patch or w < self.patch:
-            raise SpecError(
-                f"whiten: a {self.patch}x{self.patch} patch does not fit a {h}x{w} input; "
-                "use a smaller patch or put it first"
-            )
-        out = ((h - self.patch) // self.step + 1, (w - self.patch) // self.step + 1)
+        out = window_positions(
+            "whiten",
+            self.kernel_size,
+            self.step,
+            (h, w),
+            word="patch",
+            fix="use a smaller patch or put it first",
+        )
         return (self.out_channels(in_shape), *out)
 
     def build(self, in_shape: Shape) -> nn.Module:
