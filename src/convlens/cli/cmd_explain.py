@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from convlens.cli.look_inside import add_invert_options
-from convlens.cli.options import add_runs_option
+from convlens.cli.look_inside import add_look_options
 
 _EPILOG = """\
 examples:
@@ -40,10 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--layer", metavar="NAME", help="Grad-CAM on this layer (default: the last conv layer)"
     )
-    parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
-    parser.add_argument("--data-dir", metavar="DIR", help="read the test set from here instead")
-    add_invert_options(parser)
-    add_runs_option(parser)
+    add_look_options(parser)
     parser.set_defaults(run=run)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from convlens.cli.options import add_runs_option
+from convlens.cli.look_inside import add_look_options
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,11 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="for layers with several input channels: one channel's kernels "
         "(0, 1, ...) or their mean (default)",
     )
-    parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
-    parser.add_argument(
-        "--data-dir", metavar="DIR", help="read the test set (to find dead filters) from here"
+    add_look_options(
+        parser, photos=False, data_dir_help="read the test set (to find dead filters) from here"
     )
-    add_runs_option(parser)
     parser.set_defaults(run=run)
 
 

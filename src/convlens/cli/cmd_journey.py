@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convlens.cli.look_inside import add_invert_options
-from convlens.cli.options import add_runs_option
+from convlens.cli.look_inside import add_look_options
 
 _EPILOG = """\
 examples:
@@ -74,10 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the layers to show (comma-separated; default every conv and "
         "pool layer); with --all-filters one layer (default the first conv)",
     )
-    parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
-    parser.add_argument("--data-dir", metavar="DIR", help="read the test set from here instead")
-    add_invert_options(parser)
-    add_runs_option(parser)
+    add_look_options(parser)
     parser.set_defaults(run=run)
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convlens.cli.options import add_runs_option
 from convlens.errors import OptionError
 
 if TYPE_CHECKING:
@@ -38,6 +39,21 @@ def add_invert_options(parser: argparse.ArgumentParser) -> None:
         help="never invert a photo (default: invert when the border is light)",
     )
     parser.set_defaults(invert=None)
+
+
+def add_look_options(
+    parser: argparse.ArgumentParser,
+    *,
+    photos: bool = True,
+    data_dir_help: str = "read the test set from here instead",
+) -> None:
+    """The options journey, explain and filters end with: --out (the figure), --data-dir
+    (the test set), --invert/--no-invert when they take ``photos``, and --runs."""
+    parser.add_argument("--out", metavar="PATH", help="figure file (default: in the run folder)")
+    parser.add_argument("--data-dir", metavar="DIR", help=data_dir_help)
+    if photos:
+        add_invert_options(parser)
+    add_runs_option(parser)
 
 
 def open_run(args: argparse.Namespace) -> tuple[Any, Any]:
