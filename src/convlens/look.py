@@ -65,11 +65,11 @@ def choose(run: Run, which: Any = None, *, data_dir: str | None = None) -> Chose
     """Test images by index (an int or a list of ints; None: the lesson's 0, 23, 28), or
     anything :func:`convlens.data.preparation.as_images` reads (arrays, tensors, PIL
     images, paths), prepared like the run's training data."""
-    from convlens.introspect.selection import pick_images
-
     if isinstance(which, np.ndarray):  # a notebook's loop: pixels, never test indices
         images = as_images(which, run.preparation)
         return Chosen(images, *_numbered(len(images)))
+    from convlens.introspect.selection import pick_images  # not for the loop: 1-2 us
+
     indices = _indices(which)
     if which is None or indices is not None:
         dataset = run_test_set(run, data_dir)
@@ -427,8 +427,8 @@ class _LoadedRuns:
         name = str(ref.path) if handle is not None else os.fspath(ref)
         kept = self._runs.get(name)
         if kept is not None and kept.direct and _file_key(kept.weights) == kept.weights_key:
-            if handle is not None and kept.handle is handle:
-                return self._found(name, kept)  # the handle's config is its own
+            if handle is not None and kept.handle is handle:  # the handle's config is its own
+                return kept.loaded if self._newest == name else self._found(name, kept)
             if _file_key(kept.config) == kept.config_key:
                 return self._found(name, kept if handle is None else _rehandled(kept, handle))
         found = _find(ref)
