@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convlens.data.catalog import KnownDataset
 
 _EPILOG = """\
 where copies are looked for (fashion-mnist, mnist): --data-dir, else $CONVLENS_DATA, else
@@ -38,40 +41,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
     info = actions.add_parser("info", help="name, source, classes with counts, shapes")
-    info.add_argument(
-        "dataset",
-        nargs="?",
-        default="fashion-mnist",
-        metavar="DATASET",
-        help="fashion-mnist (default), mnist, idx:DIR or folder:DIR",
-    )
+    _add_dataset(info, "fashion-mnist (default), mnist, idx:DIR or folder:DIR")
     _add_places(info)
     info.add_argument("--no-download", action="store_true", help="never download")
 
     verify = actions.add_parser("verify", help="check the SHA-256 of every copy found")
-    verify.add_argument(
-        "dataset",
-        nargs="?",
-        default="fashion-mnist",
-        metavar="DATASET",
-        help="fashion-mnist (default) or mnist",
-    )
+    _add_dataset(verify, "fashion-mnist (default) or mnist")
     _add_places(verify)
 
     download = actions.add_parser("download", help="fetch the official files into the cache")
-    download.add_argument(
-        "dataset",
-        nargs="?",
-        default="fashion-mnist",
-        metavar="DATASET",
-        help="fashion-mnist (default) or mnist",
-    )
+    _add_dataset(download, "fashion-mnist (default) or mnist")
     download.add_argument("--cache-dir", metavar="DIR", help="cache folder (default as above)")
     download.add_argument("--force", action="store_true", help="download even if cached")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
 
     parser.set_defaults(run=run, data_parser=parser)
     return parser
+
+
+def _add_dataset(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("dataset", nargs="?", default="fashion-mnist", metavar="DATASET", help=help)
 
 
 def _add_places(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from convlens.data import load_dataset
+    from convlens.wording import counted
 
     dataset = load_dataset(
         args.dataset,
@@ -107,7 +97,7 @@ def _info(args: argparse.Namespace) -> int:
     train_counts, test_counts = dataset.class_counts("train"), dataset.class_counts("test")
     print(f"dataset  {dataset.name}{'  (embedded sample)' if dataset.is_sample else ''}")
     print(f"source   {dataset.source}")
-    print(f"images   {h}x{w}, {c} channel{'s' if c > 1 else ''}, uint8 0-255")
+    print(f"images   {h}x{w}, {counted(c, 'channel')}, uint8 0-255")
     print(f"train    {len(dataset.train_labels):,} images  {dataset.train_images.shape}")
     print(f"test     {len(dataset.test_labels):,} images  {dataset.test_images.shape}")
     print(f"classes  {dataset.num_classes}")
@@ -119,18 +109,15 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from convlens.data import catalog
-    from convlens.data.sources import parse_dataset_spec, places
+    from convlens.data.sources import places
     from convlens.data.verify import check_copy, has_any_file
     from convlens.errors import DataError
 
-    kind, name = parse_dataset_spec(args.dataset)
-    if kind != "known":
-        raise DataError(
-            f"{args.dataset}: only fashion-mnist and mnist have published digests to verify; "
-            "use `convlens data info` to check that the files load"
-        )
-    info = catalog.KNOWN[name]
+    name, info = _known(
+        args.dataset,
+        "only fashion-mnist and mnist have published digests to verify; "
+        "use `convlens data info` to check that the files load",
+    )
     found = [p for p in places(name, args.data_dir, args.cache_dir) if has_any_file(p.folder, info)]
     if not found:
         looked = "; ".join(str(p) for p in places(name, args.data_dir, args.cache_dir))
@@ -153,18 +140,26 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from convlens.data import catalog
     from convlens.data.download import download_dataset
-    from convlens.data.sources import cache_root, parse_dataset_spec
-    from convlens.errors import DataError
+    from convlens.data.sources import cache_root
 
-    kind, name = parse_dataset_spec(args.dataset)
-    if kind != "known":
-        raise DataError(f"{args.dataset}: only fashion-mnist and mnist can be downloaded")
-    info = catalog.KNOWN[name]
+    name, info = _known(args.dataset, "only fashion-mnist and mnist can be downloaded")
     folder = cache_root(args.cache_dir) / name
     paths = download_dataset(info, folder, progress=not args.quiet, force=args.force)
     for path in paths:
         print(path)
     print(f"{info.title}: verified copy in {folder}", file=sys.stderr)
     return 0
+
+
+def _known(dataset: str, only: str) -> tuple[str, KnownDataset]:
+    """The catalogued dataset (fashion-mnist, mnist) that ``dataset`` names: its name and
+    entry; an IDX or folder source is refused in one line, "DATASET: ONLY"."""
+    from convlens.data import catalog
+    from convlens.data.sources import parse_dataset_spec
+    from convlens.errors import DataError
+
+    kind, name = parse_dataset_spec(dataset)
+    if kind != "known":
+        raise DataError(f"{dataset}: {only}")
+    return name, catalog.KNOWN[name]
