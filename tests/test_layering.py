@@ -3,7 +3,7 @@
 ::
 
     errors, fileio, version, notices, provenance, display,  foundations, no convlens
-      option_fields, idle_cores, cpu_features
+      option_fields, idle_cores, cpu_features, wording
     models, data, byhand                                    things as data (no runs)
     recipe                                                  TrainConfig, plan_training
     run_config, runs, run_card, introspect                  a run folder; looking inside
@@ -35,7 +35,7 @@ import convlens
 PACKAGE = Path(convlens.__file__).parent
 FOUNDATIONS = ("errors", "fileio", "version", "notices", "provenance", "display")
 FLOORS: list[tuple[str, ...]] = [
-    (*FOUNDATIONS, "option_fields", "idle_cores", "cpu_features"),
+    (*FOUNDATIONS, "option_fields", "idle_cores", "cpu_features", "wording"),
     ("models", "data", "byhand"),
     ("recipe",),
     ("run_config", "runs", "run_card", "introspect"),

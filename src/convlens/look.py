@@ -39,6 +39,7 @@ from convlens.models.network import Network
 from convlens.predict import prepared_probabilities
 from convlens.runs import CONFIG, WEIGHTS, Run
 from convlens.train.evaluation import Evaluation
+from convlens.wording import counted
 
 RunRef = Run | str | os.PathLike[str]
 
@@ -204,9 +205,8 @@ class FiltersView(FigureResult):
 
     def __str__(self) -> str:
         count, channels, kh, kw = self.weights.shape
-        plural = "s" if channels > 1 else ""
         return (
-            f"{self.layer}: {count} kernels {kh}x{kw} over {channels} input channel{plural}, "
+            f"{self.layer}: {count} kernels {kh}x{kw} over {counted(channels, 'input channel')}, "
             f"weights from {self.weights.min():.3g} to {self.weights.max():.3g}"
         )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from convlens.display import block, caveat_html, file_img, html_table
 from convlens.errors import ConvlensError
+from convlens.wording import counted
 
 if TYPE_CHECKING:
     from convlens.runs import Run
@@ -48,7 +49,7 @@ def headline(run: Run) -> str:
 
 def _epochs(count: int) -> str:
     """'1 epoch', '5 epochs'."""
-    return f"{count} epoch" + ("" if count == 1 else "s")
+    return counted(count, "epoch")
 
 
 def run_html(run: Run) -> str:

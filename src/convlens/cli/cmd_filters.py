@@ -38,12 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from convlens.cli.look_inside import figure_path, open_run, reference_images, save
     from convlens.introspect import learned_filters
     from convlens.introspect.liveness import dead_filters
+    from convlens.look import FiltersView
     from convlens.plots.learned_filters import filters_figure
 
     run_, network = open_run(args)
     layer = args.layer or (network.conv_layer_names() or [None])[0]
     weights = learned_filters(network, layer)  # (F, C, k, k)
-    count, channels, kh, kw = weights.shape
+    channels = weights.shape[1]
     channel = _channel(args.channel, channels)
     reference = reference_images(run_, args.data_dir)
     dead = None if reference is None else dead_filters(network, reference, [layer])[layer]
@@ -56,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
         reference_count=0 if reference is None else len(reference),
     )
     save(figure, path)
-    plural = "s" if channels > 1 else ""
-    print(
-        f"{layer}: {count} kernels {kh}x{kw} over {channels} input channel{plural}, weights "
-        f"from {weights.min():.3g} to {weights.max():.3g}"
-    )
+    print(FiltersView(weights, layer, channel))  # the notebook's line: layer, kernels, range
     if channels > 1:
         shown = weights.mean(axis=1) if channel == "mean" else weights[:, channel]
         what = (

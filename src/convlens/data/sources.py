@@ -32,6 +32,7 @@ from convlens.data.images import resize_batch
 from convlens.data.verify import check_copy, has_any_file, locate
 from convlens.errors import DataError
 from convlens.notices import SampleDataWarning, say
+from convlens.wording import counted
 
 ENV_DATA = "CONVLENS_DATA"
 ENV_CACHE = "CONVLENS_CACHE"
@@ -233,9 +234,7 @@ def _read_verified(info: KnownDataset, folder: Path, *, source: str) -> Dataset:
     files = [check.idx for check in checks if check.ok and check.idx is not None]
     bad = [check for check in checks if not check.ok]
     if bad:
-        more = (
-            f" (and {len(bad) - 1} more file{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
-        )
+        more = f" (and {counted(len(bad) - 1, 'more file')})" if len(bad) > 1 else ""
         raise _Unusable(bad[0].detail + more)
     return _assemble(info.name, info.class_names, files, source=source)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from convlens.errors import OptionError
 from convlens.models.footprint import available_memory
 from convlens.recipe import TrainConfig
+from convlens.wording import counted
 
 if TYPE_CHECKING:
     from convlens.data.dataset import Dataset
@@ -37,8 +38,8 @@ class WorkerPlan:
     def describe(self) -> str:
         free = f"{self.memory_free / 2**30:.1f} GB free" if self.memory_free else "memory unknown"
         return (
-            f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.threads} "
-            f"thread{'s' if self.threads != 1 else ''} ({self.cores} cores, {free}, "
+            f"{counted(self.workers, 'worker')} x {counted(self.threads, 'thread')} "
+            f"({self.cores} cores, {free}, "
             f"~{self.trial_memory / 2**30:.1f} GB per worker)"
         )
 

@@ -51,6 +51,7 @@ from convlens.notices import SmokeModeWarning, say
 from convlens.provenance import combined_caveat
 from convlens.recipe import TrainConfig
 from convlens.train import smoke
+from convlens.wording import counted
 
 if TYPE_CHECKING:
     from convlens.data.dataset import Dataset
@@ -344,7 +345,7 @@ def _plan_text(executor: str, plan: resources.WorkerPlan | None, address: str | 
         return "in this process" if executor == "inline" else "nothing to train"
     if executor == "ray":
         where = f"Ray cluster at {address}" if address else "a local Ray runtime"
-        return f"{where}, {plan.threads} thread{'s' if plan.threads != 1 else ''} per trial"
+        return f"{where}, {counted(plan.threads, 'thread')} per trial"
     return plan.describe()
 
 

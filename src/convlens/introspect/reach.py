@@ -24,6 +24,7 @@ import numpy as np
 
 from convlens.models.layers import Conv, MaxPool, Residual, Whiten
 from convlens.models.network import Network
+from convlens.wording import plural
 
 __all__ = ["AxisReach", "describe_unreached", "reaching_cells"]
 
@@ -124,5 +125,4 @@ def _span(word: str, indices: np.ndarray) -> str:
         runs.append(str(start) if start == prev else f"{start}-{prev}")
         if i is not None:
             start = prev = i
-    plural = len(indices) > 1
-    return f"{word}{'s' if plural else ''} {', '.join(runs)}"
+    return f"{plural(word, len(indices))} {', '.join(runs)}"

@@ -15,6 +15,7 @@ from convlens.errors import SpecError
 from convlens.models.layers import Shape
 from convlens.models.network import Network, count_params
 from convlens.models.spec import ModelSpec
+from convlens.wording import counted
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def format_summary(summary: ModelSummary, explain: bool = False) -> str:
     lines.append("=" * width)
     c, h, w = summary.input_shape
     if explain:
-        lines.append(f" input: {h}x{w} pixels, {c} channel{'s' if c > 1 else ''}")
+        lines.append(f" input: {h}x{w} pixels, {counted(c, 'channel')}")
         lines.append("")
     for index, (row, cell) in enumerate(zip(summary.rows, cells, strict=True)):
         lines.append(_row(cell, widths))
