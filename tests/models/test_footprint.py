@@ -58,7 +58,9 @@ LAYER = st.one_of(
     st.sampled_from(["maxpool(2)", "avgpool(2)", "batchnorm", "batchnorm(relu)", "dropout(0.2)"]),
     st.builds(lambda f, s: f"residual({f}, stride={s})", st.integers(1, 6), st.integers(1, 2)),
 )  # fmt: skip
-HEAD = st.sampled_from(["flatten, dense(5)", "gap, dense(5)", "flatten, batchnorm, dense(5)"])
+HEAD = st.sampled_from(
+    ["flatten, dense(5)", "gap, dense(5)", "gmp, dense(5)", "flatten, batchnorm, dense(5)"]
+)
 
 
 @settings(max_examples=40, deadline=None)
