@@ -401,14 +401,15 @@ class _LoadedRuns:
     Nothing is trusted between calls but the config a :class:`Run` handle has read: a
     path is checked by an ``os.stat`` of both files at every call, and a name found in
     the runs folder is looked for first as a folder of its own, as :meth:`Run.open`
-    does (its config.json's stat is the one that found it). The same Run object as the
-    last call checks only the weights' stat: a Run reads its config.json once (its
-    ``run_config``, which ``journey``, ``explain`` and ``evaluate`` answer with), so the
-    config a handle's first call found stays that handle's; a config.json replaced
-    behind it is read by ``Run.open`` again, or by the path. Weights replaced in any way
-    are seen at the next call by every reference. Each ``os.stat`` costs 2-3 us in a
-    loop of its own and 6-8 us between two one-image runs of the network, whose work
-    leaves the kernel's caches cold (BENCHMARKS.md, "Session 11").
+    does (its config.json's stat is the one that found it). The Run object whose call
+    last checked both files checks only the weights' stat at its next calls: a Run
+    reads its config.json once (its ``run_config``, which ``journey``, ``explain`` and
+    ``evaluate`` answer with), so a config.json replaced behind a handle may go unseen by
+    that handle; ``Run.open`` (a new handle) and the path read it. Weights replaced in
+    any way are seen at the next call by every reference. The first ``os.stat`` after a
+    one-image run of the network costs 9-11 us on Zen 4 (the network's work leaves the
+    kernel's caches cold; 2-3 us in a loop of its own), a second one 2-3 us more
+    (BENCHMARKS.md, "Session 11: `convlens.predict(run)` on Zen 4").
 
     The keys are taken before the files are read, so a change while they are read is
     seen by the next call. The networks never leave this module (predict returns only
