@@ -230,3 +230,25 @@ def test_a_gmp_net_is_looked_inside_like_a_gap_net() -> None:
     explanation = explain(net, x[0])
     assert explanation.cam_layer == "conv2d_1" and explanation.cam.shape == (28, 28)
     assert all(reach.complete for reach in reaching_cells(net).values())
+
+
+def test_a_1x1_map_is_silent_only_where_it_is_0() -> None:
+    """``maxpool(3)`` of 3x3 maps (session 8's max-pool head) makes 1x1 maps, which always
+    hold one value: silent only where that value is 0 (nothing fired before the relu)."""
+    from convlens.introspect.liveness import choose_filter, dead_filters, silent_maps
+
+    maps = np.array([[[[0.0]], [[0.7]], [[-0.2]]], [[[0.0]], [[0.0]], [[1.5]]]])  # (2, 3, 1, 1)
+    assert silent_maps(maps).tolist() == [[True, False, False], [True, True, False]]
+    wide = np.zeros((1, 2, 2, 2))
+    wide[0, 1, 0, 0] = 0.3
+    assert silent_maps(wide).tolist() == [[True, False]]  # more cells: one value everywhere
+    net = network("conv(3, 3, relu), maxpool(2), conv(3, 3, relu), maxpool(3), flatten, dense(10)",
+                  shape=(1, 12, 12))  # fmt: skip
+    with torch.no_grad():
+        net.blocks["conv2d_1"][0].bias.copy_(torch.tensor([-100.0, 1.0, 1.0]))  # 0 never fires
+    assert net.shapes[net.names.index("max_pooling2d_1")] == (3, 1, 1)
+    x = images(4, (1, 12, 12))
+    dead = dead_filters(net, x, ["conv2d_1", "max_pooling2d_1"])
+    assert dead["max_pooling2d_1"].tolist() == [True, False, False] == dead["conv2d_1"].tolist()
+    choice = choose_filter(net, x, ["conv2d_1", "max_pooling2d_1"])
+    assert choice.index == 1 and "the lesson's" in choice.reason

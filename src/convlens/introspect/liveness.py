@@ -8,7 +8,9 @@ both, so an all-black panel is not read as a dark feature, and the journey's def
 filter is one that is live.
 
 A map counts as silent when it holds one value everywhere (all 0 after a relu; for a
-layer without relu, a constant), so the test needs no knowledge of the activation.
+layer without relu, a constant), so the test needs no knowledge of the activation. A
+1x1 map (``maxpool(3)`` of a 3x3 map) always holds one value, so it counts as silent only
+when that value is 0: what a relu before it leaves when nothing fired.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ REFERENCE_IMAGES = 256  # test images a filter must stay silent on to be called 
 
 def silent_maps(maps: np.ndarray) -> np.ndarray:
     """(N, C, H, W) maps -> (N, C) bool: True where image n's map of filter c is one
-    value everywhere (all 0 after a relu)."""
+    value everywhere (all 0 after a relu); a 1x1 map where its one value is 0."""
     flat = maps.reshape(*maps.shape[:2], -1)  # (N, C, H*W)
+    if flat.shape[2] == 1:  # one cell is always "one value": only 0 says nothing fired
+        return flat[:, :, 0] == 0
     return flat.max(axis=2) <= flat.min(axis=2)
 
 
