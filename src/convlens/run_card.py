@@ -26,7 +26,7 @@ def headline(run: Run) -> str:
         caveat = run.data_note.caveat
         if not run.file("metrics.json").exists():
             state = run.state()
-            done = _epochs(state.get("epochs_done", 0))
+            done = counted(state.get("epochs_done", 0), "epoch")
             line = f"{run.path}: {state.get('status', 'new')}, {done}"
         else:
             m = run.metrics()
@@ -34,8 +34,8 @@ def headline(run: Run) -> str:
             line = (
                 f"{run.path}: test accuracy {m['test_accuracy']:.2%}"
                 + (f" ({views} views)" if views > 1 else "")
-                + f", train accuracy {m['train_accuracy']:.2%}, {_epochs(m['epochs_done'])}, "
-                f"{m['seconds_per_epoch']:.1f} s/epoch"
+                + f", train accuracy {m['train_accuracy']:.2%}, "
+                f"{counted(m['epochs_done'], 'epoch')}, {m['seconds_per_epoch']:.1f} s/epoch"
                 + (
                     f"; {m['train_seconds']:.1f} s of steps, {m['eval_seconds']:.1f} s evaluating"
                     if m.get("eval_seconds") is not None and m.get("train_seconds") is not None
@@ -45,11 +45,6 @@ def headline(run: Run) -> str:
     except ConvlensError as err:
         return f"{run.path}: cannot be read ({err})"
     return line + (f" ({caveat})" if caveat else "")
-
-
-def _epochs(count: int) -> str:
-    """'1 epoch', '5 epochs'."""
-    return counted(count, "epoch")
 
 
 def run_html(run: Run) -> str:
