@@ -74,3 +74,29 @@ def test_predict_prints_the_eager_networks_probabilities(run, tmp_path):
         for label, probability in row["top"]:
             index = list(run.class_names).index(label)
             assert probability == pytest.approx(float(probabilities[index]), abs=1e-5)
+
+
+def test_predict_on_a_folder_is_its_image_files_by_name(run, tmp_path, capsys):
+    """A folder stands for the image files directly in it, sorted by name (hidden files,
+    other suffixes and sub-folders left out): the same answers as naming the files."""
+    from convlens.cli.main import main
+
+    folder = tmp_path / "photos"
+    (folder / "inner").mkdir(parents=True)
+    images = run.dataset().test_images[:3]
+    for name, image in zip(("b.png", "a.PNG", "inner/c.png"), images, strict=True):
+        Image.fromarray(image[0]).save(folder / name, format="PNG")
+    Image.fromarray(images[2][0]).save(folder / ".hidden.png")
+    (folder / "notes.txt").write_text("not an image")
+    by_folder = convlens("predict", str(run.path), str(folder), "--top", "2")
+    named = [str(folder / "a.PNG"), str(folder / "b.png")]
+    assert [row["image"] for row in by_folder] == named
+    assert by_folder == convlens("predict", str(run.path), *named, "--top", "2")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    assert main(["predict", str(run.path), str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{empty}: no image files in this folder (.png, .jpg" in err

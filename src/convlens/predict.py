@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from convlens.data.folder import image_files
+from convlens.data.images import IMAGE_SUFFIXES
 from convlens.data.preparation import Preparation, as_images, prepare_picture
+from convlens.errors import ImageError
 from convlens.models import inference
 from convlens.models.inputs import to_float_images
 from convlens.models.network import Network
@@ -128,6 +132,25 @@ def prepare_for(
     )
 
 
+def image_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """Each path as given, and for a folder the image files directly in it, sorted by name
+    (:func:`convlens.data.folder.image_files`: other suffixes and hidden files left out);
+    a folder without one is one line."""
+    found: list[str | os.PathLike[str]] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            found.append(path)
+            continue
+        images = image_files(Path(path), str(path))
+        if not images:
+            raise ImageError(
+                f"{path}: no image files in this folder ({', '.join(IMAGE_SUFFIXES)}); name "
+                "image files, or a folder that holds some"
+            )
+        found.extend(images)
+    return found
+
+
 def predict_files(
     run: Run,
     paths: Sequence[str | os.PathLike[str]],
@@ -135,7 +158,15 @@ def predict_files(
     invert: bool | None = None,
     network: Network | None = None,
 ) -> list[Prediction]:
-    """Prepare and classify each image file with the run's final weights."""
+    """Prepare and classify each image file (a folder: each image file in it, see
+    :func:`image_paths`) with the run's final weights, one file after another.
+
+    Decoding and preparing the files is most of the time (BENCHMARKS.md, "Session 11":
+    at 28x28 decoding 27% and the network 33% of a file's time, at 512x512 the files'
+    decoding and resizing 89%); on a shared 2-core machine a thread pool gained nothing
+    that was not a larger share of busy cores, so the files stay on one thread.
+    """
+    paths = image_paths(paths)
     network = network or run.network()
     images = np.stack([prepare_for(network, p, invert) for p in paths])
     probabilities = predict_arrays(network, images)

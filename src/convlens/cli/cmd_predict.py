@@ -1,4 +1,4 @@
-"""convlens predict RUN IMAGE...: the top classes for your own images."""
+"""convlens predict RUN IMAGE...: the top classes for your own images (files or folders)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "aspect kept, inverted when the background is light) and print the top classes.",
     )
     parser.add_argument("run_ref", metavar="RUN", help="run folder or name")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG/JPEG/... files, or folders of them"
+    )
     parser.add_argument("--top", type=int, default=3, help="how many classes to show (3)")
     add_invert_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")

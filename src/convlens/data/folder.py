@@ -126,19 +126,7 @@ def _class_files(folder: Path, name: str, *, allow_empty: bool = False) -> dict[
         )
     files = {}
     for class_dir in classes:
-        images = sorted(
-            _bounded(
-                (
-                    p
-                    for p in class_dir.iterdir()
-                    if p.suffix.lower() in IMAGE_SUFFIXES
-                    and not p.name.startswith(".")
-                    and p.is_file()
-                ),
-                MAX_IMAGES,
-                f"{name}: {class_dir} has more than {MAX_IMAGES:,} images",
-            )
-        )
+        images = image_files(class_dir, name)
         if not images and not allow_empty:
             raise DataError(
                 f"{name}: {class_dir} has no images ({', '.join(IMAGE_SUFFIXES)}); add some "
@@ -146,6 +134,23 @@ def _class_files(folder: Path, name: str, *, allow_empty: bool = False) -> dict[
             )
         files[class_dir.name] = images
     return files
+
+
+def image_files(folder: Path, name: str) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name: files with an image suffix
+    (:data:`~convlens.data.images.IMAGE_SUFFIXES`), hidden ones (".*") left out; more than
+    ``MAX_IMAGES`` is one line that starts with ``name``."""
+    return sorted(
+        _bounded(
+            (
+                p
+                for p in folder.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            ),
+            MAX_IMAGES,
+            f"{name}: {folder} has more than {MAX_IMAGES:,} images",
+        )
+    )
 
 
 def _bounded(items: Iterable[Path], limit: int, what: str) -> list[Path]:
