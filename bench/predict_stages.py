@@ -10,8 +10,9 @@ CPU time (a busy machine inflates the CPU time far less):
   background on the border, preparing it (``prepare_image``: grey, resized keeping the
   aspect, padded, inverted), stacking, and the network on the whole batch
   (``predict_arrays``); ``predict_files`` itself, end to end; and the per-file work
-  (decode, background, prepare) serial and on thread pools of 2 and 4 (Pillow releases
-  the GIL while it decodes and resizes: what a pool could gain where the cores are idle).
+  (decode, background, prepare) serial and on thread pools of 2 and 4: what a pool gains
+  where the cores are idle, if Pillow's decoding and resizing run without the GIL (CPU
+  time above wall time says that threads ran at once).
 - ``request``: the web page's /api/predict for a drawing, as its handler runs once the
   JSON is parsed: the rows of grey levels checked and turned into pixels (``drawing``),
   the picture prepared (``prepare_for``), the network (``look``), and the answer with
@@ -48,8 +49,7 @@ from convlens.data.preparation import picture_background
 from convlens.predict import predict_arrays, predict_files, prepare_for
 from convlens.runs import Run
 
-# Thread pools that the per-file work (Pillow's decoding and resizing release the GIL)
-# is timed on, beside the serial loop of predict_files
+# Thread pools that the per-file work is timed on, beside the serial loop of predict_files
 POOL_THREADS = (2, 4)
 
 
