@@ -417,3 +417,18 @@ def test_convolve_takes_the_built_in_photo_like_convlens_filter() -> None:
     result = convlens.convolve("photo", "horizontal", pool=0)
     assert result.image.shape == (600, 512) and result.pooled is None
     assert result.filtered.shape == (598, 510)
+
+
+def test_a_run_always_names_its_classes(run, tmp_path) -> None:
+    """config.json without class names is refused when the run is read, in one line, so
+    every answer can name its classes by ``run.class_names`` (no numbering fallback)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "nameless"
+    shutil.copytree(run.path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["class_names"] = []
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(convlens.ConvlensError, match="'class_names' must be a non-empty list"):
+        convlens.predict(folder, np.zeros((1, 1, 28, 28), np.uint8))

@@ -312,7 +312,7 @@ def explain(
     if len(chosen.images) != 1:
         raise OptionError(f"explain looks at one image, got {len(chosen.images)}; pass one")
     network = run.network()
-    names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
+    names = tuple(run.class_names)  # never empty: config.json's layout requires them
     wanted = None if target is None else resolve_class(target, names)
     result = why(network, chosen.images[0], wanted, layer)
     return ExplanationView(
@@ -363,7 +363,7 @@ class _Loaded:
     @classmethod
     def of(cls, run: Run) -> _Loaded:
         network = run.network()  # raises the run's own error when the weights are missing
-        names = tuple(run.class_names or [str(k) for k in range(network.num_classes)])
+        names = tuple(run.class_names)  # never empty (config.json's layout)
         views = run.run_config.train.tta_options()
         return cls(run, network, views, names, run.data_note.caveat)
 

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.image is None) == (args.index is None):
         raise OptionError("give one image: an IMAGE file or --index N of a test image")
     run_, network = open_run(args)
-    names = run_.class_names or [str(k) for k in range(network.num_classes)]
+    names = run_.class_names
     target = None if args.class_name is None else resolve_class(args.class_name, names)
     true_class = None
     if args.image is not None:

@@ -143,7 +143,7 @@ def _predict(request: Request, body: PictureBody) -> dict[str, Any]:
 
 def _answer(ref: str | None, run: Run, image: np.ndarray, probabilities: np.ndarray) -> dict:
     """What /api/predict says about ``image`` (C, H, W) uint8, from its (K,) probabilities."""
-    names = run.class_names or [str(k) for k in range(len(probabilities))]
+    names = run.class_names
     best = int(probabilities.argmax())
     return {
         "run": ref,
@@ -200,7 +200,7 @@ def _saliency(request: Request, body: SaliencyBody) -> dict[str, Any]:
     target = check_whole("target", body.target, None, 0, network.num_classes - 1)
     result = explain(network, image, target)  # Grad-CAM where a conv layer exists
     heat = result.cam if result.cam is not None else result.gradients  # (H, W) in 0..1
-    names = run.class_names or [str(k) for k in range(network.num_classes)]
+    names = run.class_names
     return {
         "run": body.run,
         "method": "Grad-CAM" if result.cam is not None else "input gradients",
