@@ -206,10 +206,11 @@ def test_look_for_the_answer_alone_runs_the_inference_engine(cnn) -> None:
     assert inference.engine_name(cnn) in ("onnxruntime", "channels_last")
 
 
-def test_a_gmp_net_is_looked_inside_like_a_gap_net() -> None:
+def test_a_gmp_net_is_looked_inside_to_its_gmp_layer() -> None:
     """trace() has the gmp layer (the largest value of each map of the layer before); the
-    journey's columns are the conv and pool layers, whose maps gmp reads; Grad-CAM and
-    the cells that reach the output work as for gap."""
+    journey's last column is gmp, its maps 1x1 (as maxpool(3) of 3x3 maps shows them);
+    Grad-CAM and the cells that reach the output work as for gap, and Grad-CAM on gmp's
+    1x1 maps is one line."""
     from convlens.introspect import explain, look
     from convlens.introspect.reach import reaching_cells
 
@@ -219,17 +220,29 @@ def test_a_gmp_net_is_looked_inside_like_a_gap_net() -> None:
         outputs = net.trace(torch.from_numpy(x).float() / 255)
     assert list(outputs) == ["conv2d", "max_pooling2d", "conv2d_1", "global_max_pooling2d",
                              "dense"]  # fmt: skip
-    assert torch.equal(outputs["global_max_pooling2d"], torch.amax(outputs["conv2d_1"], (2, 3)))
-    assert journey_layer_names(net) == ["conv2d", "max_pooling2d", "conv2d_1"]
+    largest = torch.amax(outputs["conv2d_1"], (2, 3))
+    assert torch.equal(outputs["global_max_pooling2d"], largest)
+    names = ["conv2d", "max_pooling2d", "conv2d_1", "global_max_pooling2d"]
+    assert journey_layer_names(net) == names == image_layer_names(net)
     result = journey(net, x, 5)
-    assert result.shape_line().endswith("conv2d_1 11x11x6")
-    with pytest.raises(SpecError, match=r"'global_max_pooling2d' .* gives a vector of 6 numbers"):
-        feature_maps(net, x, ["global_max_pooling2d"])
-    seen = look(net, x, ["conv2d_1"])
+    assert result.shape_line().endswith("conv2d_1 11x11x6 -> global_max_pooling2d 1x1x6")
+    assert result.shapes[-1] == (6, 1, 1)
+    assert np.array_equal(result.maps["global_max_pooling2d"], largest[:, 5, None, None].numpy())
+    maps = feature_maps(net, x, ["global_max_pooling2d"])["global_max_pooling2d"]
+    assert maps.shape == (4, 6, 1, 1) and np.array_equal(maps[:, :, 0, 0], largest.numpy())
+    seen = look(net, x, ["global_max_pooling2d"])
     assert np.allclose(seen.probabilities, outputs["dense"].numpy(), atol=1e-6)
+    assert np.array_equal(seen.maps["global_max_pooling2d"], maps)
     explanation = explain(net, x[0])
     assert explanation.cam_layer == "conv2d_1" and explanation.cam.shape == (28, 28)
+    with pytest.raises(SpecError, match="keeps one number of each map, so Grad-CAM") as err:
+        explain(net, x[0], layer="global_max_pooling2d")
+    assert "such as conv2d_1" in str(err.value)
     assert all(reach.complete for reach in reaching_cells(net).values())
+    gap = network("conv(8, 3, relu), gap, dense(10, softmax)")
+    assert journey_layer_names(gap) == ["conv2d"]  # gap: no column
+    with pytest.raises(SpecError, match=r"'global_average_pooling2d' .* vector of 8 numbers"):
+        feature_maps(gap, x, ["global_average_pooling2d"])
 
 
 def test_a_1x1_map_is_silent_only_where_it_is_0() -> None:

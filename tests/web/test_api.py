@@ -549,9 +549,9 @@ def test_host_header_is_checked_when_asked(runs_dir, tiny_data) -> None:
 
 
 def test_a_gmp_run_on_the_page(client, runs_dir, tiny_idx_dir, tiny_runs) -> None:
-    """A run with a gmp head: its layer table row as Keras names it, the conv and pool
-    layers' maps (gmp's (C,) output is not a map, as gap's is not), the answer the run's
-    network gives."""
+    """A run with a gmp head: its layer table row as Keras names it, the maps of its conv
+    and pool layers and gmp's 1x1 maps (each the largest value of the map before), the
+    answer the run's network gives."""
     spec = "conv(8, 3, relu), maxpool(2), conv(8, 3, relu), gmp, dense(3, softmax)"
     tiny_runs(runs_dir, tiny_idx_dir, {"gmp": spec})
     network = Run.open("gmp", runs_dir).load_network()
@@ -563,7 +563,14 @@ def test_a_gmp_run_on_the_page(client, runs_dir, tiny_idx_dir, tiny_runs) -> Non
     assert " global_max_pooling2d (GlobalMaxPooling2D)" in detail["summary_text"]
     body = client.post("/api/features", json={"run": "gmp", "pixels": bars()}).json()
     assert [layer["name"] for layer in body["layers"]] == journey_layer_names(network)
-    assert [layer["name"] for layer in body["layers"]] == ["conv2d", "max_pooling2d", "conv2d_1"]
+    assert [layer["name"] for layer in body["layers"]] == [
+        "conv2d", "max_pooling2d", "conv2d_1", "global_max_pooling2d",
+    ]  # fmt: skip
+    pooled, before = body["layers"][3], body["layers"][2]
+    assert pooled["shape"] == [8, 1, 1] and pooled["type"] == "GlobalMaxPooling2D"
+    for tile, source in zip(pooled["maps"], before["maps"], strict=True):
+        assert tile["min"] == tile["max"] == pytest.approx(source["max"], abs=1e-6)
+    assert body["shape_line"].endswith("conv2d_1 11x11x8 \u2192 global_max_pooling2d 1x1x8")
     want = predict_arrays(network, np.asarray(bars(), np.uint8)[None, None])
     got = np.asarray(body["prediction"]["probabilities"])
     assert np.allclose(got, want[0], atol=1e-6)

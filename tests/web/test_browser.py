@@ -1298,8 +1298,8 @@ def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
 
 def test_a_keras_global_max_pooling_model_on_the_page(page, shots, runs_dir) -> None:
     """Keras' GlobalMaxPooling2D fixture imported from the page: its layer table row as
-    Keras prints it, and in Predict the maps of its conv and pool layers (gmp's (12,)
-    output is not a map, as gap's is not)."""
+    Keras prints it, and in Predict the maps of its conv and pool layers and gmp's 1x1
+    maps, whose detail says they keep the largest value of the map before."""
     page.goto(page.base + "#runs")
     page.wait_for_selector("#r-table tr[data-name='cnn']")
     keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / "globalmax.keras"
@@ -1316,15 +1316,20 @@ def test_a_keras_global_max_pooling_model_on_the_page(page, shots, runs_dir) -> 
         page.select_option("#p-run", "globalmax")
         page.click("#p-clear")
         draw_bars(page)
-        wait_until(page, "document.querySelectorAll('.layer').length === 4")
+        wait_until(page, "document.querySelectorAll('.layer').length === 5")
         page.wait_for_timeout(700)  # the last live answer lands
         from convlens.introspect import journey_layer_names
 
         network = Run.open("globalmax", runs_dir).load_network()
         kinds = [network.layer_specs()[name].kind for name in journey_layer_names(network)]
-        assert kinds == ["conv", "maxpool", "conv", "conv"]  # Keras' names, as in the file
-        assert page.locator(".layer h3").all_text_contents() == journey_layer_names(network)
-        assert page.locator(".strip img").count() == 5  # the input and one map per layer
+        assert kinds == ["conv", "maxpool", "conv", "conv", "gmp"]  # Keras' names, as in the file
+        names = journey_layer_names(network)
+        assert page.locator(".layer h3").all_text_contents() == names
+        assert page.locator(".strip img").count() == 6  # the input and one map per layer
+        page.click(".tile[data-layer='global_max_pooling2d'][data-index='2']")
+        page.wait_for_selector("#p-detail .beside")
+        detail = page.text_content("#p-detail")
+        assert f"max pooling map 2 of {names[-2]}" in detail and "5×5 becomes 1×1" in detail
         shots(page, "predict-globalmax")
     finally:
         page.goto("about:blank")  # no answer of the page may still be on its way

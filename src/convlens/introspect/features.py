@@ -22,7 +22,7 @@ from convlens.data.preparation import Preparation, as_images
 from convlens.errors import ImageError, OptionError, SpecError
 from convlens.models import inference
 from convlens.models.inputs import to_float_images
-from convlens.models.layers import AvgPool, Conv, MaxPool, Residual
+from convlens.models.layers import AvgPool, Conv, GlobalMaxPool, MaxPool, Residual
 from convlens.models.network import Network
 
 __all__ = [
@@ -36,23 +36,34 @@ __all__ = [
 ]
 
 # Layers whose output is worth a column in the journey: the ones that compute new maps
-# (conv, residual) or shrink them (pooling). Batchnorm and dropout keep the shape and
+# (conv, residual) or shrink them (pooling, gmp). Batchnorm and dropout keep the shape and
 # would only repeat a column; they can still be asked for by name.
-_JOURNEY_TYPES = (Conv, Residual, MaxPool, AvgPool)
+_JOURNEY_TYPES = (Conv, Residual, MaxPool, AvgPool, GlobalMaxPool)
 _BATCH = 128  # images per forward pass: 128 x 64 x 26 x 26 floats is 22 MB
 
 
+def map_shape(network: Network, name: str) -> tuple[int, int, int] | None:
+    """Layer ``name``'s output as maps (C, H, W): an image-shaped output as it is; gmp's
+    (C,) as C maps of 1x1, each map's largest value (what ``maxpool(3)`` of 3x3 maps,
+    the same function there, shows); None for any other vector (flatten, gap, dense)."""
+    shape = tuple(network.shapes[network.names.index(name)])
+    if len(shape) == 3:
+        return shape  # type: ignore[return-value]
+    if isinstance(network.layer_specs()[name], GlobalMaxPool):
+        return (shape[0], 1, 1)
+    return None
+
+
 def image_layer_names(network: Network) -> list[str]:
-    """Names of the layers whose output is image-shaped (C, H, W), in order."""
-    return [
-        name for name, shape in zip(network.names, network.shapes, strict=True) if len(shape) == 3
-    ]
+    """Names of the layers whose output is maps (:func:`map_shape`), in order."""
+    return [name for name in network.names if map_shape(network, name) is not None]
 
 
 def journey_layer_names(network: Network) -> list[str]:
-    """The conv and pool layers (image-shaped outputs), in order: the journey's columns.
+    """The conv and pool layers (outputs that are maps), in order: the journey's columns.
 
-    For the ``cnn`` preset: conv2d, max_pooling2d, conv2d_1, max_pooling2d_1.
+    For the ``cnn`` preset: conv2d, max_pooling2d, conv2d_1, max_pooling2d_1; a gmp
+    layer is the last column, its maps 1x1.
     """
     image_layers = set(image_layer_names(network))
     return [
@@ -179,12 +190,12 @@ def _traced(network: Network, images: np.ndarray, names: Sequence[str]) -> dict[
             for name in wanted:
                 chunks[name].append(outputs[name].numpy())
     ordered = [name for name in network.names if name in chunks]
-    return {
-        name: np.concatenate(chunks[name])
-        if chunks[name]
-        else np.zeros((0, *network.shapes[network.names.index(name)]), np.float32)
-        for name in ordered
-    }
+    out = {}
+    for name in ordered:
+        shape = map_shape(network, name) or tuple(network.shapes[network.names.index(name)])
+        together = np.concatenate(chunks[name]) if chunks[name] else np.zeros((0, *shape))
+        out[name] = together.astype(np.float32, copy=False).reshape(-1, *shape)  # gmp: 1x1
+    return out
 
 
 @dataclass(frozen=True)
@@ -250,7 +261,7 @@ def journey(
             "to draw; look at what it attends to with: convlens explain RUN --index 0"
         )
     check_image_layers(network, names)
-    shapes = tuple(tuple(network.shapes[network.names.index(n)]) for n in names)
+    shapes = tuple(map_shape(network, n) for n in names)
     for name, (channels, _, _) in zip(names, shapes, strict=True):
         if not 0 <= filter_index < channels:
             raise OptionError(
@@ -267,7 +278,10 @@ def journey(
         filter_index=filter_index,
         layers=tuple(names),
         shapes=shapes,  # type: ignore[arg-type]
-        maps={n: outputs[n][:, filter_index].numpy().copy() for n in names},
+        maps={
+            n: outputs[n].reshape(-1, *s)[:, filter_index].numpy().copy()
+            for n, s in zip(names, shapes, strict=True)
+        },
         predicted=predicted,
         probability=probabilities[np.arange(len(images)), predicted],
         class_names=tuple(class_names),

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convlens.errors import ImageError, OptionError
+from convlens.errors import ImageError, OptionError, SpecError
 from convlens.introspect.features import check_image_layers, check_images
 from convlens.introspect.reach import INPUT, AxisReach, describe_unreached, reaching_cells
 from convlens.models.inputs import to_float_images
@@ -102,6 +102,12 @@ def explain(
     x = _prepare(network, image)  # (1, C, H, W), requires grad
     if layer is not None:
         check_image_layers(network, [layer])
+        if len(network.shapes[network.names.index(layer)]) != 3:  # gmp: 1x1 maps, no where
+            raise SpecError(
+                f"layer '{layer}' of model '{network.spec.name}' keeps one number of each "
+                "map, so Grad-CAM has no places to weigh there; choose a layer with maps "
+                f"of more than one cell, such as {cam_layer_name(network)}"
+            )
         cam_layer: str | None = layer
     else:
         try:

@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from convlens.introspect.features import Journey
+from convlens.introspect.liveness import silent_maps
 from convlens.plots.style import FEATURE_CMAP, IMAGE_CMAP, new_figure
 
 __all__ = ["bare", "cell_title", "grid_shape", "journey_figure", "layer_maps_figure", "show_image"]
@@ -67,7 +68,7 @@ def journey_figure(
                 interpolation="nearest",
             )
             bare(axes[row, col])
-            if maps[row].max() <= maps[row].min():  # this panel: one value everywhere
+            if silent_maps(maps[row][None, None])[0, 0]:  # one value everywhere; 1x1: 0
                 axes[row, col].text(
                     0.5,
                     0.5,
@@ -174,10 +175,8 @@ def layer_maps_figure(
         fontsize=14,
         fontweight="bold",
     )
-    silent = int(
-        (maps.reshape(channels, -1).max(axis=1) <= maps.reshape(channels, -1).min(axis=1)).sum()
-    )
-    footer = f"{silent} of {channels} maps are one value everywhere on this image (silent)"
+    silent = int(silent_maps(maps[None]).sum())  # one value everywhere (a 1x1 map: 0)
+    footer = f"{silent} of {channels} maps are silent on this image (one value everywhere)"
     if dead is not None:
         footer += (
             f"; {int(dead.sum())} filters are dead (red): silent on every one of "

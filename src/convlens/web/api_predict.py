@@ -3,8 +3,9 @@
 Routes (JSON in and out; the picture is ``"pixels"`` (a drawing) or ``"image": REF``)::
 
     POST /api/predict    {run, pixels | image, invert} -> probabilities for every class
-    POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno),
-                         and under "prediction" what /api/predict answers, from the same pass
+    POST /api/features   {run, ...} -> every conv and pool layer's feature maps (inferno;
+                         gmp's as 1x1 maps), and under "prediction" what /api/predict
+                         answers, from the same pass
     POST /api/saliency   {run, ..., target} -> Grad-CAM (or input gradients) overlay
     POST /api/unit       {run, ..., layer, index, row, col} -> one pixel of a learned
                          feature map worked out: per input channel, window x weights
