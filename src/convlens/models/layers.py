@@ -421,13 +421,8 @@ class AvgPool(MaxPool):
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool(LayerSpec):
-    """GlobalAveragePooling2D: one number per channel, the mean of its map."""
-
-    kind: ClassVar[str] = "gap"
-    keras_type: ClassVar[str] = "GlobalAveragePooling2D"
-    keras_name: ClassVar[str] = "global_average_pooling2d"
-    aliases: ClassVar[tuple[str, ...]] = ("globalavgpool", "globalaveragepooling2d")
+class _GlobalPool(LayerSpec):
+    """What ``gap`` and ``gmp`` share: no options, and (C, H, W) -> (C,) at any H and W."""
 
     def validate(self, where: str) -> None:
         pass
@@ -435,6 +430,16 @@ class GlobalAvgPool(LayerSpec):
     def output_shape(self, in_shape: Shape) -> Shape:
         c, _, _ = _require_image(in_shape, self.kind)
         return (c,)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(_GlobalPool):
+    """GlobalAveragePooling2D: one number per channel, the mean of its map."""
+
+    kind: ClassVar[str] = "gap"
+    keras_type: ClassVar[str] = "GlobalAveragePooling2D"
+    keras_name: ClassVar[str] = "global_average_pooling2d"
+    aliases: ClassVar[tuple[str, ...]] = ("globalavgpool", "globalaveragepooling2d")
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
@@ -447,7 +452,7 @@ class GlobalAvgPool(LayerSpec):
 
 
 @dataclass(frozen=True)
-class GlobalMaxPool(LayerSpec):
+class GlobalMaxPool(_GlobalPool):
     """GlobalMaxPooling2D: one number per channel, the largest value of its map.
 
     (C, H, W) -> (C,) whatever H and W are, so like ``gap`` it keeps a network
@@ -461,13 +466,6 @@ class GlobalMaxPool(LayerSpec):
     keras_type: ClassVar[str] = "GlobalMaxPooling2D"
     keras_name: ClassVar[str] = "global_max_pooling2d"
     aliases: ClassVar[tuple[str, ...]] = ("globalmaxpool", "globalmaxpooling2d")
-
-    def validate(self, where: str) -> None:
-        pass
-
-    def output_shape(self, in_shape: Shape) -> Shape:
-        c, _, _ = _require_image(in_shape, self.kind)
-        return (c,)
 
     def build(self, in_shape: Shape) -> nn.Module:
         from torch import nn
