@@ -1271,12 +1271,18 @@ def test_every_tab_fits_reads_and_passes_the_audit(browser, server, shots, size)
         assert not any(problems.values()), problems
 
 
-def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
+def import_keras_fixture(page, name: str) -> None:
+    """Import tests/interop/fixtures/keras/NAME.keras from the Runs tab's file input and
+    wait for its row in the runs table."""
     page.goto(page.base + "#runs")
     page.wait_for_selector("#r-table tr[data-name='cnn']")
-    keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / "lesson.keras"
+    keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / f"{name}.keras"
     page.set_input_files("#r-import", str(keras))
-    page.wait_for_selector("#r-table tr[data-name='lesson']")
+    page.wait_for_selector(f"#r-table tr[data-name='{name}']")
+
+
+def test_import_a_model_and_look_inside_it(page, shots, runs_dir) -> None:
+    import_keras_fixture(page, "lesson")
     try:
         assert "Imported lesson.keras as run lesson" in page.text_content("#r-import-message")
         card = page.locator(".run-card[data-name='lesson']")
@@ -1300,11 +1306,7 @@ def test_a_keras_global_max_pooling_model_on_the_page(page, shots, runs_dir) -> 
     """Keras' GlobalMaxPooling2D fixture imported from the page: its layer table row as
     Keras prints it, and in Predict the maps of its conv and pool layers and gmp's 1x1
     maps, whose detail says they keep the largest value of the map before."""
-    page.goto(page.base + "#runs")
-    page.wait_for_selector("#r-table tr[data-name='cnn']")
-    keras = Path(__file__).parents[1] / "interop" / "fixtures" / "keras" / "globalmax.keras"
-    page.set_input_files("#r-import", str(keras))
-    page.wait_for_selector("#r-table tr[data-name='globalmax']")
+    import_keras_fixture(page, "globalmax")
     try:
         card = page.locator(".run-card[data-name='globalmax']")
         card.wait_for()
