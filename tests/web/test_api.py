@@ -570,6 +570,15 @@ def test_a_gmp_run_on_the_page(client, runs_dir, tiny_idx_dir, tiny_runs) -> Non
     assert pooled["shape"] == [8, 1, 1] and pooled["type"] == "GlobalMaxPooling2D"
     for tile, source in zip(pooled["maps"], before["maps"], strict=True):
         assert tile["min"] == tile["max"] == pytest.approx(source["max"], abs=1e-6)
+    # the 1x1 maps are coloured on the layer's range, so the largest and the smallest
+    # differ in colour (on each map's own range every one would be the same black)
+    values = [tile["min"] for tile in pooled["maps"]]
+    assert all(tile["scale"] == [min(values), max(values)] for tile in pooled["maps"])
+    assert "scale" not in before["maps"][0]
+    assert max(values) > min(values)
+    darkest = pooled["maps"][values.index(min(values))]["png"]
+    brightest = pooled["maps"][values.index(max(values))]["png"]
+    assert darkest != brightest
     assert body["shape_line"].endswith("conv2d_1 11x11x8 \u2192 global_max_pooling2d 1x1x8")
     want = predict_arrays(network, np.asarray(bars(), np.uint8)[None, None])
     got = np.asarray(body["prediction"]["probabilities"])

@@ -165,10 +165,19 @@ def _features(request: Request, body: FeaturesBody) -> dict[str, Any]:
     layers = []
     for name in names:
         out = seen.maps[name][0]  # (C_l, H_l, W_l)
+        # A 1x1 map (gmp, maxpool(3) of 3x3 maps) on its own range is one colour whatever
+        # its value: such a layer's maps are coloured on the layer's range ("scale"), so
+        # they compare; "min" and "max" stay each map's own (for 1x1, its value).
+        scale = (float(out.min()), float(out.max())) if out.shape[1:] == (1, 1) else None
         tiles = []
         for index in range(min(limit, out.shape[0])):
-            png, low, high = inferno_png(out[index])
-            tiles.append({"index": index, "png": png, "min": low, "max": high})
+            values = out[index]
+            png, _, _ = inferno_png(values, scale)
+            tile = {"index": index, "png": png, "min": float(values.min()),
+                    "max": float(values.max())}  # fmt: skip
+            if scale is not None:
+                tile["scale"] = list(scale)
+            tiles.append(tile)
         layers.append(
             {
                 "name": name,

@@ -45,18 +45,24 @@ def _inferno() -> np.ndarray:
     return np.rint(lut * 255).astype(np.uint8)
 
 
-def scale_to_unit(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+def scale_to_unit(
+    values: np.ndarray, scale: tuple[float, float] | None = None
+) -> tuple[np.ndarray, float, float]:
     """Values stretched to 0..1 between their own min and max (as matplotlib's imshow
-    does by default); a flat map becomes all zeros. Returns (scaled, min, max)."""
-    low, high = float(values.min()), float(values.max())
+    does by default), or between ``scale``'s (low, high); a flat map becomes all zeros.
+    Returns (scaled, min, max)."""
+    low, high = scale or (float(values.min()), float(values.max()))
     if not high > low:
         return np.zeros_like(values, dtype=np.float64), low, high
     return (values.astype(np.float64) - low) / (high - low), low, high
 
 
-def inferno_png(values: np.ndarray) -> tuple[str, float, float]:
-    """One feature map (H, W) float -> (inferno PNG, its min, its max)."""
-    unit, low, high = scale_to_unit(values)
+def inferno_png(
+    values: np.ndarray, scale: tuple[float, float] | None = None
+) -> tuple[str, float, float]:
+    """One feature map (H, W) float -> (inferno PNG, the min and max its colours span:
+    its own, or ``scale``'s)."""
+    unit, low, high = scale_to_unit(values, scale)
     return png_data_url(_inferno()[np.rint(unit * 255).astype(np.uint8)]), low, high
 
 

@@ -333,7 +333,9 @@ async function select(layerName, index, tapped = false) {
   detail.replaceChildren(
     el('h3', { text: `${layerName} · map ${index}` }),
     el('img', { class: 'big', src: map.png, alt: `${layerName} map ${index}` }),
-    el('p', { class: 'note', text: `${h}×${w}, values ${num(map.min)} (black) to ${num(map.max)} (yellow).` }),
+    el('p', { class: 'note', text: map.scale
+      ? `${h}×${w}, value ${num(map.min)}, coloured on the layer's ${num(map.scale[0])} (black) to ${num(map.scale[1])} (yellow).`
+      : `${h}×${w}, values ${num(map.min)} (black) to ${num(map.max)} (yellow).` }),
   );
   if (tapped && getComputedStyle($('p-layers').parentElement).gridTemplateColumns.split(' ').length < 2) {
     detail.scrollIntoView({ block: 'start' }); // one column (a phone): the detail is below all the maps
