@@ -9,9 +9,10 @@ DataLoader over a TensorDataset, Adam)::
         [--repeats 3] [--batch-size 32] [--device auto] [--json out.json]
 
 Engines: ``plain-fp32`` (the reference loop below), ``convlens-fp32`` and
-``convlens-auto`` (the default: bf16 autocast + channels_last where the CPU runs bf16
-natively). Each epoch is the full 60,000 images unless ``--images`` says fewer. The
-convlens engines pick their threads as ``convlens train`` does (the fastest count by
+``convlens-auto`` (the default: ``auto``'s precision and layout for this CPU), and either
+of them with ``-nchw`` or ``-nhwc`` to fix the layout (``convlens-fp32-nchw``: what
+``--no-channels-last`` trains). Each epoch is the full 60,000 images unless ``--images``
+says fewer. The convlens engines pick their threads as ``convlens train`` does (the fastest count by
 measured step times, :mod:`convlens.train.threads`), and the JSON says, per epoch, the
 count that ran most of its steps (``threads``); plain PyTorch keeps torch's default.
 ``--device`` is ``auto`` (CUDA when there is one) or any torch device; on CUDA the plain
@@ -102,9 +103,12 @@ def main() -> None:
                 model = plain_model(model_name).to(device)
                 setups[engine] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
             else:
-                precision = engine.split("-")[1]
+                precision, *layout = engine.split("-")[1:]
                 config = TrainConfig(
-                    precision=precision, batch_size=args.batch_size, device=args.device
+                    precision=precision,
+                    batch_size=args.batch_size,
+                    device=args.device,
+                    channels_last={"nchw": False, "nhwc": True}[layout[0]] if layout else None,
                 )
                 runtime = resolve_runtime(config)
                 net = build_network(resolve_model(model_name), (1, 28, 28), 10).to(device)

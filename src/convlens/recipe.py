@@ -153,7 +153,7 @@ class TrainConfig:
         "auto", "auto (default): bf16 where the hardware is fast at it", choices=PRECISIONS
     )
     channels_last: bool | None = option(
-        None, "channels-last (NHWC) memory layout (default: on whenever precision is bf16)"
+        None, "channels-last (NHWC) memory layout (default: on for CPUs; on GPUs with bf16)"
     )
     device: str = option("auto", "auto (default), cpu, cuda, cuda:N")
     threads: int | None = option(None, "CPU threads for torch")  # None keeps torch's choice
