@@ -19,6 +19,13 @@ variant's ratio to the first. Variants:
 - ``small-maps-4x4``: ``now`` with the small-map weight gradient on maps up to 4x4 only
   (:data:`~convlens.models.small_map_conv.AMX_SMALL_MAP`, Sapphire Rapids' limit; a CPU
   with AVX512-BF16 and no AMX takes it up to 7x7).
+- ``fp32-small-maps-off``: ``now`` with fp32 maps always on oneDNN's own weight gradient
+  (where oneDNN runs AVX2 kernels ``now`` takes fp32 maps up to 11x11 the forward way:
+  :data:`~convlens.models.small_map_conv.AVX2_FP32_SMALL_MAP`).
+- ``fp32-small-maps-26x26``: ``now`` with fp32 maps up to 26x26 the forward way (``cnn``'s
+  first layer too).
+
+``--preset cnn`` is the lesson's recipe (batch 32, Adam).
 
 Emulate an AVX2 laptop with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
 """
@@ -68,13 +75,15 @@ def flip_pad_index(x, generator, shift=2, *, flip=None):
 
 
 # variant: (what is undone on the network, the augmentation it trains with, the small-map
-# limit in pixels: None for this CPU's own)
+# limits in pixels, low precision and fp32: None for this CPU's own)
 UNDO = {
-    "before": ((plain_convolutions,), flip_pad_index, None),
-    "now": ((), engine.augment_batch, None),
-    "no-small-map-conv": ((plain_convolutions,), engine.augment_batch, None),
-    "no-one-gather": ((), flip_pad_index, None),
-    "small-maps-4x4": ((), engine.augment_batch, small_map_conv.AMX_SMALL_MAP),
+    "before": ((plain_convolutions,), flip_pad_index, None, None),
+    "now": ((), engine.augment_batch, None, None),
+    "no-small-map-conv": ((plain_convolutions,), engine.augment_batch, None, None),
+    "no-one-gather": ((), flip_pad_index, None, None),
+    "small-maps-4x4": ((), engine.augment_batch, small_map_conv.AMX_SMALL_MAP, None),
+    "fp32-small-maps-off": ((), engine.augment_batch, None, 0),
+    "fp32-small-maps-26x26": ((), engine.augment_batch, None, 26 * 26),
 }
 
 
@@ -89,19 +98,24 @@ def main() -> None:
     args = parser.parse_args()
     preset = PRESETS[args.preset]
     this_cpu_limit = small_map_conv.this_cpu_small_map_limit()
+    this_cpu_fp32_limit = small_map_conv.this_cpu_fp32_small_map_limit()
     config = TrainConfig(**preset.recipe, threads=args.threads, precision=args.precision)
     runtime = resolve_runtime(config)
     runs = []
     for name in args.variants:
         torch.manual_seed(0)
         network = build_network(resolve_model(args.preset), (1, 28, 28), 10).to(runtime.device)
-        undos, augment, limit = UNDO[name]
+        undos, augment, limit, fp32_limit = UNDO[name]
         for undo in undos:
             undo(network)
         if runtime.channels_last:
             network = network.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(network.parameters(), config)
-        runs.append((name, network, optimizer, augment, limit or this_cpu_limit))
+        limits = (
+            this_cpu_limit if limit is None else limit,
+            this_cpu_fp32_limit if fp32_limit is None else fp32_limit,
+        )
+        runs.append((name, network, optimizer, augment, limits))
     n = config.batch_size * args.steps
     images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,))
@@ -109,11 +123,12 @@ def main() -> None:
     wall: list[list[float]] = [[] for _ in runs]  # seconds per step
     cpu: list[list[float]] = [[] for _ in runs]
     for round_ in range(args.rounds):
-        for walls, cpus, (_, network, optimizer, augment, limit) in zip(
+        for walls, cpus, (_, network, optimizer, augment, limits) in zip(
             wall, cpu, runs, strict=True
         ):
             engine.augment_batch = augment  # what train_epoch calls
-            small_map_conv.this_cpu_small_map_limit = lambda limit=limit: limit
+            small_map_conv.this_cpu_small_map_limit = lambda limit=limits[0]: limit
+            small_map_conv.this_cpu_fp32_small_map_limit = lambda limit=limits[1]: limit
             cpu_start = time.process_time()
             result = train_epoch(
                 network, optimizer, images, labels, config, runtime, epoch=round_ + 1
@@ -123,7 +138,7 @@ def main() -> None:
     print(
         runtime.describe(),
         f"preset {args.preset}, batch {config.batch_size},",
-        f"small maps up to {this_cpu_limit} pixels on this CPU",
+        f"small maps up to {this_cpu_limit} pixels on this CPU (fp32: {this_cpu_fp32_limit})",
     )
     first_wall, first_cpu = statistics.median(wall[0][1:]), statistics.median(cpu[0][1:])
     print("wall ms/step  ratio | CPU ms/step  ratio | variant")

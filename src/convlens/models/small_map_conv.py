@@ -1,4 +1,4 @@
-"""A convolution whose weight gradient on small bf16 maps is itself a forward convolution.
+"""A convolution whose weight gradient on small maps is itself a forward convolution.
 
 On a CPU, oneDNN's bf16 weight-gradient kernel (``brgconv_bwd_w``) is slow on maps of a
 few pixels: for ``fast``'s conv(128) at 3x3 (batch 256, one Sapphire Rapids core with
@@ -12,8 +12,9 @@ with the batch as the channels,
 with ``X^T`` (C, N, H, W) as the input and ``dY^T`` (O, N, H', W') as the filters: a
 3x3 "kernel" the size of the map, which oneDNN's forward kernel runs at 2.4-5.7 ms
 (3-4x faster; measured interleaved, BENCHMARKS.md "Session 7"). From 5x5 maps up that
-formulation is the slower one there (a 7x7 kernel over 256 channels), and in fp32 oneDNN's
-own weight gradient is as fast, so only bf16/fp16 maps up to a size take it.
+formulation is the slower one there (a 7x7 kernel over 256 channels), and in fp32 with
+AVX-512 oneDNN's own weight gradient is as fast, so there only bf16/fp16 maps up to a size
+take it.
 
 **The size depends on the CPU** (:func:`small_map_limit`). Where oneDNN may use AMX
 (Sapphire Rapids) its weight-gradient kernel is fast from 5x5 up and the forward form only
@@ -22,10 +23,19 @@ weight gradient is an older kernel (``jit_bf16:avx512_core_bf16``, not ``brgconv
 the forward form beats up to 7x7 maps (0.56x at 3x3, 0.88x at 4x4, 0.82x at 5x5,
 0.90-0.92x at 7x7 with 64 channels; 2.8x *slower* at 14x14 with 8:
 :data:`AVX512_BF16_SMALL_MAP`). Measured by ``bench/conv_weight_grad.py`` on each CPU,
-BENCHMARKS.md "Session 7" and "Session 8". The input's gradient stays oneDNN's (aten's
-``convolution_backward``), the bias' is the sum of the output's gradient; the weight's is
-the same sum in another order (bf16 products, fp32 accumulation in both), so it agrees to
-bf16 rounding.
+BENCHMARKS.md "Session 7" and "Session 8".
+
+**fp32 on AVX2** (:func:`fp32_small_map_limit`). Where oneDNN runs AVX2 kernels (a CPU
+without AVX-512, or one capped to AVX2) its fp32 weight gradient (``jit:avx2``) ran at 26
+GFLOP/s in the lesson ``cnn``'s step against 36 for the forward kernel (Zen 1, one core),
+and the forward form of maps up to 11x11 made whole training steps faster: ``cnn`` 0.95x
+(2 threads) and 0.97-0.99x (1 thread), ``fast`` 0.92x (1 thread); a 14x14 map was 2.3x
+slower, and taking ``cnn``'s 26x26 first layer too made its step 1.10-1.15x slower
+(:data:`AVX2_FP32_SMALL_MAP`; BENCHMARKS.md "Session 12").
+
+The input's gradient stays oneDNN's (aten's ``convolution_backward``), the bias' is the
+sum of the output's gradient; the weight's is the same sum in another order (bf16
+products, fp32 accumulation in both), so it agrees to bf16 rounding (fp32: to fp32's).
 """
 
 from __future__ import annotations
@@ -48,6 +58,9 @@ AMX_SMALL_MAP = 16
 AVX512_BF16_SMALL_MAP = 49
 # Anything else (a GPU, a CPU that emulates bf16): the size first measured, unmeasured there.
 SMALL_MAP = AMX_SMALL_MAP
+# fp32 where oneDNN runs AVX2 kernels (11x11): cnn's 11x11 conv2d_1 0.95x a whole step (2
+# threads), fast 0.92x (1 thread); 14x14 maps 2.3x slower alone (Zen 1).
+AVX2_FP32_SMALL_MAP = 121
 FIRST_AMX_ISA = "AVX10_1_512_AMX"  # oneDNN's first instruction set with AMX tiles
 
 
@@ -61,6 +74,14 @@ def small_map_limit(features: CpuFeatures) -> int:
     return AMX_SMALL_MAP if amx else AVX512_BF16_SMALL_MAP
 
 
+def fp32_small_map_limit(features: CpuFeatures) -> int:
+    """The largest fp32 output map (pixels) whose weight gradient is a forward convolution
+    on a CPU with ``features``: :data:`AVX2_FP32_SMALL_MAP` where oneDNN and ATen run AVX2
+    kernels (no AVX-512, or capped below it), else 0 (oneDNN's own everywhere)."""
+    avx512 = features.aten_capability.upper().startswith("AVX512")
+    return AVX2_FP32_SMALL_MAP if not (avx512 and features.onednn_allows("AVX512_CORE")) else 0
+
+
 @functools.cache
 def this_cpu_small_map_limit() -> int:
     """:func:`small_map_limit` of this process's CPU (its flags and caps read once)."""
@@ -69,10 +90,18 @@ def this_cpu_small_map_limit() -> int:
     return small_map_limit(CpuFeatures.detect())
 
 
+@functools.cache
+def this_cpu_fp32_small_map_limit() -> int:
+    """:func:`fp32_small_map_limit` of this process's CPU (its flags and caps read once)."""
+    from convlens.cpu_features import CpuFeatures
+
+    return fp32_small_map_limit(CpuFeatures.detect())
+
+
 class SmallMapConv2d(nn.Conv2d):
     """``nn.Conv2d`` (the same parameters, state-dict names and forward), whose training
-    backward on small low-precision maps (up to :func:`small_map_limit` pixels on a CPU)
-    computes the weight gradient as above.
+    backward on small maps (low precision up to :func:`small_map_limit` pixels on a CPU,
+    fp32 up to :func:`fp32_small_map_limit`) computes the weight gradient as above.
 
     Used where it is the same computation: stride 1, no dilation, one group, zero
     padding; anything else, inference (no gradient), tracing and ONNX export run
@@ -104,11 +133,14 @@ class SmallMapConv2d(nn.Conv2d):
             return False
         device = x.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-        if dtype not in (torch.bfloat16, torch.float16):
+        if dtype in (torch.bfloat16, torch.float16):
+            limit = this_cpu_small_map_limit() if device == "cpu" else SMALL_MAP
+        elif dtype == torch.float32 and device == "cpu":
+            limit = this_cpu_fp32_small_map_limit()
+        else:
             return False
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         out_h, out_w = x.shape[2] + 2 * ph - kh + 1, x.shape[3] + 2 * pw - kw + 1
-        limit = this_cpu_small_map_limit() if device == "cpu" else SMALL_MAP
         return 0 < out_h * out_w <= limit
 
 
