@@ -28,10 +28,10 @@ BENCHMARKS.md "Session 7" and "Session 8".
 **fp32 on AVX2** (:func:`fp32_small_map_limit`). Where oneDNN runs AVX2 kernels (a CPU
 without AVX-512, or one capped to AVX2) its fp32 weight gradient (``jit:avx2``) ran at 26
 GFLOP/s in the lesson ``cnn``'s step against 36 for the forward kernel (Zen 1, one core),
-and the forward form of maps up to 11x11 made whole training steps faster: ``cnn`` 0.95x
-(2 threads) and 0.97-0.99x (1 thread), ``fast`` 0.92x (1 thread); a 14x14 map was 2.3x
-slower, and taking ``cnn``'s 26x26 first layer too made its step 1.10-1.15x slower
-(:data:`AVX2_FP32_SMALL_MAP`; BENCHMARKS.md "Session 12").
+and the forward form of maps up to 11x11 made whole training steps faster: ``cnn``
+0.96-0.98x (1 thread), 0.98-1.00x (2 threads), ``fast`` 0.94x (1 thread). Alone, a
+14x14 map was 2.3x slower, and taking ``cnn``'s 26x26 first layer too made its step
+1.10-1.15x slower (:data:`AVX2_FP32_SMALL_MAP`; BENCHMARKS.md "Session 12").
 
 The input's gradient stays oneDNN's (aten's ``convolution_backward``), the bias' is the
 sum of the output's gradient; the weight's is the same sum in another order (bf16
@@ -58,8 +58,8 @@ AMX_SMALL_MAP = 16
 AVX512_BF16_SMALL_MAP = 49
 # Anything else (a GPU, a CPU that emulates bf16): the size first measured, unmeasured there.
 SMALL_MAP = AMX_SMALL_MAP
-# fp32 where oneDNN runs AVX2 kernels (11x11): cnn's 11x11 conv2d_1 0.95x a whole step (2
-# threads), fast 0.92x (1 thread); 14x14 maps 2.3x slower alone (Zen 1).
+# fp32 where oneDNN runs AVX2 kernels (11x11): a whole step of cnn (its 11x11 conv2d_1)
+# 0.96-0.98x on 1 thread, of fast 0.94x; 14x14 maps 2.3x slower alone (Zen 1).
 AVX2_FP32_SMALL_MAP = 121
 FIRST_AMX_ISA = "AVX10_1_512_AMX"  # oneDNN's first instruction set with AMX tiles
 
