@@ -1,17 +1,23 @@
 """How fast could a training step of a model be on this machine? The floor, measured.
 
     .venv/bin/python bench/compute_floor.py [--model cnn] [--batch-size 32] [--device auto]
-        [--json out.json]
+        [--precision auto|fp32|bf16] [--json out.json]
 
 Three measurements, side by side in one process:
 
-1. What the cores do at best: matrix multiplies in bf16 and fp32 of a large square shape
-   and of the shape the model's biggest layer really multiplies (for a conv: its
-   im2col form, (N*H_out*W_out, C_in*k*k) x (C_in*k*k, F)).
-2. Each conv and dense layer alone, forward and backward at the batch size, with the
-   FLOPs it does, so each layer's GFLOP/s can be put next to the matmul peak.
-3. A whole training step of ``convlens``' engine (bf16 + channels_last where the CPU has
-   it), and the floor: the step's multiply-add FLOPs at the best matmul rate.
+1. What the cores do at best: matrix multiplies of a large square shape in fp32 and in
+   the step's precision, and of the shape the model's biggest layer really multiplies
+   (for a conv: its im2col form, (N*H_out*W_out, C_in*k*k) x (C_in*k*k, F)).
+2. Each conv and dense layer alone, forward and backward at the batch size, in the step's
+   precision, with the FLOPs it does, so each layer's GFLOP/s can be put next to the
+   matmul peak.
+3. A whole training step of ``convlens``' engine, and the floor: the step's multiply-add
+   FLOPs at the best matmul rate in its precision.
+
+The step's precision is ``--precision`` (``auto``: what ``convlens train`` chooses, bf16
+where the CPU multiplies it natively, else fp32). A CPU that emulates bf16 (AVX2) is not
+asked for bf16 matmuls under ``auto``: they run at a tenth of fp32's pace there, and the
+square one alone took minutes.
 
 FLOPs count 2 per multiply-add; a training step is forward (1x) plus the backward for
 the inputs (1x, except the first layer, whose input needs no gradient) and the weights
@@ -67,8 +73,9 @@ def matmul_rate(m: int, k: int, n: int, dtype: torch.dtype) -> float:
     return 2 * m * k * n / seconds / 1e9
 
 
-def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
-    """Per conv/dense layer: its FLOPs in a training step and its measured fwd+bwd time."""
+def layer_costs(model: str, batch: int, dtype: torch.dtype) -> list[dict[str, object]]:
+    """Per conv/dense layer: its FLOPs in a training step and its measured fwd+bwd time,
+    autocast to ``dtype`` (fp32: no autocast)."""
     network = build_network(resolve_model(model), (1, 28, 28), 10)
     new = dict(device=DEVICE)
     rows = []
@@ -87,7 +94,7 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
             macs = h * w * f * c * kh * kw
             weight = torch.randn(f, c, kh, kw, **new).to(memory_format=torch.channels_last)
             x = torch.randn(batch, *in_shape, **new).to(memory_format=torch.channels_last)
-            grad = torch.randn(batch, *out_shape, **new).to(torch.bfloat16)
+            grad = torch.randn(batch, *out_shape, **new).to(dtype)
             grad = grad.contiguous(memory_format=torch.channels_last)
 
             top, bottom, left, right = spec.pads(in_shape)
@@ -102,7 +109,7 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
             macs = c * f
             weight = torch.randn(f, c, **new)
             x = torch.randn(batch, c, **new)
-            grad = torch.randn(batch, f, **new).to(torch.bfloat16)
+            grad = torch.randn(batch, f, **new).to(dtype)
 
             def op(x=x, weight=weight):
                 return F.linear(x, weight)
@@ -114,7 +121,8 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
         x.requires_grad_(not first)
 
         def step(op=op, grad=grad):
-            with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+            low_precision = dtype != torch.float32
+            with torch.autocast(DEVICE.type, dtype=dtype, enabled=low_precision):
                 out = op()
             out.backward(grad)
 
@@ -134,9 +142,9 @@ def layer_costs(model: str, batch: int) -> list[dict[str, object]]:
     return rows
 
 
-def engine_step_seconds(model: str, batch: int) -> float:
+def engine_step_seconds(model: str, batch: int, precision: str) -> float:
     """Seconds per training step of convlens' engine on random data (no data loading)."""
-    config = TrainConfig(batch_size=batch, device=str(DEVICE))
+    config = TrainConfig(batch_size=batch, device=str(DEVICE), precision=precision)
     runtime = resolve_runtime(config)
     torch.manual_seed(0)
     network = build_network(resolve_model(model), (1, 28, 28), 10).to(DEVICE)
@@ -162,27 +170,33 @@ def main() -> None:
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
     global DEVICE
-    DEVICE = resolve_runtime(TrainConfig(device=args.device)).device
+    runtime = resolve_runtime(TrainConfig(device=args.device, precision=args.precision))
+    DEVICE = runtime.device
+    dtype = torch.bfloat16 if runtime.precision == "bf16" else torch.float32
+    name = runtime.precision
 
-    layers = layer_costs(args.model, args.batch_size)
+    layers = layer_costs(args.model, args.batch_size, dtype)
     biggest = max(layers, key=lambda row: row["train_flops"])
     peaks = {
-        "bf16_square_2048": matmul_rate(2048, 2048, 2048, torch.bfloat16),
-        "fp32_square_2048": matmul_rate(2048, 2048, 2048, torch.float32),
-        f"bf16_{biggest['layer']}_shape": matmul_rate(*biggest["gemm_shape"], torch.bfloat16),
+        f"{name}_square_2048": matmul_rate(2048, 2048, 2048, dtype),
+        f"{name}_{biggest['layer']}_shape": matmul_rate(*biggest["gemm_shape"], dtype),
     }
-    step = engine_step_seconds(args.model, args.batch_size)
+    if dtype != torch.float32:
+        peaks["fp32_square_2048"] = matmul_rate(2048, 2048, 2048, torch.float32)
+    step = engine_step_seconds(args.model, args.batch_size, runtime.precision)
     flops = sum(row["train_flops"] for row in layers)
-    best = max(peaks.values())
+    best = max(rate for key, rate in peaks.items() if key.startswith(name))
     floor = flops / (best * 1e9)
     result = {
         "model": args.model,
         "batch_size": args.batch_size,
         "device": str(DEVICE),
         "threads": torch.get_num_threads(),
+        "precision": runtime.precision,
         "matmul_gflops_per_second": peaks,
         "layers": layers,
         "train_flops_per_step": flops,
