@@ -10,8 +10,9 @@ measured). So bf16 needs the CPU flag *and* an instruction set that the librarie
 allowed to use: ``ONEDNN_MAX_CPU_ISA`` and ``ATEN_CPU_CAPABILITY`` cap them, which is how
 an AVX2 laptop is emulated on a bigger machine, and a capped run must choose as that
 laptop would. The layout is channels_last on every CPU: oneDNN's convolutions are
-written for NHWC, and fp32 NHWC trained 2.5-4.5x faster than NCHW under AVX2 (the issue's
-AVX2 EPYC: 44.6 s against 61.9 s an epoch).
+written for NHWC, and fp32 NHWC trained 1.33x as fast as NCHW on an AVX2-only Zen 1
+(BENCHMARKS.md, "Session 12") and 1.39x on the issue's AVX2 EPYC (44.6 s against 61.9 s
+an epoch).
 
 **Memory.** glibc hands a freed block of a few MB back to the kernel, so every step
 page-faulted its activations in again; :func:`keep_freed_memory` keeps them for reuse
