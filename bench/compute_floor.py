@@ -80,6 +80,7 @@ def layer_costs(model: str, batch: int, dtype: torch.dtype) -> list[dict[str, ob
     new = dict(device=DEVICE)
     rows = []
     first = True
+    low_precision = dtype != torch.float32  # fp32: no autocast
     for name, spec, in_shape, out_shape in zip(
         network.names,
         network.spec.layers,
@@ -121,7 +122,6 @@ def layer_costs(model: str, batch: int, dtype: torch.dtype) -> list[dict[str, ob
         x.requires_grad_(not first)
 
         def step(op=op, grad=grad):
-            low_precision = dtype != torch.float32
             with torch.autocast(DEVICE.type, dtype=dtype, enabled=low_precision):
                 out = op()
             out.backward(grad)

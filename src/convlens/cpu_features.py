@@ -54,6 +54,14 @@ class CpuFeatures:
             return False  # ATen capped below AVX-512 (ATEN_CPU_CAPABILITY=avx2)
         return self.onednn_allows(ONEDNN_ISAS[FIRST_BF16_ISA])
 
+    @property
+    def avx512_kernels(self) -> bool:
+        """Whether ATen and oneDNN may both run their AVX-512 kernels (the CPU has them and
+        neither is capped below them)."""
+        return self.aten_capability.upper().startswith("AVX512") and self.onednn_allows(
+            "AVX512_CORE"
+        )
+
     def onednn_allows(self, isa: str) -> bool:
         """Whether ``ONEDNN_MAX_CPU_ISA`` lets oneDNN use ``isa`` (one of
         :data:`ONEDNN_ISAS`): yes when uncapped, no under a cap we do not know (the

@@ -78,8 +78,7 @@ def fp32_small_map_limit(features: CpuFeatures) -> int:
     """The largest fp32 output map (pixels) whose weight gradient is a forward convolution
     on a CPU with ``features``: :data:`AVX2_FP32_SMALL_MAP` where oneDNN and ATen run AVX2
     kernels (no AVX-512, or capped below it), else 0 (oneDNN's own everywhere)."""
-    avx512 = features.aten_capability.upper().startswith("AVX512")
-    return AVX2_FP32_SMALL_MAP if not (avx512 and features.onednn_allows("AVX512_CORE")) else 0
+    return 0 if features.avx512_kernels else AVX2_FP32_SMALL_MAP
 
 
 @functools.cache
