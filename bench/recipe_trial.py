@@ -6,15 +6,16 @@
 The model is a preset name or layer text; the recipe is the preset's (``--preset``, or
 the model's own) with ``--set`` fields on top (TrainConfig names, JSON values). Prints
 one JSON line: the test accuracy after each epoch (as the run recorded it), the training
-seconds, and the final weights judged alone, with the mirror, and with the mirror and
-the shifted copies (``convlens.models.tta``). With ``--set ema=D`` the saved weights are
-the average (``convlens.train.averaging``), and the last step's weights (the
-checkpoint's) are judged the same way too, after the batchnorm refresh every evaluation
-makes: one run measures the recipe with and without the average; ``--also-ema D ...``
-keeps further averages alongside (other decays, same run) and judges each the same way.
-``--keep DIR`` trains into DIR/trial (a run folder every command opens) instead of a
-temporary one, so its weights can be judged again later. The accuracies are
-deterministic for a seed and thread count; the seconds depend on the machine and its load.
+seconds, and the final weights judged alone, with the mirror, with the two shifted copies,
+and with the mirror and the shifted copies (``convlens.models.tta``). With ``--set ema=D``
+the saved weights are the average (``convlens.train.averaging``), and the last step's
+weights (the checkpoint's) are judged the same way too, after the batchnorm refresh every
+evaluation makes: one run measures the recipe with and without the average;
+``--also-ema D ...`` keeps further averages alongside (other decays, same run) and judges
+each the same way. ``--keep DIR`` trains into DIR/trial (a run folder every command
+opens) instead of a temporary one, so its weights can be judged again later. The
+accuracies are deterministic for a seed and thread count; the seconds depend on the
+machine and its load.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from convlens.train.session import train
 VIEWS = {
     "alone": {},
     "mirror": {"tta_flip": True},
+    "shifts": {"tta_shift": True},
     "mirror_and_shifts": {"tta_flip": True, "tta_shift": True},
 }
 
