@@ -393,6 +393,47 @@ def test_a_module_that_is_not_a_network_runs_itself():
     torch.testing.assert_close(inference.logits(module, -x), x.flatten(1)[:, :3])
 
 
+@pytest.mark.parametrize(
+    ("shape", "installed", "expected"),
+    [
+        ((1, 28, 28), True, 512),  # ONNX Runtime's batch of Fashion-MNIST images
+        ((3, 32, 32), True, 130),  # as many numbers an image as 130 of them hold
+        ((3, 224, 224), True, 128),  # a photo's size: never fewer than the caller's batch
+        ((1, 28, 28), False, 128),  # no onnx extra: the channels_last copy's batch
+    ],
+)
+def test_a_pass_takes_onnx_runtimes_batch_where_it_answers(shape, installed, expected, monkeypatch):
+    monkeypatch.setattr(inference, "onnx_installed", lambda: installed)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    network = build_network(PRESETS["cnn"].spec, shape, 10)
+    assert inference.pass_batch(network, shape, 128) == expected
+
+
+def test_on_one_thread_a_pass_keeps_the_callers_batch(monkeypatch):
+    monkeypatch.setattr(inference, "onnx_installed", lambda: True)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    network = build_network(PRESETS["cnn"].spec, (1, 28, 28), 10)
+    assert inference.pass_batch(network, (1, 28, 28), 128) == 128
+
+
+def test_a_module_that_does_not_export_keeps_the_callers_batch(monkeypatch):
+    monkeypatch.setattr(inference, "onnx_installed", lambda: True)
+    assert inference.pass_batch(torch.nn.Flatten(), (1, 28, 28), 128) == 128
+
+
+def test_onnx_installed_matches_whether_onnxruntime_imports():
+    from convlens.models import onnx_runtime
+
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+
+        importable = True
+    except ImportError:
+        importable = False
+    assert onnx_runtime.onnx_installed() is importable
+
+
 def test_without_onnxruntime_the_channels_last_copy_answers(monkeypatch):
     """The onnx extra missing: the import fails, and the fallback answers, equal to eager."""
     import builtins

@@ -93,6 +93,46 @@ def test_each_epoch_reports_its_evaluation_then_the_finish(tiny_dataset, tmp_pat
     assert recorder.events[-1][0] == FINISH  # nothing after the figures
 
 
+@pytest.mark.parametrize("installed", [True, False])
+def test_the_progress_counts_the_batches_the_passes_take(
+    installed, tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    """600 test images: one batch of ONNX Runtime's 512 and one more where it answers
+    (the evaluation's fp32 passes, two threads), five of 128 where it does not; the
+    phase's count of batches is the count it reports."""
+    import dataclasses
+
+    import numpy as np
+
+    from convlens.models import inference
+    from tests.conftest import make_pattern_images
+
+    monkeypatch.setattr(inference, "onnx_installed", lambda: installed)
+    labels = np.tile(np.arange(3), 200).astype(np.int64)
+    images = make_pattern_images(labels, np.random.default_rng(1))
+    dataset = dataclasses.replace(tiny_dataset, test_images=images, test_labels=labels)
+    batch = 512 if installed else 128
+    recorder = Recorder()
+    config = fp32(epochs=1, threads=2)  # ONNX Runtime's batch is for two threads or more
+    train(SMALL, config=config, runs_dir=tmp_path, dataset=dataset, reporter=recorder)
+    evaluate = [e for e in recorder.events if e[0] == EVALUATE]
+    total = evaluation_batches(torch.nn.Identity(), 150, 600, 150, batch)
+    assert total == (2 + 1 if installed else 5 + 2)
+    assert [d for _, d, _ in evaluate] == [*range(total + 1)]
+    assert all(t == total for _, _, t in evaluate)
+
+
+def test_passes_in_bf16_keep_the_networks_own_batch() -> None:
+    from convlens.models.network import build_network
+    from convlens.models.spec import parse_spec
+    from convlens.train.engine import INFERENCE_BATCH, pass_batch
+    from convlens.train.runtime import Runtime
+
+    network = build_network(parse_spec(SMALL), (1, 28, 28), 3)
+    bf16 = Runtime(torch.device("cpu"), "bf16", True)
+    assert pass_batch(network, bf16, (1, 28, 28)) == INFERENCE_BATCH
+
+
 @pytest.mark.parametrize("where", [(EVALUATE, 1), (FINISH, 1), (FINISH, 0)])
 def test_a_cancel_during_evaluation_or_finish_leaves_a_resumable_run(
     tiny_dataset, tmp_path, monkeypatch, where

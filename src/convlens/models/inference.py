@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from convlens.models.inputs import to_float_images
-from convlens.models.onnx_runtime import OnnxForward, export_onnx, with_weights
+from convlens.models.onnx_runtime import OnnxForward, export_onnx, onnx_installed, with_weights
 from convlens.models.weight_watch import WeightWatch
 
 # A first call with at least this many images builds the ONNX Runtime session at once
@@ -66,6 +66,13 @@ EXPORT_AFTER_IMAGES = 1_000
 # used: it must agree to this, relative to the largest output (or absolutely below 1).
 SELF_CHECK_TOLERANCE = 1e-4
 _CHECK_BATCH = 3
+# Numbers an image times images a batch (512 28x28 greyscale images) for a pass over many
+# images through ONNX Runtime on two threads or more: there a 10,000-image pass took
+# 0.69-0.85x as long at 512 as at 128 (cnn, quick, fast, fresh weights and first passes
+# alike; Zen 1), on one thread 1.00-1.06x. The channels_last copy keeps the caller's
+# batch: 0.75-0.91x at 256-512 on two threads but 1.22-1.36x on one for cnn
+# (BENCHMARKS.md, "Session 13: evaluation batches").
+ONNX_PASS_VALUES = 512 * 28 * 28
 
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) float -> (N, K)
 
@@ -153,6 +160,21 @@ def ready_pixel_probabilities(network: nn.Module, pixels: np.ndarray) -> np.ndar
     if entry is not None and isinstance(entry.forward, OnnxForward) and entry.built_for_now():
         return entry.forward.pixel_probabilities(pixels)
     return None
+
+
+def pass_batch(network: nn.Module, image_shape: tuple[int, ...], batch: int) -> int:
+    """Images a call for a pass over many fp32 images of ``image_shape`` (C, H, W): where
+    ONNX Runtime will answer for ``network`` (the onnx extra installed, a network that
+    exports faithfully) on two threads or more, as many as :data:`ONNX_PASS_VALUES`
+    holds, never fewer than ``batch``; else ``batch``. It depends on nothing that changes
+    during a pass (the thread count moves between training steps only), so a progress
+    bar's count of batches made from it holds for the pass."""
+    if not (getattr(network, "exports_faithfully", False) and onnx_installed()):
+        return batch
+    if torch.get_num_threads() < 2:
+        return batch
+    values = max(1, int(np.prod(image_shape)))
+    return max(batch, ONNX_PASS_VALUES // values)
 
 
 def engine_name(network: nn.Module) -> str:

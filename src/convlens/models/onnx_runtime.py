@@ -15,6 +15,8 @@ into the bound input).
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import io
 import logging
 import threading
@@ -32,6 +34,16 @@ from convlens.models.inputs import LEVELS
 INPUT, LOGITS, PROBABILITIES = "images", "logits", "probabilities"
 _WRAPPED = "network."  # the exported graph's prefix of the network's tensor names
 _EXAMPLE_BATCH = 3
+
+
+@functools.cache
+def onnx_installed() -> bool:
+    """Whether the onnx extra (onnx and onnxruntime) is there to import, without importing
+    it (a quarter of a second and more: the export pays that when it first runs)."""
+    try:
+        return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    except (ImportError, ValueError):  # a module set to None in sys.modules, a broken one
+        return False
 
 
 def export_onnx(network: nn.Module, input_shape: tuple[int, ...]) -> bytes | None:

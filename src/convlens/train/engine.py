@@ -32,9 +32,10 @@ from convlens.train.threads import ThreadTuner
 StepCallback = Callable[[int, int, float, float], None]
 
 
-# Images per forward pass when only predicting: activations of 128 images stay in the
-# caches (a 128 x 64 x 26 x 26 bf16 map is 11 MB, at 500 it is 43 MB); measured 1.3-1.5x
-# the images/s of batches of 500 or 1,000 for cnn, bf16 and fp32 (BENCHMARKS.md).
+# Images per forward pass of the network itself when only predicting: activations of 128
+# images stay in the caches (a 128 x 64 x 26 x 26 bf16 map is 11 MB, at 500 it is 43 MB);
+# measured 1.3-1.5x the images/s of batches of 500 or 1,000 for cnn, bf16 and fp32
+# (BENCHMARKS.md). ONNX Runtime's passes take larger batches (pass_batch).
 INFERENCE_BATCH = 128
 BATCHNORM_REFRESH_IMAGES = 2048  # training images behind the refreshed statistics
 BATCHNORM_REFRESH_BATCH = 512
@@ -342,6 +343,16 @@ class ViewLogits:
         """(with the views averaged, the image alone) against ``labels`` (N,)."""
         views = Scores.of(self.views, labels)
         return views, views if self.plain is self.views else Scores.of(self.plain, labels)
+
+
+def pass_batch(network: torch.nn.Module, runtime: Runtime, image_shape: tuple[int, ...]) -> int:
+    """Images a batch for a pass over many images of ``image_shape`` (C, H, W), such as an
+    evaluation's test set, in ``runtime``: in fp32 on the CPU what the inference engine
+    runs fastest (:func:`convlens.models.inference.pass_batch`: 512 28x28 images through
+    ONNX Runtime), else :data:`INFERENCE_BATCH`."""
+    if runtime.device.type == "cpu" and runtime.precision == "fp32":
+        return inference.pass_batch(network, image_shape, INFERENCE_BATCH)
+    return INFERENCE_BATCH
 
 
 @torch.no_grad()

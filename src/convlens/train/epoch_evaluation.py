@@ -56,6 +56,7 @@ from convlens.train.engine import (
     Scores,
     evaluate_views,
     has_batchnorm,
+    pass_batch,
     predict_view_logits,
     refresh_batchnorm_statistics,
 )
@@ -64,7 +65,7 @@ from convlens.train.runtime import Runtime
 # on_batch(batches done, batches in the phase)
 BatchCallback = Callable[[int, int], None]
 
-EVAL_BATCH = INFERENCE_BATCH  # images per evaluation batch
+EVAL_BATCH = INFERENCE_BATCH  # images per evaluation batch, unless pass_batch says more
 # Training images behind the measured train figures: one standard error of an accuracy
 # near 90% is 0.42 points on 5,000 images (0.30 on the 10,000 test images); twice as
 # many would cost the one-epoch run of the lesson's cnn another 2% of its time.
@@ -151,16 +152,21 @@ def epoch_test_sample(train_count: int, test_count: int, seed: int) -> torch.Ten
 
 
 def evaluation_batches(
-    network: torch.nn.Module, train_count: int, test_count: int, sample_count: int
+    network: torch.nn.Module,
+    train_count: int,
+    test_count: int,
+    sample_count: int,
+    batch: int = EVAL_BATCH,
 ) -> int:
     """How many batches :func:`evaluate_epoch` will report: the unit of its progress
-    (a batch with test-time views counts once)."""
+    (a batch with test-time views counts once); ``batch``: the passes' batch
+    (:func:`~convlens.train.engine.pass_batch`)."""
     refresh = (
         math.ceil(min(BATCHNORM_REFRESH_IMAGES, train_count) / BATCHNORM_REFRESH_BATCH)
         if has_batchnorm(network)
         else 0
     )
-    return refresh + math.ceil(test_count / EVAL_BATCH) + math.ceil(sample_count / EVAL_BATCH)
+    return refresh + math.ceil(test_count / batch) + math.ceil(sample_count / batch)
 
 
 def evaluate_epoch(
@@ -199,7 +205,8 @@ def evaluate_epoch(
         tests = tests.to(x_test.device)
         if not whole_test:
             x_test, y_test = x_test[tests], y_test[tests]
-    total = evaluation_batches(network, x_train.shape[0], x_test.shape[0], sample.shape[0])
+    batch = pass_batch(network, measure, tuple(x_test.shape[1:]))
+    total = evaluation_batches(network, x_train.shape[0], x_test.shape[0], sample.shape[0], batch)
     done = 0
 
     def tick() -> None:
@@ -212,9 +219,7 @@ def evaluate_epoch(
         on_batch(0, total)
     refresh_batchnorm_statistics(network, x_train, runtime, seed=seed, on_batch=tick)
     views = {"tta_flip": tta_flip, "tta_shift": tta_shift}
-    logits = predict_view_logits(
-        network, x_test, measure, **views, batch_size=EVAL_BATCH, on_batch=tick
-    )
+    logits = predict_view_logits(network, x_test, measure, **views, batch_size=batch, on_batch=tick)
     views_test, test_alone = logits.scores(y_test)
     whole = None
     if tests is not None and whole_test:  # the sample's figures out of the whole pass
@@ -227,7 +232,7 @@ def evaluate_epoch(
         y_train[sample],
         measure,
         **views,
-        batch_size=EVAL_BATCH,
+        batch_size=batch,
         on_batch=tick,
     )
     if on_batch is not None and done != total:  # a refresh that skipped a lone leftover

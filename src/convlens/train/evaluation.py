@@ -13,7 +13,7 @@ import torch
 
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network
-from convlens.train.engine import INFERENCE_BATCH, evaluate_views
+from convlens.train.engine import evaluate_views, pass_batch
 from convlens.train.runtime import Runtime
 from convlens.train.threads import ThreadChooser
 
@@ -147,11 +147,12 @@ def evaluate_network(
     runtime: Runtime | None = None,
     tta_flip: bool = False,
     tta_shift: bool = False,
-    batch_size: int = INFERENCE_BATCH,
+    batch_size: int | None = None,
     on_batch: Callable[[], None] | None = None,
 ) -> Evaluation:
     """Full-precision (fp32 unless a runtime says otherwise) evaluation of ``network``;
-    ``on_batch()`` after each batch of ``batch_size`` images (for progress).
+    ``on_batch()`` after each batch of ``batch_size`` images (for progress; by default
+    the runtime's :func:`~convlens.train.engine.pass_batch`).
 
     On the CPU in fp32 (the default) the fast inference engine computes it
     (:mod:`convlens.models.inference`); elsewhere, with ``channels_last``, a
@@ -171,7 +172,7 @@ def evaluate_network(
         runtime,
         tta_flip=tta_flip,
         tta_shift=tta_shift,
-        batch_size=batch_size,
+        batch_size=batch_size or pass_batch(network, runtime, tuple(x.shape[1:])),
         on_batch=on_batch,
     )
     predicted = views.predicted.cpu().numpy()

@@ -39,7 +39,7 @@ from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.averaging import WeightAverage
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from convlens.train.engine import make_optimizer, train_epoch
+from convlens.train.engine import make_optimizer, pass_batch, train_epoch
 from convlens.train.epoch_evaluation import (
     EpochEvaluation,
     epoch_test_sample,
@@ -364,7 +364,6 @@ def _finish(
     """
     from convlens.plots.confusion import confusion_figure
     from convlens.plots.curves import curves_figure
-    from convlens.train.epoch_evaluation import EVAL_BATCH
 
     weights_epoch = state.best_epoch if config.keep == "best" else state.epoch
     reusable = (
@@ -373,7 +372,8 @@ def _finish(
         and weights_epoch == state.epoch
     )
     figures = 2
-    total = (0 if reusable else -(-len(dataset.test_labels) // EVAL_BATCH)) + figures
+    batch = pass_batch(network, FINAL_RUNTIME, tuple(dataset.test_images.shape[1:]))
+    total = (0 if reusable else -(-len(dataset.test_labels) // batch)) + figures
     done = 0
 
     def tick() -> None:
@@ -403,7 +403,7 @@ def _finish(
             runtime=FINAL_RUNTIME,
             tta_flip=config.tta_flip,
             tta_shift=config.tta_shift,
-            batch_size=EVAL_BATCH,
+            batch_size=batch,
             on_batch=tick,
         )
     history = state.history
