@@ -68,10 +68,10 @@ SELF_CHECK_TOLERANCE = 1e-4
 _CHECK_BATCH = 3
 # Numbers an image times images a batch (512 28x28 greyscale images) for a pass over many
 # images through ONNX Runtime on two threads or more: there a 10,000-image pass took
-# 0.69-0.85x as long at 512 as at 128 (cnn, quick, fast, fresh weights and first passes
-# alike; Zen 1), on one thread 1.00-1.06x. The channels_last copy keeps the caller's
-# batch: 0.75-0.91x at 256-512 on two threads but 1.22-1.36x on one for cnn
-# (BENCHMARKS.md, "Session 13: evaluation batches").
+# 0.69-0.85x as long at 512 as at 128 (cnn, quick, fast; a network's first pass, which
+# builds the engine, 0.71-0.94x; Zen 1), on one thread 1.00-1.06x. The channels_last
+# copy keeps the caller's batch: 0.75-0.91x at 256-512 on two threads but 1.22-1.36x
+# on one for cnn (BENCHMARKS.md, "Session 13: evaluation batches").
 ONNX_PASS_VALUES = 512 * 28 * 28
 
 Forward = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) float -> (N, K)
