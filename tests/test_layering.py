@@ -3,7 +3,8 @@
 ::
 
     errors, fileio, version, notices, provenance, display,  foundations, no convlens
-      option_fields, idle_cores, cpu_features, wording
+      option_fields, idle_cores, cpu_features, wording,
+      background_import
     models, data, byhand                                    things as data (no runs)
     recipe                                                  TrainConfig, plan_training
     run_config, runs, run_card, introspect                  a run folder; looking inside
@@ -35,7 +36,14 @@ import convlens
 PACKAGE = Path(convlens.__file__).parent
 FOUNDATIONS = ("errors", "fileio", "version", "notices", "provenance", "display")
 FLOORS: list[tuple[str, ...]] = [
-    (*FOUNDATIONS, "option_fields", "idle_cores", "cpu_features", "wording"),
+    (
+        *FOUNDATIONS,
+        "option_fields",
+        "idle_cores",
+        "cpu_features",
+        "wording",
+        "background_import",
+    ),
     ("models", "data", "byhand"),
     ("recipe",),
     ("run_config", "runs", "run_card", "introspect"),

@@ -272,3 +272,38 @@ def test_a_checkpoint_without_the_state_its_recipe_keeps_is_refused(
     run.write_config({**saved, "train": {**saved["train"], field: value}})
     with pytest.raises(RunError, match=f"missing {missing}"):
         resume(run.path, epochs=2)
+
+
+def test_a_run_imports_its_exporter_and_figures_ahead_and_waits_before_its_steps(
+    tiny_dataset, tmp_path, monkeypatch
+) -> None:
+    from convlens.models.onnx_runtime import onnx_installed
+    from convlens.train import session
+
+    events: list[tuple] = []
+
+    class Recording:
+        def __init__(self, modules) -> None:
+            events.append(("start", tuple(modules)))
+
+        def wait(self) -> None:
+            events.append(("wait",))
+
+    real_train_epoch = session.train_epoch
+
+    def train_epoch(*args, **kwargs):
+        events.append(("epoch",))
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(session, "BackgroundImport", Recording)
+    monkeypatch.setattr(session, "train_epoch", train_epoch)
+    monkeypatch.setattr("convlens.data.config.DataConfig.load", lambda self, **_: tiny_dataset)
+    run = train(SMALL, config=fp32(epochs=1), runs_dir=tmp_path, name="r", dataset=tiny_dataset)
+    assert [event[0] for event in events] == ["start", "wait", "epoch"]
+    started = events[0][1]
+    assert started[0] == "torch._dynamo"  # the optimizer's, needed first
+    assert set(session.FIGURE_MODULES) <= set(started)
+    assert ("onnxruntime" in started) == onnx_installed()
+    events.clear()
+    resume(run.path, epochs=2)  # one more epoch, the same order
+    assert [event[0] for event in events] == ["start", "wait", "epoch"]

@@ -52,6 +52,12 @@ class EpochResult:
     seconds: float  # the steps only; the evaluation phase is timed on its own
 
 
+#: What the first optimizer of a process imports: torch.optim's constructor (any of its
+#: ``_disable_dynamo`` methods) imports ``torch._dynamo``, about 2 s on Zen 1 in a fresh
+#: process, for a caller to import ahead (:mod:`convlens.background_import`).
+OPTIMIZER_MODULES = ("torch._dynamo",)
+
+
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam with Keras' epsilon (1e-7) by default, so the lesson's recipe is the lesson's.
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from convlens import fileio, runs
+from convlens.background_import import BackgroundImport
 from convlens.data.config import DataConfig
 from convlens.data.dataset import Dataset
 from convlens.data.preparation import Preparation
@@ -25,6 +26,7 @@ from convlens.errors import Interrupted, TrainingDiverged
 from convlens.models.footprint import Footprint, check_memory
 from convlens.models.inputs import to_tensor
 from convlens.models.network import Network, build_network
+from convlens.models.onnx_runtime import exporter_modules
 from convlens.models.registry import PRESETS, resolve_model
 from convlens.models.resizing import check_resizable
 from convlens.models.spec import ModelSpec
@@ -39,7 +41,7 @@ from convlens.runs import Run
 from convlens.train import smoke
 from convlens.train.averaging import WeightAverage
 from convlens.train.checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from convlens.train.engine import make_optimizer, pass_batch, train_epoch
+from convlens.train.engine import OPTIMIZER_MODULES, make_optimizer, pass_batch, train_epoch
 from convlens.train.epoch_evaluation import (
     EpochEvaluation,
     epoch_test_sample,
@@ -52,6 +54,23 @@ from convlens.train.progress import EVALUATE, FINISH, Reporter, SilentReporter, 
 from convlens.train.runtime import Runtime, resolve_runtime
 from convlens.train.threads import ThreadChooser, ThreadTuner
 from convlens.version import __version__
+
+#: What the finish imports to draw and save its two figures (matplotlib: about half a
+#: second and more in a fresh process), imported while the data loads.
+FIGURE_MODULES = (
+    "convlens.plots.curves",
+    "convlens.plots.confusion",
+    "matplotlib.backends.backend_agg",
+    "PIL.PngImagePlugin",
+)
+
+
+def _import_ahead() -> BackgroundImport:
+    """The modules a fresh process would import on a run's way (the optimizer's
+    ``torch._dynamo``, then the evaluation's exporter and the figures: about 3 s on Zen
+    1), imported on another thread while the data loads and the network is built, in the
+    order the run needs them; ``_fit`` waits for them all before the first step."""
+    return BackgroundImport((*OPTIMIZER_MODULES, *exporter_modules(), *FIGURE_MODULES))
 
 
 def train(
@@ -81,6 +100,7 @@ def train(
     input from a fit already checked (a sweep plans every trial so), used instead of
     working the shapes out again; ignored when it describes another spec or input.
     """
+    imports = _import_ahead()
     data = data or DataConfig()
     config, smoke_note = smoke.cap(config or TrainConfig())
     # A library call's reporter does not repeat what a warning has just said.
@@ -129,7 +149,16 @@ def train(
     root = Path(runs_dir or runs.default_runs_dir())
     with runs.write_lock(root / runs.check_name(run_name), hint="choose another --name"):
         run = Run.create(root, run_name, run_config)
-        return _fit(run, spec, dataset, config, reporter, resume=False, footprint=footprint)
+        return _fit(
+            run,
+            spec,
+            dataset,
+            config,
+            reporter,
+            resume=False,
+            footprint=footprint,
+            imports=imports,
+        )
 
 
 def resume(
@@ -150,7 +179,7 @@ def resume(
     reporter = reporter or SilentReporter()
     run = Run.open(ref, runs_dir)
     with runs.write_lock(run.path, hint="wait for it to end, or stop it first"):
-        return _resume_locked(run, epochs, data_dir, threads, device, reporter)
+        return _resume_locked(run, epochs, data_dir, threads, device, reporter, _import_ahead())
 
 
 def _resume_locked(
@@ -160,6 +189,7 @@ def _resume_locked(
     threads: int | None,
     device: str | None,
     reporter: Reporter,
+    imports: BackgroundImport | None = None,
 ) -> Run:
     saved = run.config
     config = run.run_config.train
@@ -183,7 +213,7 @@ def _resume_locked(
     started = run.file(runs.CHECKPOINT).exists()
     if not started:  # stopped before its first epoch ended: it starts again, same recipe
         reporter.note(f"{run.path} finished no epoch before it stopped; training it from the start")
-    return _fit(run, run.spec(), dataset, config, reporter, resume=started)
+    return _fit(run, run.spec(), dataset, config, reporter, resume=started, imports=imports)
 
 
 def _fit(
@@ -195,6 +225,7 @@ def _fit(
     *,
     resume: bool,
     footprint: Footprint | None = None,
+    imports: BackgroundImport | None = None,
 ) -> Run:
     footprint = check_memory(
         spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
@@ -256,6 +287,8 @@ def _fit(
         FINAL_RUNTIME if runtime.device.type == "cpu" and runtime.channels_last else None
     )
     last_measured = None
+    if imports is not None:  # done before the steps: their times choose the threads
+        imports.wait()
     # threads from measured step times, starting at the cores left idle meanwhile
     threads = ThreadTuner(config.threads, guess=first_guess.choose()) if first_guess else None
     try:
