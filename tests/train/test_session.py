@@ -274,7 +274,7 @@ def test_a_checkpoint_without_the_state_its_recipe_keeps_is_refused(
         resume(run.path, epochs=2)
 
 
-def test_a_run_imports_its_exporter_and_figures_ahead_and_waits_before_its_steps(
+def test_a_run_imports_ahead_and_waits_before_its_steps(
     tiny_dataset, tmp_path, monkeypatch
 ) -> None:
     from convlens.models.onnx_runtime import onnx_installed

@@ -189,7 +189,7 @@ def _resume_locked(
     threads: int | None,
     device: str | None,
     reporter: Reporter,
-    imports: BackgroundImport | None = None,
+    imports: BackgroundImport,
 ) -> Run:
     saved = run.config
     config = run.run_config.train
@@ -224,8 +224,8 @@ def _fit(
     reporter: Reporter,
     *,
     resume: bool,
+    imports: BackgroundImport,
     footprint: Footprint | None = None,
-    imports: BackgroundImport | None = None,
 ) -> Run:
     footprint = check_memory(
         spec, dataset.input_shape, batch_size=config.batch_size, found=footprint
@@ -287,8 +287,7 @@ def _fit(
         FINAL_RUNTIME if runtime.device.type == "cpu" and runtime.channels_last else None
     )
     last_measured = None
-    if imports is not None:  # done before the steps: their times choose the threads
-        imports.wait()
+    imports.wait()  # done before the steps: their times choose the threads
     # threads from measured step times, starting at the cores left idle meanwhile
     threads = ThreadTuner(config.threads, guess=first_guess.choose()) if first_guess else None
     try:
